@@ -1,0 +1,21 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Targets follow the layering of DESIGN.md. Only what has been built so far is declared:
+// `Raft` (the pure consensus core), the deterministic simulator that proves it, and the
+// two command-line drivers behind `make sim` and `make bench-core`.
+let package = Package(
+    name: "raftgate",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Raft", targets: ["Raft"])
+    ],
+    targets: [
+        .target(name: "Raft", path: "Sources/Raft"),
+        .target(name: "RaftSimulation", dependencies: ["Raft"]),
+        .executableTarget(name: "raft-sim", dependencies: ["RaftSimulation"]),
+        .executableTarget(name: "raft-bench-core", dependencies: ["Raft", "RaftSimulation"]),
+        .testTarget(name: "RaftTests", dependencies: ["Raft", "RaftSimulation"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
