@@ -1,0 +1,212 @@
+extension RaftCore {
+    // MARK: Leader side
+
+    /// Rebuilds the per-follower progress after election or a configuration change, keeping what
+    /// is known about members that stay.
+    mutating func rebuildProgress() {
+        let configuration = log.configuration
+        var rebuilt: [Progress] = []
+        for member in configuration.members where member != id {
+            if role == .leader, var existing = progress.first(where: { $0.id == member }) {
+                existing.isLearner = configuration.isLearner(member)
+                rebuilt.append(existing)
+            } else {
+                var fresh = Progress(id: member, isLearner: configuration.isLearner(member), next: log.lastIndex + 1)
+                fresh.recentActive = true
+                rebuilt.append(fresh)
+            }
+        }
+        progress = rebuilt
+    }
+
+    @inline(__always)
+    func progressIndex(of peer: NodeID) -> Int? {
+        progress.firstIndex { $0.id == peer }
+    }
+
+    mutating func broadcastHeartbeat() {
+        readHeartbeatNeeded = false
+        heartbeatSequence += 1
+        for index in progress.indices {
+            let follower = progress[index]
+            let heartbeat = Heartbeat(
+                commit: min(follower.match, log.committed), sequence: heartbeatSequence, sentAt: clock)
+            send(.heartbeat(heartbeat), to: follower.id)
+        }
+        // A single-voter cluster confirms reads by itself.
+        confirmReads()
+    }
+
+    mutating func sendAppendsToAll() {
+        appendsNeeded = false
+        for index in progress.indices { sendAppends(toProgressAt: index) }
+    }
+
+    /// Sends what one follower lacks, as far as its state and in-flight window allow (paper §5.3;
+    /// pipelining and flow control as in etcd).
+    mutating func sendAppends(toProgressAt index: Int) {
+        while true {
+            let follower = progress[index]
+            if case .snapshot = follower.state {
+                sendSnapshotChunk(toProgressAt: index)
+                return
+            }
+            if follower.isPaused(options: options) { return }
+            let prevIndex = follower.next - 1
+            guard let prevTerm = log.term(at: prevIndex) else {
+                // The entries it needs were compacted: it needs the snapshot (paper §7).
+                progress[index].becomeSnapshot(index: log.snapshotIndex)
+                sendSnapshotChunk(toProgressAt: index)
+                return
+            }
+            let entries = log.entries(from: follower.next, maxBytes: options.maxMessageBytes)
+            if entries.isEmpty && follower.state == .replicate { return }
+            let append = AppendEntries(
+                prevLogIndex: prevIndex, prevLogTerm: prevTerm, entries: entries, leaderCommit: log.committed)
+            send(.appendEntries(append), to: follower.id)
+            if follower.state == .replicate {
+                let last = entries.last!.index
+                var bytes = 0
+                for entry in entries { bytes += entry.byteCount }
+                progress[index].next = last + 1
+                progress[index].inflight.add(lastIndex: last, bytes: bytes)
+            } else {
+                progress[index].probeSent = true
+                return
+            }
+        }
+    }
+
+    mutating func handleAppendResponse(_ response: AppendResponse, from peer: NodeID) {
+        guard role == .leader, let index = progressIndex(of: peer) else { return }
+        progress[index].recentActive = true
+        if response.success {
+            guard progress[index].acknowledge(upTo: response.index) else { return }
+            progress[index].lastAckAt = clock
+            switch progress[index].state {
+            case .probe, .snapshot:
+                progress[index].becomeReplicate()
+            case .replicate:
+                break
+            }
+            maybeCommit()
+            appendsNeeded = true
+            if leadTransferee == peer && progress[index].match == log.lastIndex {
+                send(.timeoutNow, to: peer)
+            }
+        } else {
+            // Paper §5.3: back off, using the follower's hint to skip a whole conflicting term.
+            var hint = response.conflictIndex
+            if let conflictTerm = response.conflictTerm, let last = log.lastIndex(ofTerm: conflictTerm) {
+                // We hold that term too: our entries of it match the follower's, so resume after them.
+                hint = min(last + 1, response.index)
+            }
+            if hint == 0 { hint = response.index }
+            if progress[index].rejected(response.index, nextHint: hint) { appendsNeeded = true }
+        }
+    }
+
+    mutating func handleHeartbeatResponse(_ response: HeartbeatResponse, from peer: NodeID) {
+        guard role == .leader, let index = progressIndex(of: peer) else { return }
+        progress[index].recentActive = true
+        if response.sequence > progress[index].ackedSequence {
+            progress[index].ackedSequence = response.sequence
+        }
+        if response.sentAt > progress[index].ackedSentAt { progress[index].ackedSentAt = response.sentAt }
+        switch progress[index].state {
+        case .probe:
+            // The probe may have been lost: send another (one per heartbeat at most).
+            progress[index].probeSent = false
+        case .replicate:
+            // Appends may have been lost with nothing after them to reveal the gap: if the follower
+            // has acknowledged nothing for a while, find its position again.
+            if progress[index].match < log.lastIndex && clock &- progress[index].lastAckAt > stallTicks {
+                progress[index].becomeProbe()
+            }
+        case .snapshot:
+            if progress[index].snapshotChunkInFlight && clock &- progress[index].snapshotChunkSentAt > stallTicks {
+                progress[index].snapshotChunkInFlight = false
+            }
+        }
+        if progress[index].match < log.lastIndex || log.committed > progress[index].match { appendsNeeded = true }
+        confirmReads()
+    }
+
+    /// How long replication to a follower may show no progress before the leader re-probes it.
+    var stallTicks: UInt64 { UInt64(max(3 * options.heartbeatInterval, options.electionTimeout / 2)) }
+
+    /// Advances the commit index to the highest index stored on a quorum of voters — but only
+    /// through an entry of the current term (paper §5.4.2, Figure 8): an entry of an earlier term
+    /// is never committed by counting replicas.
+    mutating func maybeCommit() {
+        let configuration = log.configuration
+        var matches: [UInt64] = []
+        matches.reserveCapacity(configuration.voters.count)
+        for voter in configuration.voters {
+            if voter == id {
+                matches.append(log.stable)
+            } else if let index = progressIndex(of: voter) {
+                matches.append(progress[index].match)
+            } else {
+                matches.append(0)
+            }
+        }
+        matches.sort(by: >)
+        let quorumIndex = matches[configuration.quorum - 1]
+        guard quorumIndex > log.committed, log.term(at: quorumIndex) == term else { return }
+        log.commit(to: quorumIndex)
+        appendsNeeded = true
+        didCommitAsLeader()
+    }
+
+    private mutating func didCommitAsLeader() {
+        if log.committed >= firstIndexOfTerm && !readsAwaitingCommit.isEmpty {
+            let waiting = readsAwaitingCommit
+            readsAwaitingCommit = []
+            for read in waiting { registerLeaderRead(read) }
+        }
+        // Thesis §4.2.2: a leader removed from the configuration steps down once the change commits.
+        if !log.configuration.isVoter(id) && log.committed >= log.lastConfigurationIndex {
+            becomeFollower(term: term, leader: nil)
+        }
+    }
+
+    // MARK: Follower side
+
+    mutating func handleAppendEntries(_ append: AppendEntries, from leaderID: NodeID) {
+        if append.prevLogIndex < log.committed {
+            // Already committed here, so it matches: tell the leader where we are.
+            send(.appendResponse(AppendResponse(success: true, index: log.committed)), to: leaderID)
+            return
+        }
+        if let lastNew = log.maybeAppend(
+            prevIndex: append.prevLogIndex, prevTerm: append.prevLogTerm, entries: append.entries)
+        {
+            // Paper Figure 2, receiver step 5.
+            log.commit(to: min(append.leaderCommit, lastNew))
+            send(.appendResponse(AppendResponse(success: true, index: lastNew)), to: leaderID)
+            return
+        }
+        if log.violation != nil { return }
+        // Consistency check failed (paper §5.3): hint where the leader should look next.
+        let response: AppendResponse
+        if append.prevLogIndex > log.lastIndex {
+            response = AppendResponse(
+                success: false, index: append.prevLogIndex, conflictTerm: nil, conflictIndex: log.lastIndex + 1)
+        } else {
+            let conflictTerm = log.term(at: append.prevLogIndex)
+            var first = append.prevLogIndex
+            // Entries up to the commit index match every leader's log; never hint below them.
+            while first > log.committed + 1, log.term(at: first - 1) == conflictTerm { first -= 1 }
+            response = AppendResponse(
+                success: false, index: append.prevLogIndex, conflictTerm: conflictTerm, conflictIndex: first)
+        }
+        send(.appendResponse(response), to: leaderID)
+    }
+
+    mutating func handleHeartbeat(_ heartbeat: Heartbeat, from leaderID: NodeID) {
+        // The leader only sends a commit index up to what it knows we hold (and it matches).
+        log.commit(to: min(heartbeat.commit, log.lastIndex))
+        send(.heartbeatResponse(HeartbeatResponse(sequence: heartbeat.sequence, sentAt: heartbeat.sentAt)), to: leaderID)
+    }
+}

@@ -1,0 +1,71 @@
+/// Settings of one Raft node. Times are in ticks: the host decides how long a tick is.
+public struct RaftOptions: Sendable, Hashable {
+    /// This node's id (never 0).
+    public var id: NodeID
+    /// A follower that hears nothing from a leader for a random number of ticks in
+    /// `[electionTimeout, 2 × electionTimeout)` starts an election (Raft paper §5.2).
+    public var electionTimeout: Int = 10
+    /// The leader sends heartbeats this often; it must be well below `electionTimeout`.
+    public var heartbeatInterval: Int = 1
+    /// Thesis §9.6: probe with a PreVote round before bumping the term, so that a node that
+    /// cannot win (partitioned, behind) never disrupts a working leader.
+    public var preVote: Bool = true
+    /// Thesis §6.2: a leader that has not heard from a quorum for an election timeout steps down,
+    /// and followers that heard from a leader recently refuse to vote (§4.2.3).
+    public var checkQuorum: Bool = true
+    /// How many ticks before the theoretical end of the lease the leader stops trusting it, to
+    /// cover clock drift between nodes (thesis §6.4.1: "bounded clock drift").
+    public var leaseSafetyMargin: Int = 2
+    /// Upper bound on the bytes of entries in one AppendEntries.
+    public var maxMessageBytes: Int = 1 << 20
+    /// Upper bound on AppendEntries in flight to one follower in the replicate state.
+    public var maxInflightMessages: Int = 256
+    /// Upper bound on entry bytes in flight to one follower.
+    public var maxInflightBytes: Int = 64 << 20
+    /// Size of one InstallSnapshot chunk.
+    public var snapshotChunkBytes: Int = 1 << 20
+    /// Seed of the generator behind randomized election timeouts. A seeded simulation replays
+    /// exactly; production hosts pass a random seed.
+    public var randomSeed: UInt64 = 1
+
+    public init(id: NodeID) {
+        self.id = id
+    }
+
+    /// How long the leader may serve lease reads after the send time of the heartbeat a quorum acknowledged.
+    public var leaseDuration: Int { max(0, electionTimeout - leaseSafetyMargin) }
+}
+
+/// The state a node starts from: nothing for a brand-new node, or what the host read back from disk.
+public struct RestoredState: Sendable {
+    public var hardState: HardState
+    /// The last snapshot taken or installed; for a new node, an empty one at index 0 whose
+    /// configuration lists the initial voters.
+    public var snapshot: Snapshot
+    /// Stored log entries following the snapshot, contiguous.
+    public var entries: [LogEntry]
+
+    public init(hardState: HardState, snapshot: Snapshot, entries: [LogEntry]) {
+        self.hardState = hardState
+        self.snapshot = snapshot
+        self.entries = entries
+    }
+
+    /// A brand-new node of a brand-new cluster whose voters are `voters`.
+    public static func bootstrap(voters: [NodeID], learners: [NodeID] = []) -> RestoredState {
+        RestoredState(
+            hardState: HardState(),
+            snapshot: Snapshot(
+                metadata: SnapshotMetadata(
+                    index: 0, term: 0, configuration: ClusterConfiguration(voters: voters, learners: learners)),
+                data: []),
+            entries: [])
+    }
+}
+
+public enum RaftError: Error, Hashable, Sendable {
+    case invalidID
+    case entriesNotContiguous(expected: UInt64, found: UInt64)
+    case commitBeyondLog(commit: UInt64, lastIndex: UInt64)
+    case compactionBeyondApplied(index: UInt64, applied: UInt64)
+}
