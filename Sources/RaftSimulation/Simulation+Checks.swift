@@ -1,0 +1,101 @@
+import Raft
+
+extension Simulation {
+    /// Checks run on every `Ready` before the host acts on it.
+    func checkReady(_ ready: Ready, node index: Int) {
+        let core = nodes[index].core!
+        if let soft = ready.softState, soft.role == .leader {
+            report.stats.elections += 1
+            trace("n\(index + 1) leads term \(soft.term)")
+            if let problem = safety.recordLeader(core.id, term: soft.term) { violation("Election Safety: \(problem)") }
+            checkLeaderCompleteness(core)
+        }
+        for entry in ready.entries {
+            let previousTerm = entry.index == 1 ? 0 : core.term(at: entry.index - 1)
+            if let problem = safety.recordEntry(entry, previousTerm: previousTerm) {
+                violation("Log Matching on n\(index + 1): \(problem)")
+            }
+        }
+        let commit = core.commitIndex
+        if commit > nodes[index].checkedCommit {
+            var position = max(nodes[index].checkedCommit + 1, core.snapshotIndex)
+            while position <= commit {
+                if let term = core.term(at: position), let problem = safety.recordCommitted(index: position, term: term) {
+                    violation("n\(index + 1): \(problem)")
+                }
+                position += 1
+            }
+            nodes[index].checkedCommit = commit
+        }
+    }
+
+    /// Leader Completeness (paper §5.4): a new leader's log holds every entry committed before.
+    func checkLeaderCompleteness(_ leader: RaftCore) {
+        let committed = safety.highestCommitted
+        if leader.lastIndex < committed {
+            violation("Leader Completeness: n\(leader.id) leads term \(leader.term) without committed entry \(committed)")
+            return
+        }
+        var position = max(leader.snapshotIndex, 1)
+        while position <= committed {
+            let expected = safety.committedTerms[Int(position)]
+            if expected != 0, let term = leader.term(at: position), term != expected {
+                violation(
+                    "Leader Completeness: n\(leader.id) leads term \(leader.term) with term \(term) at \(position), committed in term \(expected)"
+                )
+                return
+            }
+            position += 1
+        }
+    }
+
+    // MARK: Liveness
+
+    /// Calm windows: every `calmEvery` steps the last `calmLength` are calm, and so is the end of
+    /// the run. Calm means healed network, every node up and resumed, no faults.
+    func updateCalmWindow() {
+        let inWindow =
+            now % options.calmEvery >= options.calmEvery - options.calmLength
+            || now > options.steps - options.calmLength
+        if inWindow && !calm.active {
+            let periodicEnd = (now / options.calmEvery + 1) * options.calmEvery - 1
+            let endsAt = now > options.steps - options.calmLength ? options.steps : min(periodicEnd, options.steps)
+            calm = CalmWindow(active: true, startedAt: now, endsAt: endsAt, satisfied: false)
+            network.heal()
+            for index in nodes.indices {
+                restart(index)
+                if nodes[index].pausedUntil > now { nodes[index].pausedUntil = now }
+                while nodes[index].missedTicks > 0 {
+                    nodes[index].missedTicks -= 1
+                    nodes[index].core?.tick()
+                }
+            }
+            trace("calm: network healed, every node up")
+        } else if !inWindow && calm.active {
+            checkConvergence()
+            calm.active = false
+        }
+    }
+
+    /// Liveness: once healed with every node up, a leader emerges and a new write commits within
+    /// `livenessBound` ticks.
+    func checkLiveness() {
+        guard calm.active else { return }
+        if now == calm.startedAt + options.livenessBound && !calm.satisfied {
+            violation("liveness: no write committed within \(options.livenessBound) ticks of healing")
+        }
+        if now == options.steps { checkConvergence() }
+    }
+
+    /// At the end of a calm window every member has applied every acknowledged write.
+    func checkConvergence() {
+        guard calm.satisfied, let leader = nodes.first(where: { $0.core?.role == .leader })?.core else { return }
+        for node in nodes where leader.configuration.contains(node.id) {
+            if node.machine.index < safety.highestAcknowledged {
+                violation(
+                    "n\(node.id) applied only \(node.machine.index) after a calm window; write \(safety.highestAcknowledged) was acknowledged"
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import Raft
+
+/// What one simulated run does. Everything is derived from `seed`, so a run is replayed exactly
+/// by running it again with the same options.
+public struct SimulationOptions: Sendable, Hashable {
+    public var seed: UInt64
+    public var nodeCount: Int
+    public var steps: Int
+    /// Record a human-readable trace of faults, elections and violations.
+    public var verbose = false
+
+    /// A calm window (network healed, every node up) starts every `calmEvery` steps and lasts
+    /// `calmLength` steps; the liveness check runs in it.
+    public var calmEvery = 400
+    public var calmLength = 150
+    /// Once healed, a leader must be elected and a new write committed within this many ticks.
+    public var livenessBound = 120
+
+    public var electionTimeout = 10
+    public var maxDelay = 4
+
+    public init(seed: UInt64, nodeCount: Int, steps: Int) {
+        self.seed = seed
+        self.nodeCount = nodeCount
+        self.steps = steps
+    }
+
+    /// The command that replays this run deterministically, with its trace.
+    public var replayCommand: String {
+        "swift run -c release raft-sim --seed \(seed) --nodes \(nodeCount) --steps \(steps) --verbose"
+    }
+}
+
+/// The result of one run.
+public struct SimulationReport: Sendable {
+    public var options: SimulationOptions
+    public var violations: [String] = []
+    public var trace: [String] = []
+    public var stats = SimulationStats()
+
+    public var passed: Bool { violations.isEmpty }
+}
+
+public struct SimulationStats: Sendable, Hashable {
+    public var steps = 0
+    public var proposals = 0
+    public var acknowledgedWrites = 0
+    public var readsServed = 0
+    public var readsFailed = 0
+    public var elections = 0
+    public var crashes = 0
+    public var snapshotsInstalled = 0
+    public var configurationChanges = 0
+    public var transfers = 0
+    public var messagesDelivered = 0
+
+    public mutating func add(_ other: SimulationStats) {
+        steps += other.steps
+        proposals += other.proposals
+        acknowledgedWrites += other.acknowledgedWrites
+        readsServed += other.readsServed
+        readsFailed += other.readsFailed
+        elections += other.elections
+        crashes += other.crashes
+        snapshotsInstalled += other.snapshotsInstalled
+        configurationChanges += other.configurationChanges
+        transfers += other.transfers
+        messagesDelivered += other.messagesDelivered
+    }
+}
