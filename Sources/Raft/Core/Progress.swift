@@ -28,6 +28,9 @@ struct Progress: Sendable {
     /// Leader clock at which the newest acknowledged heartbeat was sent (leader lease).
     var ackedSentAt: UInt64 = 0
     /// Bytes of the snapshot the follower acknowledged, and the leader clock of the last chunk sent.
+    /// The snapshot being streamed, kept until the transfer ends even if the leader compacts again
+    /// meanwhile (restarting on every compaction could starve a slow follower forever).
+    var snapshotInTransfer: Snapshot?
     var snapshotOffset = 0
     var snapshotChunkSentAt: UInt64 = 0
     var snapshotChunkInFlight = false
@@ -45,20 +48,23 @@ struct Progress: Sendable {
         } else {
             next = match + 1
         }
+        snapshotInTransfer = nil
         state = .probe
         probeSent = false
         inflight.removeAll()
     }
 
     mutating func becomeReplicate() {
+        snapshotInTransfer = nil
         state = .replicate
         next = match + 1
         probeSent = false
         inflight.removeAll()
     }
 
-    mutating func becomeSnapshot(index: UInt64) {
-        state = .snapshot(index: index)
+    mutating func becomeSnapshot(_ snapshot: Snapshot) {
+        state = .snapshot(index: snapshot.metadata.index)
+        snapshotInTransfer = snapshot
         snapshotOffset = 0
         snapshotChunkInFlight = false
         inflight.removeAll()

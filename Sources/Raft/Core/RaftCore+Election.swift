@@ -2,6 +2,7 @@ extension RaftCore {
     // MARK: Timers
 
     mutating func tickElection() {
+        expireForwardedReads()
         electionElapsed += 1
         if electionElapsed >= options.electionTimeout { withinBootLease = false }
         if electionElapsed >= randomizedElectionTimeout {
@@ -13,6 +14,12 @@ extension RaftCore {
     mutating func tickLeader() {
         heartbeatElapsed += 1
         electionElapsed += 1
+        if leadTransferee != nil {
+            transferElapsed += 1
+            // Thesis §3.10: a transfer that did not finish within an election timeout is abandoned
+            // so the leader can take proposals again.
+            if transferElapsed >= options.electionTimeout { leadTransferee = nil }
+        }
         if electionElapsed >= options.electionTimeout {
             electionElapsed = 0
             if options.checkQuorum {
@@ -24,9 +31,6 @@ extension RaftCore {
                 }
                 for index in progress.indices { progress[index].recentActive = false }
             }
-            // Thesis §3.10: a transfer that did not finish within an election timeout is abandoned
-            // so the leader can take proposals again.
-            leadTransferee = nil
         }
         if heartbeatElapsed >= options.heartbeatInterval {
             heartbeatElapsed = 0
@@ -107,6 +111,7 @@ extension RaftCore {
         electionElapsed = 0
         heartbeatSequence = 0
         leadTransferee = nil
+        sentTimeoutNowThisTerm = false
         rebuildProgress()
         // Paper §5.4.2 / thesis §6.4: a new leader commits a no-op of its own term, through which
         // the entries of earlier terms it holds become committed.

@@ -16,6 +16,14 @@ extension RaftCore {
             return .rejected(.configurationChangePending)
         }
         guard log.configuration.applying(change) != nil else { return .rejected(.invalidConfigurationChange) }
+        if case .promoteLearner(let learner) = change {
+            // Thesis §4.2.1: promote only a learner that is reachable and caught up; promoting a
+            // dead one would raise the quorum with a member that cannot vote, and the change could
+            // then never commit (nor be undone).
+            guard let index = progressIndex(of: learner), progress[index].recentActive,
+                progress[index].match + options.maxPromotionLag >= log.committed
+            else { return .rejected(.learnerNotCaughtUp) }
+        }
         let entry = LogEntry(index: log.lastIndex + 1, term: term, kind: .configurationChange, data: change.encoded)
         log.append([entry])
         rebuildProgress()
@@ -23,6 +31,11 @@ extension RaftCore {
         // A removal can shrink the quorum enough to commit what was waiting.
         maybeCommit()
         return .accepted(index: entry.index, term: term)
+    }
+
+    mutating func sendTimeoutNow(to target: NodeID) {
+        sentTimeoutNowThisTerm = true
+        send(.timeoutNow, to: target)
     }
 
     /// Hands leadership to `target` (thesis §3.10): stop taking proposals, bring the target's log up
@@ -35,9 +48,9 @@ extension RaftCore {
         else { return false }
         if leadTransferee == target { return true }
         leadTransferee = target
-        electionElapsed = 0
+        transferElapsed = 0
         if progress[index].match == log.lastIndex {
-            send(.timeoutNow, to: target)
+            sendTimeoutNow(to: target)
         } else {
             appendsNeeded = true
         }

@@ -15,7 +15,7 @@ extension RaftCore {
             failedReads.append(requestID)
             return
         }
-        forwardedReads.append(requestID)
+        forwardedReads.append((requestID, clock))
         send(.readIndexRequest(ReadIndexRequest(requestID: requestID, mode: mode)), to: leader)
     }
 
@@ -28,7 +28,9 @@ extension RaftCore {
     /// this term to be committed (so the commit index is current) and no transfer in progress
     /// (the transfer target is allowed to ignore the lease).
     public var hasValidLease: Bool {
-        guard role == .leader, options.checkQuorum, leadTransferee == nil, log.committed >= firstIndexOfTerm else {
+        guard role == .leader, options.checkQuorum, leadTransferee == nil, !sentTimeoutNowThisTerm,
+            log.committed >= firstIndexOfTerm
+        else {
             return false
         }
         let configuration = log.configuration
@@ -119,8 +121,16 @@ extension RaftCore {
 
     /// The leader this node forwarded reads to is gone or changed: they will not be answered.
     mutating func failForwardedReads() {
-        failedReads.append(contentsOf: forwardedReads)
+        failedReads.append(contentsOf: forwardedReads.map(\.requestID))
         forwardedReads = []
+    }
+
+    /// A forwarded read or its answer may be lost: give up on it after an election timeout.
+    mutating func expireForwardedReads() {
+        guard let oldest = forwardedReads.first, clock &- oldest.sentAt >= UInt64(options.electionTimeout) else { return }
+        let deadline = clock &- UInt64(options.electionTimeout)
+        failedReads.append(contentsOf: forwardedReads.filter { $0.sentAt <= deadline }.map(\.requestID))
+        forwardedReads.removeAll { $0.sentAt <= deadline }
     }
 
     mutating func handleForwardedRead(_ request: ReadIndexRequest, from follower: NodeID) {
@@ -132,7 +142,7 @@ extension RaftCore {
     }
 
     mutating func handleForwardedReadResponse(_ response: ReadIndexResponse) {
-        guard let position = forwardedReads.firstIndex(of: response.requestID) else { return }
+        guard let position = forwardedReads.firstIndex(where: { $0.requestID == response.requestID }) else { return }
         forwardedReads.remove(at: position)
         if let index = response.index {
             readStates.append(ReadState(requestID: response.requestID, index: index))

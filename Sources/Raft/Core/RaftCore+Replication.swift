@@ -55,7 +55,7 @@ extension RaftCore {
             let prevIndex = follower.next - 1
             guard let prevTerm = log.term(at: prevIndex) else {
                 // The entries it needs were compacted: it needs the snapshot (paper §7).
-                progress[index].becomeSnapshot(index: log.snapshotIndex)
+                progress[index].becomeSnapshot(log.snapshot)
                 sendSnapshotChunk(toProgressAt: index)
                 return
             }
@@ -84,15 +84,18 @@ extension RaftCore {
             guard progress[index].acknowledge(upTo: response.index) else { return }
             progress[index].lastAckAt = clock
             switch progress[index].state {
-            case .probe, .snapshot:
+            case .probe:
                 progress[index].becomeReplicate()
+            case .snapshot(let snapshotIndex):
+                // A late acknowledgement below the snapshot does not end the transfer.
+                if progress[index].match >= snapshotIndex { progress[index].becomeReplicate() }
             case .replicate:
                 break
             }
             maybeCommit()
             appendsNeeded = true
             if leadTransferee == peer && progress[index].match == log.lastIndex {
-                send(.timeoutNow, to: peer)
+                sendTimeoutNow(to: peer)
             }
         } else {
             // Paper §5.3: back off, using the follower's hint to skip a whole conflicting term.
@@ -117,6 +120,8 @@ extension RaftCore {
         case .probe:
             // The probe may have been lost: send another (one per heartbeat at most).
             progress[index].probeSent = false
+        case .replicate where progress[index].match >= log.lastIndex:
+            progress[index].lastAckAt = clock
         case .replicate:
             // Appends may have been lost with nothing after them to reveal the gap: if the follower
             // has acknowledged nothing for a while, find its position again.
@@ -173,11 +178,23 @@ extension RaftCore {
 
     // MARK: Follower side
 
-    mutating func handleAppendEntries(_ append: AppendEntries, from leaderID: NodeID) {
+    mutating func handleAppendEntries(_ received: AppendEntries, from leaderID: NodeID) {
+        var append = received
         if append.prevLogIndex < log.committed {
-            // Already committed here, so it matches: tell the leader where we are.
-            send(.appendResponse(AppendResponse(success: true, index: log.committed)), to: leaderID)
-            return
+            // Entries up to our commit index match every leader's log (Leader Completeness): keep
+            // only what lies beyond it, or, if nothing does, just say where we are.
+            let skip = Int(log.committed - append.prevLogIndex)
+            guard skip <= append.entries.count, let committedTerm = log.term(at: log.committed) else {
+                send(.appendResponse(AppendResponse(success: true, index: log.committed)), to: leaderID)
+                return
+            }
+            append.prevLogTerm = skip == 0 ? append.prevLogTerm : append.entries[skip - 1].term
+            if append.prevLogTerm != committedTerm {
+                log.reportViolation("entry \(log.committed) is committed here but differs in the leader's log")
+                return
+            }
+            append.prevLogIndex = log.committed
+            append.entries = Array(append.entries[skip...])
         }
         if let lastNew = log.maybeAppend(
             prevIndex: append.prevLogIndex, prevTerm: append.prevLogTerm, entries: append.entries)

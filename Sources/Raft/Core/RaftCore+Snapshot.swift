@@ -10,12 +10,8 @@ extension RaftCore {
 
     /// Sends the next InstallSnapshot chunk (paper §7, Figure 13), one chunk in flight at a time.
     mutating func sendSnapshotChunk(toProgressAt index: Int) {
-        let snapshot = log.snapshot
-        if case .snapshot(let snapshotIndex) = progress[index].state, snapshotIndex != snapshot.metadata.index {
-            // A newer snapshot was taken meanwhile: start over with it.
-            progress[index].becomeSnapshot(index: snapshot.metadata.index)
-        }
-        guard !progress[index].snapshotChunkInFlight else { return }
+        if progress[index].snapshotInTransfer == nil { progress[index].becomeSnapshot(log.snapshot) }
+        guard !progress[index].snapshotChunkInFlight, let snapshot = progress[index].snapshotInTransfer else { return }
         let offset = min(progress[index].snapshotOffset, snapshot.data.count)
         let end = min(offset + max(1, options.snapshotChunkBytes), snapshot.data.count)
         let chunk = InstallSnapshot(
@@ -32,7 +28,8 @@ extension RaftCore {
         guard case .snapshot(let snapshotIndex) = progress[index].state, snapshotIndex == response.snapshotIndex else {
             return
         }
-        progress[index].snapshotOffset = min(response.receivedBytes, log.snapshot.data.count)
+        let size = progress[index].snapshotInTransfer?.data.count ?? 0
+        progress[index].snapshotOffset = min(response.receivedBytes, size)
         progress[index].snapshotChunkInFlight = false
         appendsNeeded = true
     }

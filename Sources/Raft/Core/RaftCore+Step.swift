@@ -33,7 +33,8 @@ extension RaftCore {
         case .timeoutNow:
             // Thesis §3.10: the target starts an election at once, skipping PreVote; its vote
             // requests say so, so voters set aside their leader lease for it.
-            if role != .leader { startElection(leadershipTransfer: true) }
+            // Only the current leader may hand over leadership.
+            if role != .leader && leader == message.from { startElection(leadershipTransfer: true) }
         case .readIndexRequest(let request):
             handleForwardedRead(request, from: message.from)
         case .readIndexResponse(let response):

@@ -50,10 +50,15 @@ public struct RaftCore: Sendable {
     var pendingReads: [PendingRead] = []
     var readsAwaitingCommit: [PendingRead] = []
     var leadTransferee: NodeID?
+    /// Ticks since the current transfer began (abandoned after an election timeout, thesis §3.10).
+    var transferElapsed = 0
+    /// TimeoutNow went out in this term: its target may win an election that ignores leases at
+    /// any later moment (the message can be delayed), so this leader's lease is void for the term.
+    var sentTimeoutNowThisTerm = false
 
     // Follower state.
     /// Reads forwarded to the leader and not yet answered.
-    var forwardedReads: [UInt64] = []
+    var forwardedReads: [(requestID: UInt64, sentAt: UInt64)] = []
     /// InstallSnapshot chunks received so far.
     var incomingSnapshot: Snapshot?
 
@@ -69,10 +74,17 @@ public struct RaftCore: Sendable {
     /// Creates a node from what the host read back from disk (`RestoredState.bootstrap` for a new one).
     public init(options: RaftOptions, restoring state: RestoredState) throws {
         guard options.id != 0 else { throw RaftError.invalidID }
+        try options.validate()
         self.options = options
         log = try RaftLog(restoring: state)
         term = state.hardState.term
         votedFor = state.hardState.votedFor
+        if log.lastTerm > term {
+            // The entries were persisted but the hard state of their term was not (a crash between
+            // the two writes). Nothing was sent in that term, so no vote in it was given.
+            term = log.lastTerm
+            votedFor = nil
+        }
         random = SeededRandom(seed: options.randomSeed ^ (options.id &* 0x9E37_79B9_7F4A_7C15))
         reportedHardState = HardState(term: term, votedFor: votedFor, commit: log.committed)
         reportedSoftState = SoftState(role: .follower, leader: nil, term: term)
@@ -139,8 +151,10 @@ public struct RaftCore: Sendable {
 
     /// Starts an election now, if this node is a voter (used by tests and by operators who
     /// want a particular node to lead; it still needs a quorum's votes).
+    /// Refused while this node heard from a leader within the election timeout: it promised that
+    /// leader's lease not to help elect another (use `transferLeadership` on the leader instead).
     public mutating func campaign() {
-        guard role != .leader else { return }
+        guard role != .leader, !(options.checkQuorum && isWithinLeaderLease && leader != nil) else { return }
         startElection(leadershipTransfer: false)
     }
 

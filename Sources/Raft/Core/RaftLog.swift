@@ -183,6 +183,10 @@ struct RaftLog: Sendable {
         }
     }
 
+    mutating func reportViolation(_ reason: String) {
+        violation = violation ?? reason
+    }
+
     mutating func commit(to index: UInt64) {
         guard index > committed else { return }
         precondition(index <= lastIndex, "commit index \(index) beyond last index \(lastIndex)")

@@ -24,6 +24,8 @@ public struct RaftOptions: Sendable, Hashable {
     public var maxInflightBytes: Int = 64 << 20
     /// Size of one InstallSnapshot chunk.
     public var snapshotChunkBytes: Int = 1 << 20
+    /// A learner is promoted only if its log is at most this many entries behind the commit index.
+    public var maxPromotionLag: UInt64 = 64
     /// Seed of the generator behind randomized election timeouts. A seeded simulation replays
     /// exactly; production hosts pass a random seed.
     public var randomSeed: UInt64 = 1
@@ -68,4 +70,22 @@ public enum RaftError: Error, Hashable, Sendable {
     case entriesNotContiguous(expected: UInt64, found: UInt64)
     case commitBeyondLog(commit: UInt64, lastIndex: UInt64)
     case compactionBeyondApplied(index: UInt64, applied: UInt64)
+    case invalidOptions(String)
+}
+
+extension RaftOptions {
+    /// Rejects settings under which the algorithm's assumptions fail.
+    func validate() throws {
+        guard heartbeatInterval >= 1, electionTimeout > heartbeatInterval else {
+            throw RaftError.invalidOptions("electionTimeout must exceed heartbeatInterval, both at least 1 tick")
+        }
+        // Time is counted in whole ticks: a follower's promise can end up to one tick earlier than
+        // the leader's clock suggests, so the lease needs at least one tick of margin.
+        guard leaseSafetyMargin >= 1, leaseSafetyMargin < electionTimeout else {
+            throw RaftError.invalidOptions("leaseSafetyMargin must be at least 1 and below electionTimeout")
+        }
+        guard maxMessageBytes > 0, maxInflightMessages > 0, maxInflightBytes > 0, snapshotChunkBytes > 0 else {
+            throw RaftError.invalidOptions("message, in-flight and chunk limits must be positive")
+        }
+    }
 }

@@ -81,4 +81,6 @@ public enum ProposalRejection: Sendable, Hashable {
     case configurationChangePending
     /// The change does not apply to the current configuration (unknown node, last voter, …).
     case invalidConfigurationChange
+    /// The learner to promote is unreachable or too far behind (`RaftOptions.maxPromotionLag`).
+    case learnerNotCaughtUp
 }
