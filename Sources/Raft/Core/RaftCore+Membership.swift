@@ -52,6 +52,8 @@ extension RaftCore {
         if progress[index].match == log.lastIndex {
             sendTimeoutNow(to: target)
         } else {
+            // Catch the target up now: re-probe it rather than wait for stall detection.
+            if progress[index].state == .replicate { progress[index].becomeProbe() }
             appendsNeeded = true
         }
         return true
