@@ -6,6 +6,9 @@ import Raft
 struct SimulatedNetwork {
     let nodeCount: Int
     let maxDelay: Int
+    let maxLongDelay: Int
+    /// Share of messages held up for a long time (up to `maxLongDelay` ticks).
+    var longDelayRate = 0.0
     /// `blocked[from][to]`: messages on this directed link are dropped (partitions, one-way faults).
     var blocked: [[Bool]]
     var lossRate = 0.0
@@ -14,18 +17,20 @@ struct SimulatedNetwork {
     /// Messages by arrival tick modulo the ring size.
     private var buckets: [[Message]]
 
-    init(nodeCount: Int, maxDelay: Int) {
+    init(nodeCount: Int, maxDelay: Int, maxLongDelay: Int) {
         self.nodeCount = nodeCount
         self.maxDelay = maxDelay
+        self.maxLongDelay = maxLongDelay
         blocked = Array(repeating: Array(repeating: false, count: nodeCount + 1), count: nodeCount + 1)
-        buckets = Array(repeating: [], count: maxDelay + 2)
+        buckets = Array(repeating: [], count: max(maxDelay, maxLongDelay) + 2)
     }
 
     mutating func send(_ message: Message, now: Int, random: inout SeededRandom) {
         if lossRate > 0 && random.chance(lossRate) { return }
         let copies = duplicateRate > 0 && random.chance(duplicateRate) ? 2 : 1
         for _ in 0..<copies {
-            let delay = 1 + (delaySpread > 1 ? random.next(below: delaySpread) : 0)
+            var delay = 1 + (delaySpread > 1 ? random.next(below: delaySpread) : 0)
+            if longDelayRate > 0 && random.chance(longDelayRate) { delay = 1 + random.next(below: maxLongDelay) }
             buckets[(now + delay) % buckets.count].append(message)
         }
     }
@@ -43,6 +48,7 @@ struct SimulatedNetwork {
         lossRate = 0
         duplicateRate = 0
         delaySpread = 1
+        longDelayRate = 0
     }
 
     /// Splits the nodes into two sides that cannot talk to each other.

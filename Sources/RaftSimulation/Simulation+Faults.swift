@@ -51,7 +51,10 @@ extension Simulation {
             network.lossRate = Double(random.next(below: 30)) / 100
             network.duplicateRate = Double(random.next(below: 10)) / 100
             network.delaySpread = 1 + random.next(below: options.maxDelay)
-            trace("network: loss \(network.lossRate) duplicates \(network.duplicateRate) delay ≤\(network.delaySpread)")
+            network.longDelayRate = random.chance(0.5) ? Double(random.next(below: 5)) / 100 : 0
+            trace(
+                "network: loss \(network.lossRate) duplicates \(network.duplicateRate) delay ≤\(network.delaySpread) long delays \(network.longDelayRate)"
+            )
         default:
             trace("heal network")
             network.heal()

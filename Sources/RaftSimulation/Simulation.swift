@@ -29,7 +29,8 @@ public final class Simulation {
     public init(options: SimulationOptions) {
         self.options = options
         random = SeededRandom(seed: options.seed)
-        network = SimulatedNetwork(nodeCount: options.nodeCount, maxDelay: options.maxDelay)
+        network = SimulatedNetwork(
+            nodeCount: options.nodeCount, maxDelay: options.maxDelay, maxLongDelay: options.maxLongDelay)
         report = SimulationReport(options: options)
         let voters = (1...options.nodeCount).map { NodeID($0) }
         nodes = voters.map { SimulatedNode(id: $0, core: nil, disk: SimulatedDisk(voters: voters)) }
@@ -50,6 +51,7 @@ public final class Simulation {
         var raftOptions = RaftOptions(id: id)
         raftOptions.electionTimeout = options.electionTimeout
         raftOptions.heartbeatInterval = 1
+        raftOptions.preVote = options.preVote
         raftOptions.snapshotChunkBytes = 7
         raftOptions.maxMessageBytes = 4096
         raftOptions.maxInflightMessages = 16

@@ -18,11 +18,18 @@ public struct SimulationOptions: Sendable, Hashable {
 
     public var electionTimeout = 10
     public var maxDelay = 4
+    /// Now and then a message is held up for up to this many ticks (a stalled connection), so
+    /// that very stale messages arrive after elections have moved on.
+    public var maxLongDelay = 30
+    /// PreVote is what production runs; a quarter of the seeds run without it, so that the
+    /// rules it would otherwise mask (terms, vote counting) are exercised by real split votes.
+    public var preVote: Bool
 
     public init(seed: UInt64, nodeCount: Int, steps: Int) {
         self.seed = seed
         self.nodeCount = nodeCount
         self.steps = steps
+        preVote = seed % 4 != 3
     }
 
     /// The command that replays this run deterministically, with its trace.
