@@ -4,6 +4,9 @@ extension Simulation {
     /// Checks run on every `Ready` before the host acts on it.
     func checkReady(_ ready: Ready, node index: Int) {
         let core = nodes[index].core!
+        if let soft = ready.softState, soft.role != .leader {
+            trace("n\(index + 1) is \(soft.role) in term \(soft.term), leader \(soft.leader.map { "n\($0)" } ?? "unknown")")
+        }
         if let soft = ready.softState, soft.role == .leader {
             report.stats.elections += 1
             trace("n\(index + 1) leads term \(soft.term)")

@@ -66,6 +66,21 @@ public final class Simulation {
     func violation(_ line: String) {
         report.violations.append("t=\(now): \(line)")
         trace("VIOLATION \(line)")
+        guard options.verbose else { return }
+        for node in nodes {
+            guard let status = node.core?.status else {
+                trace("  n\(node.id): down")
+                continue
+            }
+            trace(
+                "  n\(node.id): \(status.role) term \(status.term) leader \(status.leader.map(String.init) ?? "-") commit \(status.commitIndex) applied \(status.appliedIndex) last \(status.lastIndex) snapshot \(status.snapshotIndex) voters \(status.configuration.voters) learners \(status.configuration.learners)"
+            )
+            for follower in status.followers {
+                trace(
+                    "    → n\(follower.id) \(follower.state) match \(follower.match) next \(follower.next) active \(follower.recentlyActive) learner \(follower.isLearner)"
+                )
+            }
+        }
     }
 
     // MARK: The step

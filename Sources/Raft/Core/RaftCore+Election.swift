@@ -47,7 +47,8 @@ extension RaftCore {
 
     // MARK: Role changes
 
-    mutating func becomeFollower(term newTerm: UInt64, leader newLeader: NodeID?) {
+    mutating func becomeFollower(term newTerm: UInt64, leader newLeader: NodeID?, resetTimer: Bool = true) {
+        let previousRole = role
         if role == .leader { failPendingReads() }
         if newLeader != leader || newTerm > term { failForwardedReads() }
         if newTerm > term {
@@ -62,7 +63,7 @@ extension RaftCore {
         appendsNeeded = false
         readHeartbeatNeeded = false
         heartbeatElapsed = 0
-        resetElectionTimer()
+        if resetTimer || previousRole == .leader { resetElectionTimer() }
     }
 
     /// Starts PreVote (thesis §9.6) or, when PreVote is off or for a transfer, a real election.

@@ -50,8 +50,11 @@ extension RaftCore {
             // election timeout neither votes nor raises its term. This keeps removed or partitioned
             // servers from disrupting the cluster and is what makes the leader lease sound.
             if options.checkQuorum && !request.leadershipTransfer && isWithinLeaderLease { return false }
-            // PreVote does not change anyone's term (thesis §9.6).
-            if !request.preVote { becomeFollower(term: message.term, leader: nil) }
+            // PreVote does not change anyone's term (thesis §9.6). A real vote request does, but it
+            // does not reset the election timer (paper Figure 2: only a leader's AppendEntries or a
+            // granted vote do): otherwise candidates whose logs are too stale to win would keep
+            // resetting the timers of the nodes that could, and no election would ever finish.
+            if !request.preVote { becomeFollower(term: message.term, leader: nil, resetTimer: false) }
             return true
         case .voteResponse(let response) where response.preVote && response.granted:
             // Granted PreVotes carry the term we would campaign in; not a reason to step down.
@@ -60,7 +63,7 @@ extension RaftCore {
             becomeFollower(term: message.term, leader: message.from)
             return true
         default:
-            becomeFollower(term: message.term, leader: nil)
+            becomeFollower(term: message.term, leader: nil, resetTimer: false)
             return true
         }
     }
