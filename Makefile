@@ -1,7 +1,7 @@
 # raftgate — the commands a newcomer runs. See README.md.
 SWIFT ?= swift
-SIM_SEEDS ?= 2000
-SIM_STEPS ?= 2000
+SIM_SEEDS ?= 3000
+SIM_STEPS ?= 3000
 
 .PHONY: all build test unit-test sim bench-core lint format start-cluster clean
 
@@ -11,7 +11,7 @@ build:
 	$(SWIFT) build
 
 ## Every test: the core's unit tests, then the CI-sized deterministic simulation.
-test: unit-test sim
+test: lint unit-test sim
 
 unit-test:
 	$(SWIFT) test

@@ -51,7 +51,9 @@ struct HashStateMachine {
     var encoded: [UInt8] {
         var bytes: [UInt8] = []
         for value in [index, hash] {
-            for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
+            for shift in stride(from: 0, to: 64, by: 8) {
+                bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift)))
+            }
         }
         return bytes
     }

@@ -5,7 +5,9 @@ extension Simulation {
     func checkReady(_ ready: Ready, node index: Int) {
         let core = nodes[index].core!
         if let soft = ready.softState, soft.role != .leader {
-            trace("n\(index + 1) is \(soft.role) in term \(soft.term), leader \(soft.leader.map { "n\($0)" } ?? "unknown")")
+            trace(
+                "n\(index + 1) is \(soft.role) in term \(soft.term), leader \(soft.leader.map { "n\($0)" } ?? "unknown")"
+            )
         }
         if let soft = ready.softState, soft.role == .leader {
             report.stats.elections += 1
@@ -23,7 +25,8 @@ extension Simulation {
         if commit > nodes[index].checkedCommit {
             var position = max(nodes[index].checkedCommit + 1, core.snapshotIndex)
             while position <= commit {
-                if let term = core.term(at: position), let problem = safety.recordCommitted(index: position, term: term) {
+                if let term = core.term(at: position), let problem = safety.recordCommitted(index: position, term: term)
+                {
                     violation("n\(index + 1): \(problem)")
                 }
                 position += 1
@@ -36,7 +39,8 @@ extension Simulation {
     func checkLeaderCompleteness(_ leader: RaftCore) {
         let committed = safety.highestCommitted
         if leader.lastIndex < committed {
-            violation("Leader Completeness: n\(leader.id) leads term \(leader.term) without committed entry \(committed)")
+            violation(
+                "Leader Completeness: n\(leader.id) leads term \(leader.term) without committed entry \(committed)")
             return
         }
         var position = max(leader.snapshotIndex, 1)

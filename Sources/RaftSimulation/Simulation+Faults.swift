@@ -113,7 +113,9 @@ extension Simulation {
                 let writeID = nextWriteID
                 nextWriteID += 1
                 var payload: [UInt8] = []
-                for shift in stride(from: 0, to: 64, by: 8) { payload.append(UInt8(truncatingIfNeeded: writeID >> UInt64(shift))) }
+                for shift in stride(from: 0, to: 64, by: 8) {
+                    payload.append(UInt8(truncatingIfNeeded: writeID >> UInt64(shift)))
+                }
                 report.stats.proposals += 1
                 if case .accepted(let index, let term) = nodes[target].core!.propose(payload) {
                     nodes[target].writes.append(PendingWrite(index: index, term: term, proposedAt: now))

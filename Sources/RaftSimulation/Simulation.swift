@@ -172,7 +172,8 @@ public final class Simulation {
             violation("snapshot metadata says \(snapshot.metadata.index) but holds state at \(machine.index)")
         }
         if machine.index < nodes[index].machine.index {
-            violation("n\(index + 1) installed a snapshot at \(machine.index) after applying \(nodes[index].machine.index)")
+            violation(
+                "n\(index + 1) installed a snapshot at \(machine.index) after applying \(nodes[index].machine.index)")
         }
         if let expected = safety.appliedHash(at: machine.index), expected != machine.hash {
             violation("snapshot at \(machine.index) holds a different history than the nodes that applied it")

@@ -65,7 +65,8 @@ for failure in summary.failures {
 let stats = summary.stats
 print(
     String(
-        format: "sim: %d seeds, %d steps, %d violations (%.1fs; %d writes acknowledged, %d reads served, %d elections, %d crashes, %d snapshots installed, %d membership changes, %d transfers)",
+        format:
+            "sim: %d seeds, %d steps, %d violations (%.1fs; %d writes acknowledged, %d reads served, %d elections, %d crashes, %d snapshots installed, %d membership changes, %d transfers)",
         summary.seeds, stats.steps, summary.failures.count, elapsed, stats.acknowledgedWrites, stats.readsServed,
         stats.elections, stats.crashes, stats.snapshotsInstalled, stats.configurationChanges, stats.transfers))
 exit(summary.failures.isEmpty ? 0 : 1)

@@ -127,7 +127,8 @@ struct ElectionTests {
         var restarted = try RaftCore(
             options: options,
             restoring: RestoredState(
-                hardState: cluster.persistedHardStates[1], snapshot: RestoredState.bootstrap(voters: [1, 2, 3]).snapshot,
+                hardState: cluster.persistedHardStates[1],
+                snapshot: RestoredState.bootstrap(voters: [1, 2, 3]).snapshot,
                 entries: cluster.persistedEntries[1]))
         #expect(restarted.term == 5)
         for _ in 0..<options.electionTimeout { restarted.tick() }
@@ -143,6 +144,8 @@ struct ElectionTests {
         var options = RaftOptions(id: 1)
         options.leaseSafetyMargin = 0
         #expect(throws: RaftError.self) { try RaftCore(options: options, restoring: .bootstrap(voters: [1])) }
-        #expect(throws: RaftError.invalidID) { try RaftCore(options: RaftOptions(id: 0), restoring: .bootstrap(voters: [1])) }
+        #expect(throws: RaftError.invalidID) {
+            try RaftCore(options: RaftOptions(id: 0), restoring: .bootstrap(voters: [1]))
+        }
     }
 }

@@ -63,8 +63,10 @@ struct MembershipTests {
     @Test func noChangeBeforeTheLeaderCommittedInItsTerm() throws {
         var leader = try RaftCore(options: RaftOptions(id: 1), restoring: .bootstrap(voters: [1, 2, 3]))
         leader.campaign()
-        leader.step(Message(from: 2, to: 1, term: 1, payload: .voteResponse(VoteResponse(preVote: true, granted: true))))
-        leader.step(Message(from: 2, to: 1, term: 1, payload: .voteResponse(VoteResponse(preVote: false, granted: true))))
+        leader.step(
+            Message(from: 2, to: 1, term: 1, payload: .voteResponse(VoteResponse(preVote: true, granted: true))))
+        leader.step(
+            Message(from: 2, to: 1, term: 1, payload: .voteResponse(VoteResponse(preVote: false, granted: true))))
         #expect(leader.role == .leader)
         let outcome5 = leader.proposeConfigurationChange(.addLearner(4))
         #expect(outcome5 == .rejected(.configurationChangePending))
@@ -111,7 +113,8 @@ struct MembershipTests {
     @Test func configurationRevertsWhenItsEntryIsTruncated() throws {
         // Follower 3 got an uncommitted change from an old leader; the new leader overwrites it.
         let base = RestoredState.bootstrap(voters: [1, 2, 3]).snapshot
-        let change = LogEntry(index: 2, term: 1, kind: .configurationChange, data: ConfigurationChange.addLearner(9).encoded)
+        let change = LogEntry(
+            index: 2, term: 1, kind: .configurationChange, data: ConfigurationChange.addLearner(9).encoded)
         var follower = try RaftCore(
             options: RaftOptions(id: 3),
             restoring: RestoredState(

@@ -34,8 +34,10 @@ struct ReadTests {
     @Test func readsWaitUntilTheLeaderCommittedInItsTerm() throws {
         var leader = try RaftCore(options: RaftOptions(id: 1), restoring: .bootstrap(voters: [1, 2, 3]))
         leader.campaign()
-        leader.step(Message(from: 2, to: 1, term: 1, payload: .voteResponse(VoteResponse(preVote: true, granted: true))))
-        leader.step(Message(from: 2, to: 1, term: 1, payload: .voteResponse(VoteResponse(preVote: false, granted: true))))
+        leader.step(
+            Message(from: 2, to: 1, term: 1, payload: .voteResponse(VoteResponse(preVote: true, granted: true))))
+        leader.step(
+            Message(from: 2, to: 1, term: 1, payload: .voteResponse(VoteResponse(preVote: false, granted: true))))
         #expect(leader.role == .leader)
         _ = leader.ready()
         leader.advance()
@@ -44,7 +46,9 @@ struct ReadTests {
         leader.tick()
         for follower: NodeID in [2, 3] {
             leader.step(
-                Message(from: follower, to: 1, term: 1, payload: .heartbeatResponse(HeartbeatResponse(sequence: 1, sentAt: 1))))
+                Message(
+                    from: follower, to: 1, term: 1,
+                    payload: .heartbeatResponse(HeartbeatResponse(sequence: 1, sentAt: 1))))
         }
         let outcome1 = leader.ready()
         #expect(outcome1.readStates.isEmpty)

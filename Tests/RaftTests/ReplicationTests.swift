@@ -63,9 +63,11 @@ struct ReplicationTests {
         leader.campaign()
         for voter: NodeID in [2, 3] {
             leader.step(
-                Message(from: voter, to: 1, term: 3, payload: .voteResponse(VoteResponse(preVote: true, granted: true))))
+                Message(from: voter, to: 1, term: 3, payload: .voteResponse(VoteResponse(preVote: true, granted: true)))
+            )
         }
-        leader.step(Message(from: 2, to: 1, term: 3, payload: .voteResponse(VoteResponse(preVote: false, granted: true))))
+        leader.step(
+            Message(from: 2, to: 1, term: 3, payload: .voteResponse(VoteResponse(preVote: false, granted: true))))
         #expect(leader.role == .leader)
         #expect(leader.term == 3)
         _ = leader.ready()

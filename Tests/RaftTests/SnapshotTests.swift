@@ -67,7 +67,8 @@ struct SnapshotTests {
         let entries = [LogEntry(index: 6, term: 2), LogEntry(index: 7, term: 3)]
         var node = try RaftCore(
             options: RaftOptions(id: 1),
-            restoring: RestoredState(hardState: HardState(term: 3, votedFor: 2, commit: 6), snapshot: snapshot, entries: entries))
+            restoring: RestoredState(
+                hardState: HardState(term: 3, votedFor: 2, commit: 6), snapshot: snapshot, entries: entries))
         #expect(node.lastIndex == 7)
         #expect(node.commitIndex == 6)
         #expect(node.appliedIndex == 5)

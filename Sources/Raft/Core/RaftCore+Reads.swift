@@ -127,7 +127,9 @@ extension RaftCore {
 
     /// A forwarded read or its answer may be lost: give up on it after an election timeout.
     mutating func expireForwardedReads() {
-        guard let oldest = forwardedReads.first, clock &- oldest.sentAt >= UInt64(options.electionTimeout) else { return }
+        guard let oldest = forwardedReads.first, clock &- oldest.sentAt >= UInt64(options.electionTimeout) else {
+            return
+        }
         let deadline = clock &- UInt64(options.electionTimeout)
         failedReads.append(contentsOf: forwardedReads.filter { $0.sentAt <= deadline }.map(\.requestID))
         forwardedReads.removeAll { $0.sentAt <= deadline }

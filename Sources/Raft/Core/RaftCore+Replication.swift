@@ -224,6 +224,7 @@ extension RaftCore {
     mutating func handleHeartbeat(_ heartbeat: Heartbeat, from leaderID: NodeID) {
         // The leader only sends a commit index up to what it knows we hold (and it matches).
         log.commit(to: min(heartbeat.commit, log.lastIndex))
-        send(.heartbeatResponse(HeartbeatResponse(sequence: heartbeat.sequence, sentAt: heartbeat.sentAt)), to: leaderID)
+        send(
+            .heartbeatResponse(HeartbeatResponse(sequence: heartbeat.sequence, sentAt: heartbeat.sentAt)), to: leaderID)
     }
 }
