@@ -53,7 +53,7 @@ public final class Simulation {
         raftOptions.heartbeatInterval = 1
         raftOptions.preVote = options.preVote
         raftOptions.snapshotChunkBytes = 7
-        raftOptions.maxMessageBytes = 4096
+        raftOptions.maxMessageBytes = options.maxMessageBytes
         raftOptions.maxInflightMessages = 16
         raftOptions.randomSeed = options.seed &* 0x2545_F491_4F6C_DD1D ^ (id << 40) ^ UInt64(boot)
         return raftOptions

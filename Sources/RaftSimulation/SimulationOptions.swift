@@ -24,12 +24,19 @@ public struct SimulationOptions: Sendable, Hashable {
     /// PreVote is what production runs; a quarter of the seeds run without it, so that the
     /// rules it would otherwise mask (terms, vote counting) are exercised by real split votes.
     public var preVote: Bool
+    public var maxMessageBytes: Int
 
     public init(seed: UInt64, nodeCount: Int, steps: Int) {
         self.seed = seed
         self.nodeCount = nodeCount
         self.steps = steps
         preVote = seed % 4 != 3
+        // Every fifth seed runs on a slow network whose delays approach the election timeout:
+        // split votes and stale responses from earlier terms become common.
+        if seed % 5 == 0 { maxDelay = 8 }
+        // Every third seed sends one entry per AppendEntries, so a follower can acknowledge an
+        // earlier-term entry without the new leader's no-op (paper Figure 8's window).
+        maxMessageBytes = seed % 3 == 0 ? 1 : 4096
     }
 
     /// The command that replays this run deterministically, with its trace.
