@@ -114,6 +114,8 @@ struct SimulatedNode {
     /// delivered at resume, as a host reading a monotonic clock would.
     var pausedUntil = 0
     var missedTicks = 0
+    /// A crash the nemesis scheduled for this tick.
+    var crashAt: Int?
     /// How far this node's commit index has been checked against the global record.
     var checkedCommit: UInt64 = 0
 

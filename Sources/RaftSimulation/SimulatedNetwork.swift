@@ -30,7 +30,10 @@ struct SimulatedNetwork {
         let copies = duplicateRate > 0 && random.chance(duplicateRate) ? 2 : 1
         for _ in 0..<copies {
             var delay = 1 + (delaySpread > 1 ? random.next(below: delaySpread) : 0)
-            if longDelayRate > 0 && random.chance(longDelayRate) { delay = 1 + random.next(below: maxLongDelay) }
+            // Votes are held up more often than other traffic: a grant that arrives after its
+            // election has moved on is the classic window for counting a vote in the wrong term.
+            let rate = message.isVoteResponse ? min(1, longDelayRate * 10) : longDelayRate
+            if rate > 0 && random.chance(rate) { delay = 1 + random.next(below: maxLongDelay) }
             buckets[(now + delay) % buckets.count].append(message)
         }
     }
@@ -65,5 +68,12 @@ struct SimulatedNetwork {
             if inbound { blocked[other][node] = true }
             if outbound { blocked[node][other] = true }
         }
+    }
+}
+
+extension Message {
+    var isVoteResponse: Bool {
+        if case .voteResponse = payload { return true }
+        return false
     }
 }

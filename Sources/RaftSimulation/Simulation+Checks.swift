@@ -13,6 +13,11 @@ extension Simulation {
             report.stats.elections += 1
             trace("n\(index + 1) leads term \(soft.term)")
             if let problem = safety.recordLeader(core.id, term: soft.term) { violation("Election Safety: \(problem)") }
+            // The nemesis likes to kill a leader right after its election, before its no-op is
+            // replicated: the window in which earlier-term entries are at risk (paper Figure 8).
+            if !calm.active && random.chance(0.15) {
+                nodes[index].crashAt = now + 1 + random.next(below: 4)
+            }
             checkLeaderCompleteness(core)
         }
         for entry in ready.entries {
@@ -70,6 +75,7 @@ extension Simulation {
             calm = CalmWindow(active: true, startedAt: now, endsAt: endsAt, satisfied: false)
             network.heal()
             for index in nodes.indices {
+                nodes[index].crashAt = nil
                 restart(index)
                 if nodes[index].pausedUntil > now { nodes[index].pausedUntil = now }
                 while nodes[index].missedTicks > 0 {

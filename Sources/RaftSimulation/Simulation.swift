@@ -89,6 +89,10 @@ public final class Simulation {
         now += 1
         updateCalmWindow()
         resumePausedNodes()
+        for index in nodes.indices where !calm.active && nodes[index].crashAt.map({ $0 <= now }) ?? false {
+            trace("n\(index + 1) crashes as scheduled")
+            crash(index)
+        }
         if !calm.active {
             injectFaults()
             operate()
@@ -242,6 +246,7 @@ public final class Simulation {
     // MARK: Crashes and restarts
 
     func crash(_ index: Int) {
+        nodes[index].crashAt = nil
         guard nodes[index].isUp else { return }
         nodes[index].core = nil
         nodes[index].writes = []
