@@ -122,9 +122,13 @@ extension Simulation {
                 }
             }
         }
-        if random.chance(0.2) {
+        if random.chance(0.4) {
+            // Half the reads go to a node that believes it leads — a deposed leader that has not
+            // noticed yet is exactly where a stale read would come from.
             let candidates = nodes.indices.filter { nodes[$0].isUp && nodes[$0].pausedUntil <= now }
-            if let target = candidates.randomElement(using: &random) {
+            let leaders = candidates.filter { nodes[$0].core!.role == .leader }
+            let pool = !leaders.isEmpty && random.chance(0.5) ? leaders : candidates
+            if let target = pool.randomElement(using: &random) {
                 let requestID = nextReadID
                 nextReadID += 1
                 nodes[target].reads.append(
