@@ -134,3 +134,36 @@ struct ReplicationTests {
         for id: NodeID in [1, 2, 3] { #expect(cluster.appliedCommands(id) == ["once"]) }
     }
 }
+
+@Suite("Durability before acknowledgement (paper Figure 2)")
+struct DurabilityTests {
+    @Test func leaderCountsItsOwnEntryOnlyOnceDurable() throws {
+        var cluster = try TestCluster(voters: [1, 2, 3])
+        cluster.elect(1)
+        guard case .accepted(let index, _) = cluster[1].propose([42]) else {
+            Issue.record("leader must accept")
+            return
+        }
+        let ready = cluster[1].ready()  // handed out, not yet persisted (no advance)
+        #expect(ready.entries.map(\.index) == [index])
+        cluster[1].step(
+            Message(
+                from: 2, to: 1, term: cluster[1].term,
+                payload: .appendResponse(AppendResponse(success: true, index: index))))
+        #expect(cluster[1].commitIndex < index, "one follower plus an unpersisted leader is not a durable majority")
+        cluster[1].advance()
+        #expect(cluster[1].commitIndex == index)
+    }
+
+    @Test func votesAndAcknowledgementsComeOnlyInReadyAfterThePersistedState() throws {
+        var follower = try RaftCore(options: RaftOptions(id: 2), restoring: .bootstrap(voters: [1, 2]))
+        let append = AppendEntries(
+            prevLogIndex: 0, prevLogTerm: 0, entries: [LogEntry(index: 1, term: 1, data: [1])], leaderCommit: 0)
+        follower.step(Message(from: 1, to: 2, term: 1, payload: .appendEntries(append)))
+        let ready = follower.ready()
+        // The acknowledgement travels in the same Ready as the entry and term it promises are durable.
+        #expect(ready.entries.map(\.index) == [1])
+        #expect(ready.hardState?.term == 1)
+        #expect(ready.messages.contains { $0.payload == .appendResponse(AppendResponse(success: true, index: 1)) })
+    }
+}
