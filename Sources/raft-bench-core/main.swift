@@ -65,10 +65,21 @@ func measure(inFlight: Int, entries: Int, payload: [UInt8]) throws -> Double {
 }
 
 let payload = [UInt8](repeating: 0x61, count: 64)
+// `raft-bench-core --in-flight N --entries M` measures one configuration (for profiling).
+var runs = [(1, 200_000), (16, 1_000_000), (256, 2_000_000)]
+let arguments = Array(CommandLine.arguments.dropFirst())
+if arguments.count == 4, arguments[0] == "--in-flight", arguments[2] == "--entries",
+    let inFlight = Int(arguments[1]), let entries = Int(arguments[3]), inFlight > 0, entries > 0
+{
+    runs = [(inFlight, entries)]
+} else if !arguments.isEmpty {
+    print("usage: raft-bench-core [--in-flight N --entries M]")
+    exit(2)
+}
 print("raft core, 3 nodes in memory, 64-byte entries (no disk, no network)")
 print("| in flight | entries | entries/s |")
 print("|---:|---:|---:|")
-for (inFlight, count) in [(1, 200_000), (16, 1_000_000), (256, 2_000_000)] {
+for (inFlight, count) in runs {
     _ = try measure(inFlight: inFlight, entries: count / 10, payload: payload)  // warm up
     let rate = try measure(inFlight: inFlight, entries: count, payload: payload)
     print("| \(inFlight) | \(count) | \(Int(rate)) |")
