@@ -11,7 +11,7 @@ let package = Package(
         .library(name: "Raft", targets: ["Raft"])
     ],
     targets: [
-        .target(name: "Raft", path: "Sources/Raft"),
+        .target(name: "Raft", path: "Sources/Raft", exclude: ["README.md"]),
         .target(name: "RaftSimulation", dependencies: ["Raft"]),
         .executableTarget(name: "raft-sim", dependencies: ["RaftSimulation"]),
         .executableTarget(name: "raft-bench-core", dependencies: ["Raft", "RaftSimulation"]),
