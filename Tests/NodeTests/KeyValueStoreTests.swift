@@ -1,0 +1,130 @@
+import Testing
+
+@testable import Node
+
+@Suite("Replicated store: revisions, conditions, idempotency, snapshots")
+struct KeyValueStoreTests {
+    func put(_ key: String, _ value: String, _ condition: StoreCommand.Condition = .none, id: String? = nil)
+        -> StoreCommand
+    {
+        StoreCommand(operation: .put(key: key, value: Array(value.utf8)), condition: condition, idempotencyKey: id)
+    }
+
+    @Test func revisionsAndVersionsFollowEtcd() {
+        var store = KeyValueStore()
+        #expect(store.apply(put("a", "1")) == .applied(revision: 1, found: false))
+        #expect(store.apply(put("b", "1")) == .applied(revision: 2, found: false))
+        #expect(store.apply(put("a", "2")) == .applied(revision: 3, found: true))
+        let record = store.get("a")!
+        #expect(record.value == Array("2".utf8))
+        #expect(record.createRevision == 1)
+        #expect(record.modRevision == 3)
+        #expect(record.version == 2)
+        #expect(store.apply(StoreCommand(operation: .delete(key: "a"))) == .applied(revision: 4, found: true))
+        #expect(store.get("a") == nil)
+        // Deleting a missing key changes nothing, not even the revision.
+        #expect(store.apply(StoreCommand(operation: .delete(key: "a"))) == .applied(revision: 4, found: false))
+    }
+
+    @Test func compareAndSetOnModRevision() {
+        var store = KeyValueStore()
+        _ = store.apply(put("k", "v1"))
+        #expect(store.apply(put("k", "v2", .modRevision(7))) == .conditionFailed(current: 1))
+        #expect(store.get("k")!.value == Array("v1".utf8))
+        #expect(store.apply(put("k", "v2", .modRevision(1))) == .applied(revision: 2, found: true))
+        #expect(store.apply(put("new", "x", .modRevision(0))) == .applied(revision: 3, found: false))
+    }
+
+    @Test func createOnly() {
+        var store = KeyValueStore()
+        #expect(store.apply(put("k", "first", .absent)) == .applied(revision: 1, found: false))
+        #expect(store.apply(put("k", "second", .absent)) == .conditionFailed(current: 1))
+        #expect(store.get("k")!.value == Array("first".utf8))
+    }
+
+    @Test func prefixRangesAreOrderedAndLimited() {
+        var store = KeyValueStore()
+        for key in ["b/2", "a/1", "b/1", "b/3", "c"] { _ = store.apply(put(key, key)) }
+        #expect(store.range(prefix: "b/").map(\.key) == ["b/1", "b/2", "b/3"])
+        #expect(store.range(prefix: "b/", limit: 2).map(\.key) == ["b/1", "b/2"])
+        #expect(store.range(prefix: "").map(\.key) == ["a/1", "b/1", "b/2", "b/3", "c"])
+        #expect(store.range(prefix: "zz").isEmpty)
+    }
+
+    @Test func clientsCannotWriteTheReservedPrefix() {
+        var store = KeyValueStore()
+        #expect(store.apply(put("/_sys/workers/1", "x")) == .reservedKey)
+        #expect(store.revision == 0)
+        let system = StoreCommand(operation: .put(key: "/_sys/workers/1", value: [1]), isSystem: true)
+        #expect(store.apply(system) == .applied(revision: 1, found: false))
+    }
+
+    @Test func retriedCommandReturnsTheFirstResult() {
+        var store = KeyValueStore()
+        let first = store.apply(put("counter", "1", .absent, id: "req-1"))
+        _ = store.apply(put("counter", "2"))
+        let retry = store.apply(put("counter", "1", .absent, id: "req-1"))
+        #expect(retry == first)
+        #expect(store.get("counter")!.value == Array("2".utf8), "the retry applied nothing")
+        #expect(store.revision == 2)
+    }
+
+    @Test func idempotencyWindowIsBounded() {
+        var store = KeyValueStore(idempotencyWindow: 2)
+        _ = store.apply(put("k", "a", id: "1"))
+        _ = store.apply(put("k", "b", id: "2"))
+        _ = store.apply(put("k", "c", id: "3"))  // evicts "1"
+        #expect(store.apply(put("k", "d", id: "1")) == .applied(revision: 4, found: true))
+        #expect(store.apply(put("k", "e", id: "3")) == .applied(revision: 3, found: true))
+    }
+
+    @Test func snapshotRoundTripsEverythingIncludingTheIdempotencyWindow() throws {
+        var store = KeyValueStore(idempotencyWindow: 5)
+        for index in 0..<20 { _ = store.apply(put("key/\(index % 7)", "value-\(index)", id: "id-\(index)")) }
+        _ = store.apply(StoreCommand(operation: .delete(key: "key/3")))
+        var restored = try KeyValueStore(snapshot: store.snapshot)
+        #expect(restored == store)
+        #expect(restored.snapshot == store.snapshot)
+        // The restored window answers retries the same way.
+        #expect(restored.apply(put("key/0", "x", id: "id-19")) == store.apply(put("key/0", "x", id: "id-19")))
+    }
+
+    @Test func hostileSnapshotsAndCommandsThrow() {
+        var random = (UInt64(12345), 0)
+        func next() -> UInt8 {
+            random.0 = random.0 &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return UInt8(truncatingIfNeeded: random.0 >> 33)
+        }
+        var store = KeyValueStore()
+        for index in 0..<10 { _ = store.apply(put("k\(index)", "v", id: "i\(index)")) }
+        let valid = store.snapshot
+        for round in 0..<500 {
+            var bytes = valid
+            if round % 2 == 0 {
+                bytes[Int(next()) % bytes.count] = next()
+            } else {
+                bytes = Array(bytes.prefix(Int(next()) % bytes.count))
+            }
+            if let decoded = try? KeyValueStore(snapshot: bytes) { _ = decoded.snapshot }
+        }
+        #expect(throws: StoreDecodingError.self) {
+            try KeyValueStore(snapshot: [1, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
+        }
+        // A claimed key count far beyond the data fails fast instead of allocating.
+        var huge: [UInt8] = [1]
+        huge.appendLittleEndian(UInt64(0))
+        huge.appendLittleEndian(UInt64(10))
+        huge.appendLittleEndian(UInt64.max)
+        #expect(throws: StoreDecodingError.truncated) { try KeyValueStore(snapshot: huge) }
+        #expect(throws: StoreDecodingError.self) { try StoreCommand(decoding: [1, 1, 0xFF, 0xFF, 0xFF, 0x7F]) }
+        #expect(throws: StoreDecodingError.unsupportedVersion) { try StoreCommand(decoding: [9]) }
+    }
+
+    @Test func commandEncodingRoundTrips() throws {
+        let commands = [
+            put("a", "b"), put("ü/key", "", .modRevision(42), id: "retry-7"), put("x", "y", .absent),
+            StoreCommand(operation: .delete(key: "gone"), idempotencyKey: "d", isSystem: true),
+        ]
+        for command in commands { #expect(try StoreCommand(decoding: command.encoded) == command) }
+    }
+}
