@@ -123,6 +123,7 @@ struct StoreReader {
     init(_ bytes: ArraySlice<UInt8>) { rest = bytes }
 
     var isAtEnd: Bool { rest.isEmpty }
+    var remaining: Int { rest.count }
 
     mutating func byte() throws(StoreDecodingError) -> UInt8 {
         guard let value = rest.first else { throw .truncated }
