@@ -61,12 +61,7 @@ struct MembershipTests {
     }
 
     @Test func noChangeBeforeTheLeaderCommittedInItsTerm() throws {
-        var leader = try RaftCore(options: RaftOptions(id: 1), restoring: .bootstrap(voters: [1, 2, 3]))
-        leader.campaign()
-        leader.step(
-            Message(from: 2, to: 1, term: 1, payload: .voteResponse(VoteResponse(preVote: true, granted: true))))
-        leader.step(
-            Message(from: 2, to: 1, term: 1, payload: .voteResponse(VoteResponse(preVote: false, granted: true))))
+        var leader = try RaftCore.handElected(restoring: .bootstrap(voters: [1, 2, 3]))
         #expect(leader.role == .leader)
         let outcome5 = leader.proposeConfigurationChange(.addLearner(4))
         #expect(outcome5 == .rejected(.configurationChangePending))

@@ -33,18 +33,10 @@ extension RaftCore {
         else {
             return false
         }
-        let configuration = log.configuration
-        var sentTimes: [UInt64] = []
-        for voter in configuration.voters {
-            if voter == id {
-                sentTimes.append(clock)
-            } else if let index = progressIndex(of: voter), progress[index].ackedSequence > 0 {
-                sentTimes.append(progress[index].ackedSentAt)
-            }
+        // Only heartbeats of this term count: a voter that acknowledged none gives no lease.
+        guard let quorumSentAt = quorumValue(own: clock, of: { $0.ackedSequence > 0 ? $0.ackedSentAt : nil }) else {
+            return false
         }
-        guard sentTimes.count >= configuration.quorum else { return false }
-        sentTimes.sort(by: >)
-        let quorumSentAt = sentTimes[configuration.quorum - 1]
         return quorumSentAt + UInt64(options.leaseDuration) > clock
     }
 
@@ -74,19 +66,7 @@ extension RaftCore {
     /// Releases every read whose heartbeat round a quorum of voters has acknowledged.
     mutating func confirmReads() {
         guard !pendingReads.isEmpty else { return }
-        let configuration = log.configuration
-        var sequences: [UInt64] = []
-        for voter in configuration.voters {
-            if voter == id {
-                sequences.append(heartbeatSequence)
-            } else if let index = progressIndex(of: voter) {
-                sequences.append(progress[index].ackedSequence)
-            } else {
-                sequences.append(0)
-            }
-        }
-        sequences.sort(by: >)
-        let confirmed = sequences[configuration.quorum - 1]
+        guard let confirmed = quorumValue(own: heartbeatSequence, of: { $0.ackedSequence }) else { return }
         var remaining: [PendingRead] = []
         for read in pendingReads {
             if read.sequence <= confirmed {

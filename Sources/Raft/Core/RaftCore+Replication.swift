@@ -137,6 +137,25 @@ extension RaftCore {
         confirmReads()
     }
 
+    /// The highest value a quorum of voters has reached: each voter's value (this node's is `own`;
+    /// a voter without a value does not count), sorted, the quorum-th from the top. Commit indexes,
+    /// confirmed read rounds and lease start times are all "what a majority has acknowledged".
+    func quorumValue(own: UInt64, of value: (Progress) -> UInt64?) -> UInt64? {
+        let configuration = log.configuration
+        var values: [UInt64] = []
+        values.reserveCapacity(configuration.voters.count)
+        for voter in configuration.voters {
+            if voter == id {
+                values.append(own)
+            } else if let index = progressIndex(of: voter), let reached = value(progress[index]) {
+                values.append(reached)
+            }
+        }
+        guard values.count >= configuration.quorum else { return nil }
+        values.sort(by: >)
+        return values[configuration.quorum - 1]
+    }
+
     /// How long replication to a follower may show no progress before the leader re-probes it.
     var stallTicks: UInt64 { UInt64(max(3 * options.heartbeatInterval, options.electionTimeout / 2)) }
 
@@ -144,21 +163,9 @@ extension RaftCore {
     /// through an entry of the current term (paper §5.4.2, Figure 8): an entry of an earlier term
     /// is never committed by counting replicas.
     mutating func maybeCommit() {
-        let configuration = log.configuration
-        var matches: [UInt64] = []
-        matches.reserveCapacity(configuration.voters.count)
-        for voter in configuration.voters {
-            if voter == id {
-                matches.append(log.stable)
-            } else if let index = progressIndex(of: voter) {
-                matches.append(progress[index].match)
-            } else {
-                matches.append(0)
-            }
-        }
-        matches.sort(by: >)
-        let quorumIndex = matches[configuration.quorum - 1]
-        guard quorumIndex > log.committed, log.term(at: quorumIndex) == term else { return }
+        guard let quorumIndex = quorumValue(own: log.stable, of: { $0.match }),
+            quorumIndex > log.committed, log.term(at: quorumIndex) == term
+        else { return }
         log.commit(to: quorumIndex)
         appendsNeeded = true
         didCommitAsLeader()

@@ -127,3 +127,17 @@ struct TestCluster {
         applied[Int(id) - 1].filter { $0.kind == .command }.map { String(decoding: $0.data, as: UTF8.self) }
     }
 }
+
+extension RaftCore {
+    /// A node made leader by hand: it campaigns and one other voter grants its PreVote and its vote.
+    static func handElected(_ id: NodeID = 1, restoring state: RestoredState) throws -> RaftCore {
+        var node = try RaftCore(options: RaftOptions(id: id), restoring: state)
+        node.campaign()
+        let voter = state.snapshot.metadata.configuration.voters.first { $0 != id }!
+        let preVote = VoteResponse(preVote: true, granted: true)
+        node.step(Message(from: voter, to: id, term: node.term + 1, payload: .voteResponse(preVote)))
+        let vote = VoteResponse(preVote: false, granted: true)
+        node.step(Message(from: voter, to: id, term: node.term, payload: .voteResponse(vote)))
+        return node
+    }
+}
