@@ -3,27 +3,39 @@ SWIFT ?= swift
 SIM_SEEDS ?= 3000
 SIM_STEPS ?= 3000
 
-.PHONY: all build test unit-test sim bench-core lint format start-cluster clean
+# Debian packages the build needs; `make deps` installs whichever are missing.
+DEBIAN_PACKAGES := liblz4-dev pkg-config
+
+.PHONY: all deps build test unit-test sim bench-core lint format start-cluster clean
 
 all: build
 
-build:
+deps:
+	@missing=""; for package in $(DEBIAN_PACKAGES); do \
+	    dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	    $$sudo apt-get install -y $$missing || { $$sudo apt-get update && $$sudo apt-get install -y $$missing; }; \
+	fi
+
+build: deps
 	$(SWIFT) build
 
 ## Every test: the core's unit tests, then the CI-sized deterministic simulation.
 test: lint unit-test sim
 
-unit-test:
+unit-test: deps
 	$(SWIFT) test
 
 ## Many seeded simulation runs of 3- and 5-node clusters under faults; prints one summary line.
 ## A failure prints its seed and the command that replays it exactly.
-sim:
+sim: deps
 	$(SWIFT) build -c release --product raft-sim
 	.build/release/raft-sim --seeds $(SIM_SEEDS) --steps $(SIM_STEPS)
 
 ## Entries per second the Raft core commits in memory (3 nodes; 1, 16 and 256 in flight).
-bench-core:
+bench-core: deps
 	$(SWIFT) build -c release --product raft-bench-core
 	.build/release/raft-bench-core
 

@@ -13,7 +13,8 @@ let package = Package(
         .library(name: "Node", targets: ["Node"]),
     ],
     targets: [
-        .target(name: "Raft", path: "Sources/Raft", exclude: ["README.md"]),
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .target(name: "Raft", dependencies: ["CLZ4"], path: "Sources/Raft", exclude: ["README.md"]),
         .target(name: "RaftSimulation", dependencies: ["Raft"]),
         .target(name: "Node", dependencies: ["Raft"]),
         .executableTarget(name: "raft-sim", dependencies: ["RaftSimulation"]),
