@@ -6,7 +6,7 @@ SIM_STEPS ?= 3000
 # Debian packages the build needs; `make deps` installs whichever are missing.
 DEBIAN_PACKAGES := liblz4-dev pkg-config
 
-.PHONY: all deps build test unit-test sim bench-core lint format start-cluster clean
+.PHONY: all deps build test unit-test sim bench-core bench-disk lint format start-cluster clean
 
 all: build
 
@@ -38,6 +38,11 @@ sim: deps
 bench-core: deps
 	$(SWIFT) build -c release --product raft-bench-core
 	.build/release/raft-bench-core
+
+## What durability costs here: WAL append + fsync latency (p50/p99) and group-commit throughput.
+bench-disk: deps
+	$(SWIFT) build -c release --product raft-bench-disk
+	.build/release/raft-bench-disk .build/bench-disk
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift

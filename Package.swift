@@ -19,6 +19,7 @@ let package = Package(
         .target(name: "Node", dependencies: ["Raft"]),
         .executableTarget(name: "raft-sim", dependencies: ["RaftSimulation"]),
         .executableTarget(name: "raft-bench-core", dependencies: ["Raft", "RaftSimulation"]),
+        .executableTarget(name: "raft-bench-disk", dependencies: ["Raft"]),
         .testTarget(name: "RaftTests", dependencies: ["Raft", "RaftSimulation"]),
         .testTarget(name: "NodeTests", dependencies: ["Node", "Raft"]),
     ],
