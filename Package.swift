@@ -3,8 +3,8 @@ import PackageDescription
 
 // Targets follow the layering of DESIGN.md. Only what has been built so far is declared:
 // `Raft` (the pure consensus core and its write-ahead log), the deterministic simulator that
-// proves it, the two command-line drivers behind `make sim` and `make bench-core`, and the
-// beginning of `Node` (the replicated store).
+// proves it, the command-line drivers behind `make sim`, `make bench-core` and `make bench-disk`,
+// and the beginning of `Node` (the replicated store and the peer transport).
 let package = Package(
     name: "raftgate",
     platforms: [.macOS(.v14)],
@@ -12,16 +12,32 @@ let package = Package(
         .library(name: "Raft", targets: ["Raft"]),
         .library(name: "Node", targets: ["Node"]),
     ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2")
+    ],
     targets: [
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .target(name: "Raft", dependencies: ["CLZ4"], path: "Sources/Raft", exclude: ["README.md"]),
         .target(name: "RaftSimulation", dependencies: ["Raft"]),
-        .target(name: "Node", dependencies: ["Raft"]),
+        .target(
+            name: "Node",
+            dependencies: [
+                "Raft",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
         .executableTarget(name: "raft-sim", dependencies: ["RaftSimulation"]),
         .executableTarget(name: "raft-bench-core", dependencies: ["Raft", "RaftSimulation"]),
         .executableTarget(name: "raft-bench-disk", dependencies: ["Raft"]),
         .testTarget(name: "RaftTests", dependencies: ["Raft", "RaftSimulation"]),
-        .testTarget(name: "NodeTests", dependencies: ["Node", "Raft"]),
+        .testTarget(
+            name: "NodeTests",
+            dependencies: [
+                "Node", "Raft", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

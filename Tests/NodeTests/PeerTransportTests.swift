@@ -1,0 +1,103 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Raft
+import Testing
+
+@testable import Node
+
+@Suite("Peer transport over TCP on 127.0.0.1")
+struct PeerTransportTests {
+    static let heartbeat = Message.Payload.heartbeat(Heartbeat(commit: 1, sequence: 2, sentAt: 3))
+
+    @Test func messagesFlowBetweenTwoNodes() async throws {
+        let first = try await PeerTransport.start(id: 1, host: "127.0.0.1", port: 0)
+        let second = try await PeerTransport.start(id: 2, host: "127.0.0.1", port: 0)
+        first.setPeer(2, host: "127.0.0.1", port: second.localAddress.port!)
+        second.setPeer(1, host: "127.0.0.1", port: first.localAddress.port!)
+        let inbox = Inbox(second)
+        let replies = Inbox(first)
+        let sent = (UInt64(1)...50).map { Message(from: 1, to: 2, term: $0, payload: Self.heartbeat) }
+        for message in sent { first.send(message) }
+        #expect(await inbox.wait(for: 50) == sent, "in order, none lost, none duplicated")
+        second.send(Message(from: 2, to: 1, term: 9, payload: .timeoutNow))
+        #expect(await replies.wait(for: 1) == [Message(from: 2, to: 1, term: 9, payload: .timeoutNow)])
+        await first.shutdown()
+        await second.shutdown()
+    }
+
+    @Test func garbageClosesThatConnectionOnly() async throws {
+        let receiver = try await PeerTransport.start(id: 2, host: "127.0.0.1", port: 0)
+        let port = receiver.localAddress.port!
+        // A stray client sends junk: the receiver hangs up on it.
+        let stray = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port).get()
+        try await stray.writeAndFlush(ByteBuffer(bytes: [0xFF, 0xFF, 0xFF, 0x7F, 1, 2, 3])).get()
+        try await stray.closeFuture.get()
+        #expect(receiver.statistics.framesRejected == 1)
+        // A real peer still gets through.
+        let sender = try await PeerTransport.start(id: 1, host: "127.0.0.1", port: 0)
+        sender.setPeer(2, host: "127.0.0.1", port: port)
+        let inbox = Inbox(receiver)
+        sender.send(Message(from: 1, to: 2, term: 4, payload: Self.heartbeat))
+        #expect(await inbox.wait(for: 1) == [Message(from: 1, to: 2, term: 4, payload: Self.heartbeat)])
+        await sender.shutdown()
+        await receiver.shutdown()
+    }
+
+    @Test func reconnectsAfterThePeerRestarts() async throws {
+        let sender = try await PeerTransport.start(id: 1, host: "127.0.0.1", port: 0)
+        var receiver = try await PeerTransport.start(id: 2, host: "127.0.0.1", port: 0)
+        let port = receiver.localAddress.port!
+        sender.setPeer(2, host: "127.0.0.1", port: port)
+        let before = Inbox(receiver)
+        sender.send(Message(from: 1, to: 2, term: 1, payload: Self.heartbeat))
+        #expect(await before.wait(for: 1).first?.term == 1)
+        await receiver.shutdown()
+        receiver = try await PeerTransport.start(id: 2, host: "127.0.0.1", port: port)
+        let after = Inbox(receiver)
+        // Keep sending (as Raft's heartbeats would) until one arrives over a new connection.
+        let deadline = ContinuousClock.now + .seconds(10)
+        var term: UInt64 = 2
+        while after.messages.isEmpty && ContinuousClock.now < deadline {
+            sender.send(Message(from: 1, to: 2, term: term, payload: Self.heartbeat))
+            term += 1
+            _ = await after.wait(for: 1, within: 0.1)
+        }
+        #expect(!after.messages.isEmpty)
+        #expect(sender.statistics.connections >= 2)
+        await sender.shutdown()
+        await receiver.shutdown()
+    }
+
+    @Test func unknownDestinationsAreDroppedAndCounted() async throws {
+        let transport = try await PeerTransport.start(id: 1, host: "127.0.0.1", port: 0)
+        transport.send(Message(from: 1, to: 7, term: 1, payload: .timeoutNow))
+        #expect(transport.statistics.messagesDropped == 1)
+        await transport.shutdown()
+    }
+}
+
+/// Collects everything a transport receives, so tests can poll for it with a deadline.
+final class Inbox: Sendable {
+    private let received = NIOLockedValueBox([Message]())
+    private let task: Task<Void, Never>
+
+    init(_ transport: PeerTransport) {
+        let received = received
+        task = Task {
+            for await message in transport.messages { received.withLockedValue { $0.append(message) } }
+        }
+    }
+
+    var messages: [Message] { received.withLockedValue { $0 } }
+
+    /// Polls until at least `count` messages arrived or `seconds` passed; returns what arrived.
+    func wait(for count: Int, within seconds: Double = 10) async -> [Message] {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while messages.count < count && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return messages
+    }
+}
