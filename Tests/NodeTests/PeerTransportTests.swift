@@ -70,6 +70,26 @@ struct PeerTransportTests {
         await receiver.shutdown()
     }
 
+    @Test func deadPeersAreRedialledWithBackOffNotOnEverySend() async throws {
+        let transport = try await PeerTransport.start(id: 1, host: "127.0.0.1", port: 0)
+        // A port nobody listens on: bind one, note it, close it.
+        let probe = try await PeerTransport.start(id: 9, host: "127.0.0.1", port: 0)
+        let deadPort = probe.localAddress.port!
+        await probe.shutdown()
+        transport.setPeer(2, host: "127.0.0.1", port: deadPort)
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < .milliseconds(300) {
+            transport.send(Message(from: 1, to: 2, term: 1, payload: Self.heartbeat))
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        let statistics = transport.statistics
+        // Back-off doubles from 20 ms: about five attempts in 300 ms, not one per send.
+        #expect(statistics.connectAttempts >= 2)
+        #expect(statistics.connectAttempts <= 8)
+        #expect(statistics.messagesDropped > 100)
+        await transport.shutdown()
+    }
+
     @Test func unknownDestinationsAreDroppedAndCounted() async throws {
         let transport = try await PeerTransport.start(id: 1, host: "127.0.0.1", port: 0)
         transport.send(Message(from: 1, to: 7, term: 1, payload: .timeoutNow))

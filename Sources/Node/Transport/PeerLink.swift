@@ -5,9 +5,10 @@ import Raft
 /// The outbound connection to one peer: a bounded queue of encoded frames, one TCP connection,
 /// reconnection with exponential back-off.
 ///
-/// When the queue is full, new messages are dropped rather than buffered without bound: Raft
-/// retransmits whatever matters (appends are re-sent on heartbeat responses, votes on the next
-/// election), so memory stays flat while a peer is down.
+/// Messages are queued only while a connection is being established. When the queue is full, or
+/// the peer turns out to be unreachable, they are dropped rather than kept: Raft retransmits
+/// whatever matters (appends are re-sent on heartbeat responses, votes on the next election), so
+/// memory stays flat and a returning peer is not flooded with stale traffic.
 // @unchecked Sendable: every mutable field is touched only on `loop` (each entry point hops
 // there with `loop.execute` and checks `loop.inEventLoop`), which serializes all access.
 final class PeerLink: @unchecked Sendable {
@@ -20,6 +21,9 @@ final class PeerLink: @unchecked Sendable {
     private var channel: Channel?
     private var connecting = false
     private var backoff = PeerLink.initialBackoff
+    /// After a failed attempt, no new one before this: exponential back-off, so a dead peer is not
+    /// dialled on every heartbeat.
+    private var retryAt = NIODeadline.uptimeNanoseconds(0)
     private var closed = false
     private let counters: TransportCounters
 
@@ -68,6 +72,10 @@ final class PeerLink: @unchecked Sendable {
             counters.increment(\.messagesDropped)
             return
         }
+        if channel == nil && NIODeadline.now() < retryAt {
+            counters.increment(\.messagesDropped)
+            return
+        }
         queue.append(frame)
         queuedBytes += frame.count
         if channel != nil { flush() } else { connect() }
@@ -85,6 +93,7 @@ final class PeerLink: @unchecked Sendable {
     private func connect() {
         guard !connecting, channel == nil, !closed else { return }
         connecting = true
+        counters.increment(\.connectAttempts)
         ClientBootstrap(group: loop)
             .connectTimeout(.seconds(1))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -100,24 +109,30 @@ final class PeerLink: @unchecked Sendable {
                     }
                     self.channel = channel
                     self.backoff = Self.initialBackoff
+                    self.retryAt = .uptimeNanoseconds(0)
                     self.counters.increment(\.connections)
                     channel.closeFuture.hop(to: self.loop).whenComplete { _ in
                         self.channel = nil
-                        if !self.queue.isEmpty { self.scheduleReconnect() }
+                        self.dropQueued()
                     }
                     self.flush()
                 case .failure:
-                    self.scheduleReconnect()
+                    // The peer is unreachable: what was queued for it is stale by the time it is
+                    // back, and Raft will send what still matters. Keep only what comes next.
+                    self.dropQueued()
+                    self.backOff()
                 }
             }
     }
 
-    private func scheduleReconnect() {
-        guard !closed else { return }
-        let delay = backoff
+    private func dropQueued() {
+        for _ in 0..<queue.count { counters.increment(\.messagesDropped) }
+        queue.removeAll()
+        queuedBytes = 0
+    }
+
+    private func backOff() {
+        retryAt = NIODeadline.now() + backoff
         backoff = TimeAmount.nanoseconds(min(backoff.nanoseconds * 2, Self.maximumBackoff.nanoseconds))
-        loop.scheduleTask(in: delay) {
-            if !self.queue.isEmpty { self.connect() }
-        }
     }
 }

@@ -8,6 +8,7 @@ public struct TransportStatistics: Sendable, Hashable {
     public var framesRejected = 0
     public var messagesDropped = 0
     public var connections = 0
+    public var connectAttempts = 0
 }
 
 final class TransportCounters: Sendable {
@@ -81,6 +82,7 @@ public final class PeerTransport: Sendable {
         let outbound = counters.snapshot
         merged.messagesDropped += outbound.messagesDropped
         merged.connections += outbound.connections
+        merged.connectAttempts += outbound.connectAttempts
         return merged
     }
 

@@ -1,0 +1,55 @@
+import Raft
+
+/// Everything a node needs to start.
+public struct NodeConfiguration: Sendable {
+    public var id: NodeID
+    /// Holds `wal/` and `snapshots/`.
+    public var dataDirectory: String
+    public var raftHost: String
+    public var raftPort: Int
+    /// Every voter of a brand-new cluster (used only when the data directory is empty).
+    public var initialVoters: [NodeID]
+    /// Where to reach each peer's Raft port.
+    public var peers: [NodeID: (host: String, port: Int)]
+    /// Real time per Raft tick; with the default 10-tick election timeout, 50 ms gives elections
+    /// after 0.5–1 s of silence.
+    public var tickInterval: Duration = .milliseconds(50)
+    public var raftOptions: RaftOptions
+    /// Take a snapshot and compact the log once this many entries were applied since the last one.
+    public var compactionThreshold: UInt64 = 10_000
+    /// A write not applied within this long is reported as unknown.
+    public var writeTimeout: Duration = .seconds(5)
+
+    public init(
+        id: NodeID, dataDirectory: String, raftHost: String, raftPort: Int, initialVoters: [NodeID],
+        peers: [NodeID: (host: String, port: Int)]
+    ) {
+        self.id = id
+        self.dataDirectory = dataDirectory
+        self.raftHost = raftHost
+        self.raftPort = raftPort
+        self.initialVoters = initialVoters
+        self.peers = peers
+        raftOptions = RaftOptions(id: id)
+        raftOptions.randomSeed = UInt64.random(in: 1...UInt64.max)
+    }
+}
+
+/// What became of a write.
+public enum WriteOutcome: Sendable, Hashable {
+    /// Committed and applied; the store's answer.
+    case applied(StoreResult, index: UInt64)
+    /// Not the leader: nothing was proposed. Retry at `leader`.
+    case notLeader(leader: NodeID?)
+    /// Certainly not applied (another entry took its place, or the core refused it).
+    case notApplied(String)
+    /// Proposed, but its fate is not known (leadership lost, timeout): it may still apply.
+    case unknown(String)
+}
+
+/// What became of a read.
+public enum ReadOutcome: Sendable, Hashable {
+    case value(KeyValueStore.Record?, appliedIndex: UInt64)
+    /// No leader could confirm the read: retry.
+    case unavailable
+}

@@ -1,0 +1,273 @@
+import Foundation
+import Raft
+
+/// A raftgate node's consensus runtime: drives a `RaftCore` with a durable log, snapshot files,
+/// the TCP peer transport and the replicated store, in the order the core's contract asks —
+/// persist and fsync, then send, then apply, then advance.
+///
+/// Time: ticks are derived from the monotonic clock, and every elapsed tick is delivered before
+/// any other input is handled, so a node that was paused never judges its lease by a stale clock.
+public actor RaftNode {
+    public nonisolated let id: NodeID
+    public nonisolated let configuration: NodeConfiguration
+    private var core: RaftCore
+    private let wal: WriteAheadLog
+    private let snapshots: SnapshotStore
+    private let transport: PeerTransport
+    public private(set) var store: KeyValueStore
+    private var appliedIndex: UInt64
+    private var pendingWrites: [UInt64: (term: UInt64, waiter: CheckedContinuation<WriteOutcome, Never>)] = [:]
+    private var pendingReads: [UInt64: CheckedContinuation<UInt64?, Never>] = [:]
+    private var readsAwaitingApply: [(index: UInt64, waiter: CheckedContinuation<UInt64?, Never>)] = []
+    private var nextReadID: UInt64 = 1
+    private var lastTick = ContinuousClock.now
+    private var tasks: [Task<Void, Never>] = []
+    private var stopped = false
+    public private(set) var snapshotsInstalled = 0
+    public private(set) var fatalError: String?
+
+    public static func start(_ configuration: NodeConfiguration) async throws -> RaftNode {
+        let directory = configuration.dataDirectory
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let snapshots = try SnapshotStore(directory: directory + "/snapshots")
+        let (wal, recovery) = try WriteAheadLog.open(directory: directory + "/wal")
+        let base =
+            try snapshots.loadLatest() ?? RestoredState.bootstrap(voters: configuration.initialVoters).snapshot
+        let entries = recovery.entries.filter { $0.index > base.metadata.index }
+        let core = try RaftCore(
+            options: configuration.raftOptions,
+            restoring: RestoredState(hardState: recovery.hardState, snapshot: base, entries: entries))
+        let store = base.data.isEmpty ? KeyValueStore() : try KeyValueStore(snapshot: base.data)
+        let transport = try await PeerTransport.start(
+            id: configuration.id, host: configuration.raftHost, port: configuration.raftPort)
+        for (peer, address) in configuration.peers where peer != configuration.id {
+            transport.setPeer(peer, host: address.host, port: address.port)
+        }
+        let node = RaftNode(
+            configuration: configuration, core: core, wal: wal, snapshots: snapshots, transport: transport,
+            store: store, appliedIndex: base.metadata.index)
+        await node.run()
+        return node
+    }
+
+    private init(
+        configuration: NodeConfiguration, core: RaftCore, wal: WriteAheadLog, snapshots: SnapshotStore,
+        transport: PeerTransport, store: KeyValueStore, appliedIndex: UInt64
+    ) {
+        self.id = configuration.id
+        self.configuration = configuration
+        self.core = core
+        self.wal = wal
+        self.snapshots = snapshots
+        self.transport = transport
+        self.store = store
+        self.appliedIndex = appliedIndex
+    }
+
+    private func run() {
+        let inbound = transport.messages
+        tasks.append(
+            Task { [weak self] in
+                for await message in inbound {
+                    guard let self else { return }
+                    await self.receive(message)
+                }
+            })
+        let interval = configuration.tickInterval
+        tasks.append(
+            Task { [weak self] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: interval)
+                    guard let self else { return }
+                    await self.catchUpTicks()
+                }
+            })
+    }
+
+    // MARK: Observing
+
+    public var status: RaftStatus { core.status }
+    public var isLeader: Bool { core.role == .leader }
+    public var raftPort: Int { transport.localAddress.port ?? configuration.raftPort }
+
+    // MARK: Inputs
+
+    private func receive(_ message: Message) {
+        guard !stopped else { return }
+        catchUpTicks()
+        core.step(message)
+        drain()
+    }
+
+    /// Delivers every tick the monotonic clock says has elapsed.
+    private func catchUpTicks() {
+        guard !stopped else { return }
+        let now = ContinuousClock.now
+        var delivered = false
+        while now - lastTick >= configuration.tickInterval {
+            lastTick += configuration.tickInterval
+            core.tick()
+            delivered = true
+        }
+        if delivered { drain() }
+    }
+
+    /// Proposes a write on this node (it must lead) and waits for its outcome.
+    public func write(_ command: StoreCommand) async -> WriteOutcome {
+        guard !stopped else { return .notLeader(leader: nil) }
+        catchUpTicks()
+        switch core.propose(command.encoded) {
+        case .rejected(.notLeader(let leader)):
+            return .notLeader(leader: leader)
+        case .rejected(let reason):
+            return .notApplied("\(reason)")
+        case .accepted(let index, let term):
+            let timeout = configuration.writeTimeout
+            return await withCheckedContinuation { waiter in
+                pendingWrites[index] = (term, waiter)
+                drain()
+                Task { [weak self] in
+                    try? await Task.sleep(for: timeout)
+                    await self?.expireWrite(index: index, term: term)
+                }
+            }
+        }
+    }
+
+    private func expireWrite(index: UInt64, term: UInt64) {
+        guard let pending = pendingWrites[index], pending.term == term else { return }
+        pendingWrites[index] = nil
+        pending.waiter.resume(returning: .unknown("not applied within \(configuration.writeTimeout)"))
+    }
+
+    /// Reads a key. `.linearizable` and `.lease` go through the core (forwarded to the leader from
+    /// a follower); `nil` mode reads this node's state as it is (stale).
+    public func read(_ key: String, mode: ReadMode?) async -> ReadOutcome {
+        guard !stopped else { return .unavailable }
+        guard let mode else { return .value(store.get(key), appliedIndex: appliedIndex) }
+        catchUpTicks()
+        let requestID = nextReadID
+        nextReadID += 1
+        let confirmed: UInt64? = await withCheckedContinuation { waiter in
+            pendingReads[requestID] = waiter
+            core.readIndex(requestID: requestID, mode: mode)
+            drain()
+        }
+        guard confirmed != nil else { return .unavailable }
+        return .value(store.get(key), appliedIndex: appliedIndex)
+    }
+
+    /// Stops at once, like a crash: no leadership hand-over, nothing more written.
+    public func stop() async {
+        stopped = true
+        for task in tasks { task.cancel() }
+        tasks = []
+        for (_, pending) in pendingWrites { pending.waiter.resume(returning: .unknown("node stopped")) }
+        pendingWrites = [:]
+        for (_, waiter) in pendingReads { waiter.resume(returning: nil) }
+        pendingReads = [:]
+        for waiting in readsAwaitingApply { waiting.waiter.resume(returning: nil) }
+        readsAwaitingApply = []
+        await transport.shutdown()
+    }
+
+    // MARK: The Ready loop
+
+    private func drain() {
+        while !stopped && core.hasReady {
+            let ready = core.ready()
+            do {
+                try persist(ready)
+            } catch {
+                fail("cannot persist: \(error)")
+                return
+            }
+            for message in ready.messages { transport.send(message) }
+            if let snapshot = ready.snapshot { install(snapshot) }
+            for entry in ready.committedEntries { apply(entry) }
+            for state in ready.readStates { confirmRead(state) }
+            for requestID in ready.failedReads { pendingReads.removeValue(forKey: requestID)?.resume(returning: nil) }
+            core.advance()
+            if let violation = core.safetyViolation {
+                fail(violation)
+                return
+            }
+            compactIfDue()
+        }
+    }
+
+    private func persist(_ ready: Ready) throws {
+        if let snapshot = ready.snapshot {
+            // The snapshot file first: the WAL's marker must never point past a snapshot on disk.
+            try snapshots.save(snapshot)
+        }
+        wal.append(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot?.metadata)
+        try wal.sync()
+    }
+
+    private func install(_ snapshot: Snapshot) {
+        do {
+            store = snapshot.data.isEmpty ? KeyValueStore() : try KeyValueStore(snapshot: snapshot.data)
+            appliedIndex = snapshot.metadata.index
+            snapshotsInstalled += 1
+        } catch {
+            fail("snapshot at \(snapshot.metadata.index) does not decode: \(error)")
+        }
+    }
+
+    private func apply(_ entry: LogEntry) {
+        var result: StoreResult?
+        if entry.kind == .command {
+            if let command = try? StoreCommand(decoding: entry.data) {
+                result = store.apply(command)
+            }
+        }
+        appliedIndex = entry.index
+        if let pending = pendingWrites.removeValue(forKey: entry.index) {
+            if pending.term == entry.term, let result {
+                pending.waiter.resume(returning: .applied(result, index: entry.index))
+            } else {
+                pending.waiter.resume(returning: .notApplied("another entry was committed at \(entry.index)"))
+            }
+        }
+        var still: [(index: UInt64, waiter: CheckedContinuation<UInt64?, Never>)] = []
+        for waiting in readsAwaitingApply {
+            if waiting.index <= appliedIndex {
+                waiting.waiter.resume(returning: waiting.index)
+            } else {
+                still.append(waiting)
+            }
+        }
+        readsAwaitingApply = still
+    }
+
+    private func confirmRead(_ state: ReadState) {
+        guard let waiter = pendingReads.removeValue(forKey: state.requestID) else { return }
+        if state.index <= appliedIndex {
+            waiter.resume(returning: state.index)
+        } else {
+            readsAwaitingApply.append((state.index, waiter))
+        }
+    }
+
+    private func compactIfDue() {
+        let applied = core.appliedIndex
+        guard applied == appliedIndex, applied >= core.snapshotIndex + configuration.compactionThreshold else { return }
+        do {
+            let term = core.term(at: applied) ?? 0
+            try core.compact(upTo: applied, snapshotData: store.snapshot)
+            try snapshots.save(core.snapshot)
+            wal.appendSnapshotMarker(index: applied, term: term)
+            try wal.sync()
+            try wal.releaseSegments(coveredBy: applied)
+        } catch {
+            fail("compaction at \(applied) failed: \(error)")
+        }
+    }
+
+    private func fail(_ reason: String) {
+        fatalError = reason
+        stopped = true
+        for task in tasks { task.cancel() }
+    }
+}

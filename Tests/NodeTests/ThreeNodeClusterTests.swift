@@ -1,0 +1,144 @@
+import Foundation
+import Raft
+import Testing
+
+@testable import Node
+
+/// Three real nodes in this process: real sockets on 127.0.0.1, real data directories.
+@Suite("Three nodes over TCP with durable logs", .serialized)
+struct ThreeNodeClusterTests {
+    final class Cluster {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-\(UUID().uuidString)").path
+        var ports: [NodeID: Int] = [:]
+        var nodes: [NodeID: RaftNode] = [:]
+        let compactionThreshold: UInt64
+
+        init(compactionThreshold: UInt64 = 10_000) { self.compactionThreshold = compactionThreshold }
+
+        func configuration(_ id: NodeID) -> NodeConfiguration {
+            var peers: [NodeID: (host: String, port: Int)] = [:]
+            for (peer, port) in ports { peers[peer] = ("127.0.0.1", port) }
+            var configuration = NodeConfiguration(
+                id: id, dataDirectory: root + "/node-\(id)", raftHost: "127.0.0.1", raftPort: ports[id] ?? 0,
+                initialVoters: [1, 2, 3], peers: peers)
+            configuration.tickInterval = .milliseconds(10)
+            configuration.compactionThreshold = compactionThreshold
+            return configuration
+        }
+
+        func startAll() async throws {
+            // Reserve three free ports by binding, then start the nodes on them.
+            for id: NodeID in [1, 2, 3] where ports[id] == nil {
+                let probe = try await PeerTransport.start(id: id, host: "127.0.0.1", port: 0)
+                ports[id] = probe.localAddress.port!
+                await probe.shutdown()
+            }
+            for id: NodeID in [1, 2, 3] { try await start(id) }
+        }
+
+        func start(_ id: NodeID) async throws {
+            nodes[id] = try await RaftNode.start(configuration(id))
+        }
+
+        func crash(_ id: NodeID) async {
+            await nodes[id]?.stop()
+            nodes[id] = nil
+        }
+
+        /// Polls until exactly one running node leads, or fails after `seconds`.
+        func leader(within seconds: Double = 20) async -> RaftNode? {
+            let deadline = ContinuousClock.now + .seconds(seconds)
+            while ContinuousClock.now < deadline {
+                for node in nodes.values where await node.isLeader { return node }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            return nil
+        }
+
+        /// Writes through whoever leads, retrying while leadership settles.
+        func write(_ key: String, _ value: String, within seconds: Double = 20) async -> WriteOutcome? {
+            let deadline = ContinuousClock.now + .seconds(seconds)
+            let command = StoreCommand(operation: .put(key: key, value: Array(value.utf8)), idempotencyKey: key + value)
+            while ContinuousClock.now < deadline {
+                if let leader = await leader(within: 5) {
+                    let outcome = await leader.write(command)
+                    if case .applied = outcome { return outcome }
+                }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            return nil
+        }
+
+        func stopAll() async {
+            for id in Array(nodes.keys) { await crash(id) }
+        }
+
+        deinit { try? FileManager.default.removeItem(atPath: root) }
+    }
+
+    func value(_ outcome: ReadOutcome) -> String? {
+        guard case .value(let record, _) = outcome, let record else { return nil }
+        return String(decoding: record.value, as: UTF8.self)
+    }
+
+    @Test func leaderCrashLosesNothingAndTheOldNodeCatchesUp() async throws {
+        let cluster = Cluster()
+        try await cluster.startAll()
+        for index in 0..<20 {
+            let outcome = await cluster.write("k\(index)", "v\(index)")
+            #expect(outcome != nil, "write \(index) acknowledged")
+        }
+        let oldLeader = try #require(await cluster.leader())
+        let oldID = oldLeader.id
+        await cluster.crash(oldID)
+        let newLeader = try #require(await cluster.leader(), "a new leader is elected")
+        #expect(newLeader.id != oldID)
+        for index in 0..<20 {
+            #expect(value(await newLeader.read("k\(index)", mode: .linearizable)) == "v\(index)")
+        }
+        for index in 20..<30 { #expect(await cluster.write("k\(index)", "v\(index)") != nil) }
+        // Every running node, followers included, serves linearizable reads (forwarded ReadIndex).
+        for node in cluster.nodes.values {
+            #expect(value(await node.read("k29", mode: .linearizable)) == "v29")
+        }
+        try await cluster.start(oldID)
+        let restarted = try #require(cluster.nodes[oldID])
+        let deadline = ContinuousClock.now + .seconds(20)
+        while value(await restarted.read("k29", mode: nil)) != "v29" && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        for index in 0..<30 { #expect(value(await restarted.read("k\(index)", mode: nil)) == "v\(index)") }
+        await cluster.stopAll()
+    }
+
+    @Test func laggingNodeCatchesUpThroughAnInstallSnapshotOverTCP() async throws {
+        let cluster = Cluster(compactionThreshold: 8)
+        try await cluster.startAll()
+        #expect(await cluster.write("first", "1") != nil)
+        let leader = try #require(await cluster.leader())
+        let follower = try #require([NodeID(1), 2, 3].first { $0 != leader.id })
+        await cluster.crash(follower)
+        for index in 0..<40 { #expect(await cluster.write("k\(index)", "v\(index)") != nil) }
+        try await cluster.start(follower)
+        let restarted = try #require(cluster.nodes[follower])
+        let deadline = ContinuousClock.now + .seconds(20)
+        while value(await restarted.read("k39", mode: nil)) != "v39" && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(await restarted.snapshotsInstalled >= 1, "the log it missed was compacted away")
+        for index in 0..<40 { #expect(value(await restarted.read("k\(index)", mode: nil)) == "v\(index)") }
+        #expect(value(await restarted.read("first", mode: nil)) == "1")
+        await cluster.stopAll()
+    }
+
+    @Test func wholeClusterRestartsFromDisk() async throws {
+        let cluster = Cluster(compactionThreshold: 16)
+        try await cluster.startAll()
+        for index in 0..<25 { #expect(await cluster.write("k\(index)", "v\(index)") != nil) }
+        await cluster.stopAll()
+        try await cluster.startAll()
+        let leader = try #require(await cluster.leader())
+        for index in 0..<25 { #expect(value(await leader.read("k\(index)", mode: .linearizable)) == "v\(index)") }
+        await cluster.stopAll()
+    }
+}
