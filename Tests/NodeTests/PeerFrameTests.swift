@@ -41,15 +41,33 @@ struct PeerFrameTests {
     @Test func everyMessageTypeRoundTrips() throws {
         var decoder = PeerFrameDecoder()
         let stream = messages.flatMap(PeerFrame.encode)
-        #expect(try decoder.feed(stream) == messages)
+        #expect(try decoder.feed(stream) == messages.map(PeerEnvelope.raft))
         #expect(decoder.bufferedBytes == 0)
     }
 
     @Test func framesSplitAtEveryByteReassemble() throws {
         var decoder = PeerFrameDecoder()
-        var received: [Message] = []
+        var received: [PeerEnvelope] = []
         for byte in messages.flatMap(PeerFrame.encode) { received += try decoder.feed([byte]) }
-        #expect(received == messages)
+        #expect(received == messages.map(PeerEnvelope.raft))
+    }
+
+    @Test func forwardedWritesAndResultsRoundTrip() throws {
+        let envelopes: [PeerEnvelope] = [
+            .forwardedWrite(ForwardedWrite(requestID: 7, from: 2, to: 1, command: [1, 2, 3])),
+            .forwardedResult(
+                ForwardedResult(
+                    requestID: 7, from: 1, to: 2, outcome: .applied(.applied(revision: 4, found: true), index: 9))),
+            .forwardedResult(
+                ForwardedResult(
+                    requestID: 8, from: 1, to: 2, outcome: .applied(.conditionFailed(current: 3), index: 10))),
+            .forwardedResult(ForwardedResult(requestID: 9, from: 1, to: 2, outcome: .notLeader(leader: 3))),
+            .forwardedResult(ForwardedResult(requestID: 10, from: 1, to: 2, outcome: .notLeader(leader: nil))),
+            .forwardedResult(ForwardedResult(requestID: 11, from: 1, to: 2, outcome: .unknown("leader lost"))),
+            .forwardedResult(ForwardedResult(requestID: 12, from: 1, to: 2, outcome: .notApplied("overwritten"))),
+        ]
+        var decoder = PeerFrameDecoder()
+        #expect(try decoder.feed(envelopes.flatMap { PeerFrame.encode($0) }) == envelopes)
     }
 
     @Test func hugeClaimedLengthIsRefusedBeforeAnyBody() {

@@ -106,7 +106,9 @@ final class Inbox: Sendable {
     init(_ transport: PeerTransport) {
         let received = received
         task = Task {
-            for await message in transport.messages { received.withLockedValue { $0.append(message) } }
+            for await envelope in transport.messages {
+                if case .raft(let message) = envelope { received.withLockedValue { $0.append(message) } }
+            }
         }
     }
 

@@ -27,11 +27,18 @@ struct ThreeNodeClusterTests {
         }
 
         func startAll() async throws {
-            // Reserve three free ports by binding, then start the nodes on them.
+            // Fixed ports below the kernel's ephemeral range (32768 and up), checked free by
+            // binding: a restarted node must get its port back, and an ephemeral port could be
+            // taken meanwhile as the source port of some outbound connection.
             for id: NodeID in [1, 2, 3] where ports[id] == nil {
-                let probe = try await PeerTransport.start(id: id, host: "127.0.0.1", port: 0)
-                ports[id] = probe.localAddress.port!
-                await probe.shutdown()
+                while ports[id] == nil {
+                    let candidate = Int.random(in: 20_000..<30_000)
+                    guard !ports.values.contains(candidate),
+                        let probe = try? await PeerTransport.start(id: id, host: "127.0.0.1", port: candidate)
+                    else { continue }
+                    ports[id] = candidate
+                    await probe.shutdown()
+                }
             }
             for id: NodeID in [1, 2, 3] { try await start(id) }
         }
@@ -108,6 +115,30 @@ struct ThreeNodeClusterTests {
             try await Task.sleep(for: .milliseconds(20))
         }
         for index in 0..<30 { #expect(value(await restarted.read("k\(index)", mode: nil)) == "v\(index)") }
+        await cluster.stopAll()
+    }
+
+    @Test func followersForwardWritesToTheLeader() async throws {
+        let cluster = Cluster()
+        try await cluster.startAll()
+        let leader = try #require(await cluster.leader())
+        #expect(await cluster.write("warm", "up") != nil)
+        for node in cluster.nodes.values where node.id != leader.id {
+            let outcome = await node.write(
+                StoreCommand(operation: .put(key: "from-\(node.id)", value: [1]), condition: .absent))
+            guard case .applied(.applied, _) = outcome else {
+                Issue.record("forwarded write from n\(node.id): \(outcome)")
+                continue
+            }
+            #expect(await leader.read("from-\(node.id)", mode: .linearizable) != .unavailable)
+            // The same condition again fails on the leader, and the follower is told so.
+            let again = await node.write(
+                StoreCommand(operation: .put(key: "from-\(node.id)", value: [2]), condition: .absent))
+            guard case .applied(.conditionFailed, _) = again else {
+                Issue.record("second create-only write should fail its condition: \(again)")
+                continue
+            }
+        }
         await cluster.stopAll()
     }
 

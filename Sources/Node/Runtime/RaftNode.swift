@@ -20,6 +20,8 @@ public actor RaftNode {
     private var pendingReads: [UInt64: CheckedContinuation<UInt64?, Never>] = [:]
     private var readsAwaitingApply: [(index: UInt64, waiter: CheckedContinuation<UInt64?, Never>)] = []
     private var nextReadID: UInt64 = 1
+    private var pendingForwards: [UInt64: CheckedContinuation<WriteOutcome, Never>] = [:]
+    private var nextForwardID: UInt64 = 1
     private var lastTick = ContinuousClock.now
     private var tasks: [Task<Void, Never>] = []
     private var stopped = false
@@ -68,9 +70,9 @@ public actor RaftNode {
         let inbound = transport.messages
         tasks.append(
             Task { [weak self] in
-                for await message in inbound {
+                for await envelope in inbound {
                     guard let self else { return }
-                    await self.receive(message)
+                    await self.handle(envelope)
                 }
             })
         let interval = configuration.tickInterval
@@ -92,11 +94,31 @@ public actor RaftNode {
 
     // MARK: Inputs
 
-    private func receive(_ message: Message) {
+    private func handle(_ envelope: PeerEnvelope) {
         guard !stopped else { return }
-        catchUpTicks()
-        core.step(message)
-        drain()
+        switch envelope {
+        case .raft(let message):
+            catchUpTicks()
+            core.step(message)
+            drain()
+        case .forwardedWrite(let forwarded):
+            // Answer a follower's forwarded write with exactly what a local client would get;
+            // a node that does not lead says so rather than forwarding again.
+            Task {
+                let outcome: WriteOutcome
+                if let command = try? StoreCommand(decoding: forwarded.command) {
+                    outcome = await self.write(command, forward: false)
+                } else {
+                    outcome = .notApplied("undecodable command")
+                }
+                self.transport.send(
+                    .forwardedResult(
+                        ForwardedResult(
+                            requestID: forwarded.requestID, from: self.id, to: forwarded.from, outcome: outcome)))
+            }
+        case .forwardedResult(let result):
+            pendingForwards.removeValue(forKey: result.requestID)?.resume(returning: result.outcome)
+        }
     }
 
     /// Delivers every tick the monotonic clock says has elapsed.
@@ -112,10 +134,19 @@ public actor RaftNode {
         if delivered { drain() }
     }
 
-    /// Proposes a write on this node (it must lead) and waits for its outcome.
+    /// Writes through this node: proposed here when it leads, otherwise forwarded to the leader
+    /// over the peer transport. Waits for the outcome; a forwarded write whose answer does not come
+    /// back in time is `.unknown` (the leader may still have applied it).
     public func write(_ command: StoreCommand) async -> WriteOutcome {
+        await write(command, forward: true)
+    }
+
+    private func write(_ command: StoreCommand, forward: Bool) async -> WriteOutcome {
         guard !stopped else { return .notLeader(leader: nil) }
         catchUpTicks()
+        if forward, core.role != .leader, let leader = core.leader {
+            return await forwardWrite(command, to: leader)
+        }
         switch core.propose(command.encoded) {
         case .rejected(.notLeader(let leader)):
             return .notLeader(leader: leader)
@@ -132,6 +163,26 @@ public actor RaftNode {
                 }
             }
         }
+    }
+
+    private func forwardWrite(_ command: StoreCommand, to leader: NodeID) async -> WriteOutcome {
+        let requestID = nextForwardID
+        nextForwardID += 1
+        let timeout = configuration.writeTimeout
+        return await withCheckedContinuation { waiter in
+            pendingForwards[requestID] = waiter
+            transport.send(
+                .forwardedWrite(ForwardedWrite(requestID: requestID, from: id, to: leader, command: command.encoded)))
+            Task { [weak self] in
+                try? await Task.sleep(for: timeout)
+                await self?.expireForward(requestID)
+            }
+        }
+    }
+
+    private func expireForward(_ requestID: UInt64) {
+        pendingForwards.removeValue(forKey: requestID)?.resume(
+            returning: .unknown("forwarded to the leader, no answer within \(configuration.writeTimeout)"))
     }
 
     private func expireWrite(index: UInt64, term: UInt64) {
@@ -164,6 +215,8 @@ public actor RaftNode {
         tasks = []
         for (_, pending) in pendingWrites { pending.waiter.resume(returning: .unknown("node stopped")) }
         pendingWrites = [:]
+        for (_, waiter) in pendingForwards { waiter.resume(returning: .unknown("node stopped")) }
+        pendingForwards = [:]
         for (_, waiter) in pendingReads { waiter.resume(returning: nil) }
         pendingReads = [:]
         for waiting in readsAwaitingApply { waiting.waiter.resume(returning: nil) }

@@ -231,9 +231,9 @@ public struct PeerFrameDecoder: Sendable {
     /// Bytes received but not yet part of a whole frame.
     public var bufferedBytes: Int { buffer.count - start }
 
-    public mutating func feed(_ bytes: some Sequence<UInt8>) throws(PeerFrameError) -> [Message] {
+    public mutating func feed(_ bytes: some Sequence<UInt8>) throws(PeerFrameError) -> [PeerEnvelope] {
         buffer.append(contentsOf: bytes)
-        var messages: [Message] = []
+        var messages: [PeerEnvelope] = []
         while buffer.count - start >= 4 {
             var length = 0
             for shift in 0..<4 { length |= Int(buffer[start + shift]) << (shift * 8) }
@@ -241,7 +241,7 @@ public struct PeerFrameDecoder: Sendable {
             guard length > 0, length <= PeerFrame.maxFrameBytes else { throw .tooLarge(length) }
             guard buffer.count - start - 4 >= length else { break }
             let body = buffer[(start + 4)..<(start + 4 + length)]
-            messages.append(try PeerFrame.decodeBody(body))
+            messages.append(try PeerFrame.decodeEnvelope(body))
             start += 4 + length
         }
         if start > 0 && (start == buffer.count || start > 1 << 16) {

@@ -1,17 +1,17 @@
 import NIOCore
 import Raft
 
-/// Turns the bytes of one inbound peer connection into Raft messages. A frame that fails to
+/// Turns the bytes of one inbound peer connection into envelopes. A frame that fails to
 /// decode closes the connection: the peer reconnects and Raft retransmits, while a stray or
 /// hostile client gets nothing but a closed socket.
 final class PeerFrameInboundHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     private var decoder = PeerFrameDecoder()
-    private let deliver: @Sendable (Message) -> Void
+    private let deliver: @Sendable (PeerEnvelope) -> Void
     private let reject: @Sendable (PeerFrameError) -> Void
 
-    init(deliver: @escaping @Sendable (Message) -> Void, reject: @escaping @Sendable (PeerFrameError) -> Void) {
+    init(deliver: @escaping @Sendable (PeerEnvelope) -> Void, reject: @escaping @Sendable (PeerFrameError) -> Void) {
         self.deliver = deliver
         self.reject = reject
     }

@@ -25,10 +25,10 @@ final class TransportCounters: Sendable {
 /// peer. Inbound messages arrive on `messages`; `send` never blocks and never grows without bound.
 public final class PeerTransport: Sendable {
     public let id: NodeID
-    /// Every message received from any peer, in arrival order per connection.
-    public let messages: AsyncStream<Message>
+    /// Everything received from any peer, in arrival order per connection.
+    public let messages: AsyncStream<PeerEnvelope>
     public let localAddress: SocketAddress
-    private let continuation: AsyncStream<Message>.Continuation
+    private let continuation: AsyncStream<PeerEnvelope>.Continuation
     private let server: Channel
     private let group: EventLoopGroup
     private let links = NIOLockedValueBox([NodeID: PeerLink]())
@@ -38,7 +38,7 @@ public final class PeerTransport: Sendable {
     public static func start(
         id: NodeID, host: String, port: Int, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> PeerTransport {
-        let (stream, continuation) = AsyncStream<Message>.makeStream(bufferingPolicy: .bufferingNewest(65_536))
+        let (stream, continuation) = AsyncStream<PeerEnvelope>.makeStream(bufferingPolicy: .bufferingNewest(65_536))
         let counters = TransportCounters()
         let inbound = InboundConnections()
         let server = try await ServerBootstrap(group: group)
@@ -61,8 +61,8 @@ public final class PeerTransport: Sendable {
     }
 
     private init(
-        id: NodeID, server: Channel, group: EventLoopGroup, stream: AsyncStream<Message>,
-        continuation: AsyncStream<Message>.Continuation, counters: TransportCounters, inbound: InboundConnections
+        id: NodeID, server: Channel, group: EventLoopGroup, stream: AsyncStream<PeerEnvelope>,
+        continuation: AsyncStream<PeerEnvelope>.Continuation, counters: TransportCounters, inbound: InboundConnections
     ) {
         self.inbound = inbound
         self.id = id
@@ -98,14 +98,16 @@ public final class PeerTransport: Sendable {
         }
     }
 
-    /// Queues `message` for its destination; unknown destinations are dropped and counted.
-    public func send(_ message: Message) {
-        guard let link = links.withLockedValue({ $0[message.to] }) else {
+    /// Queues `envelope` for its destination; unknown destinations are dropped and counted.
+    public func send(_ envelope: PeerEnvelope) {
+        guard let link = links.withLockedValue({ $0[envelope.destination] }) else {
             counters.increment(\.messagesDropped)
             return
         }
-        link.send(PeerFrame.encode(message))
+        link.send(PeerFrame.encode(envelope))
     }
+
+    public func send(_ message: Message) { send(.raft(message)) }
 
     public func shutdown() async {
         let all = links.withLockedValue { links in
