@@ -101,20 +101,24 @@ struct ThreeNodeClusterTests {
         let newLeader = try #require(await cluster.leader(), "a new leader is elected")
         #expect(newLeader.id != oldID)
         for index in 0..<20 {
-            #expect(value(await newLeader.read("k\(index)", mode: .linearizable)) == "v\(index)")
+            #expect(value(await newLeader.read("k\(index)", consistency: .linearizable)) == "v\(index)")
         }
         for index in 20..<30 { #expect(await cluster.write("k\(index)", "v\(index)") != nil) }
         // Every running node, followers included, serves linearizable reads (forwarded ReadIndex).
         for node in cluster.nodes.values {
-            #expect(value(await node.read("k29", mode: .linearizable)) == "v29")
+            #expect(value(await node.read("k29", consistency: .linearizable)) == "v29")
         }
         try await cluster.start(oldID)
         let restarted = try #require(cluster.nodes[oldID])
         let deadline = ContinuousClock.now + .seconds(20)
-        while value(await restarted.read("k29", mode: nil)) != "v29" && ContinuousClock.now < deadline {
+        while value(await restarted.read("k29", consistency: .stale(maxStaleness: nil))) != "v29"
+            && ContinuousClock.now < deadline
+        {
             try await Task.sleep(for: .milliseconds(20))
         }
-        for index in 0..<30 { #expect(value(await restarted.read("k\(index)", mode: nil)) == "v\(index)") }
+        for index in 0..<30 {
+            #expect(value(await restarted.read("k\(index)", consistency: .stale(maxStaleness: nil))) == "v\(index)")
+        }
         await cluster.stopAll()
     }
 
@@ -130,7 +134,7 @@ struct ThreeNodeClusterTests {
                 Issue.record("forwarded write from n\(node.id): \(outcome)")
                 continue
             }
-            #expect(await leader.read("from-\(node.id)", mode: .linearizable) != .unavailable)
+            #expect(await leader.read("from-\(node.id)", consistency: .linearizable) != .unavailable)
             // The same condition again fails on the leader, and the follower is told so.
             let again = await node.write(
                 StoreCommand(operation: .put(key: "from-\(node.id)", value: [2]), condition: .absent))
@@ -139,6 +143,34 @@ struct ThreeNodeClusterTests {
                 continue
             }
         }
+        await cluster.stopAll()
+    }
+
+    @Test func readConsistencies() async throws {
+        let cluster = Cluster()
+        try await cluster.startAll()
+        #expect(await cluster.write("a/1", "x") != nil)
+        #expect(await cluster.write("a/2", "y") != nil)
+        #expect(await cluster.write("b/1", "z") != nil)
+        let leader = try #require(await cluster.leader())
+        for node in cluster.nodes.values {
+            #expect(value(await node.read("a/2", consistency: .lease)) == "y")
+            let keys = await node.range(prefix: "a/", consistency: .linearizable)?.map(\.key)
+            #expect(keys == ["a/1", "a/2"])
+        }
+        // A follower cut off from the leader refuses bounded stale reads once the bound passes,
+        // but still answers unbounded ones from what it has.
+        let follower = try #require(cluster.nodes.values.first { $0.id != leader.id })
+        for other in cluster.nodes.values where other.id != follower.id { await cluster.crash(other.id) }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while await follower.read("a/1", consistency: .stale(maxStaleness: .milliseconds(50))) != .unavailable,
+            ContinuousClock.now < deadline
+        {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(await follower.read("a/1", consistency: .stale(maxStaleness: .milliseconds(50))) == .unavailable)
+        #expect(value(await follower.read("a/1", consistency: .stale(maxStaleness: nil))) == "x")
+        #expect(await follower.read("a/1", consistency: .linearizable) == .unavailable)
         await cluster.stopAll()
     }
 
@@ -153,12 +185,16 @@ struct ThreeNodeClusterTests {
         try await cluster.start(follower)
         let restarted = try #require(cluster.nodes[follower])
         let deadline = ContinuousClock.now + .seconds(20)
-        while value(await restarted.read("k39", mode: nil)) != "v39" && ContinuousClock.now < deadline {
+        while value(await restarted.read("k39", consistency: .stale(maxStaleness: nil))) != "v39"
+            && ContinuousClock.now < deadline
+        {
             try await Task.sleep(for: .milliseconds(20))
         }
         #expect(await restarted.snapshotsInstalled >= 1, "the log it missed was compacted away")
-        for index in 0..<40 { #expect(value(await restarted.read("k\(index)", mode: nil)) == "v\(index)") }
-        #expect(value(await restarted.read("first", mode: nil)) == "1")
+        for index in 0..<40 {
+            #expect(value(await restarted.read("k\(index)", consistency: .stale(maxStaleness: nil))) == "v\(index)")
+        }
+        #expect(value(await restarted.read("first", consistency: .stale(maxStaleness: nil))) == "1")
         await cluster.stopAll()
     }
 
@@ -169,7 +205,9 @@ struct ThreeNodeClusterTests {
         await cluster.stopAll()
         try await cluster.startAll()
         let leader = try #require(await cluster.leader())
-        for index in 0..<25 { #expect(value(await leader.read("k\(index)", mode: .linearizable)) == "v\(index)") }
+        for index in 0..<25 {
+            #expect(value(await leader.read("k\(index)", consistency: .linearizable)) == "v\(index)")
+        }
         await cluster.stopAll()
     }
 }

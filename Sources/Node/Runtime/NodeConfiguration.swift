@@ -47,9 +47,20 @@ public enum WriteOutcome: Sendable, Hashable {
     case unknown(String)
 }
 
+/// How a read is served (DESIGN.md `consistency=`).
+public enum ReadConsistency: Sendable, Hashable {
+    /// ReadIndex confirmed by a heartbeat quorum (or the leader lease when it holds).
+    case linearizable
+    /// The leader lease when it holds, else ReadIndex.
+    case lease
+    /// This node's state as it is. With a bound, refused when this node has not heard from a
+    /// leader for longer than that (its state may be further behind).
+    case stale(maxStaleness: Duration?)
+}
+
 /// What became of a read.
 public enum ReadOutcome: Sendable, Hashable {
     case value(KeyValueStore.Record?, appliedIndex: UInt64)
-    /// No leader could confirm the read: retry.
+    /// No leader could confirm the read, or a stale read's bound could not be met: retry.
     case unavailable
 }

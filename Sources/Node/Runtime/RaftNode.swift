@@ -191,12 +191,35 @@ public actor RaftNode {
         pending.waiter.resume(returning: .unknown("not applied within \(configuration.writeTimeout)"))
     }
 
-    /// Reads a key. `.linearizable` and `.lease` go through the core (forwarded to the leader from
-    /// a follower); `nil` mode reads this node's state as it is (stale).
-    public func read(_ key: String, mode: ReadMode?) async -> ReadOutcome {
-        guard !stopped else { return .unavailable }
-        guard let mode else { return .value(store.get(key), appliedIndex: appliedIndex) }
+    /// Reads a key with the given consistency. Linearizable and lease reads go through the core
+    /// (a follower's are confirmed by the leader: thesis §6.4), then wait until this node has
+    /// applied the confirmed index, so any node serves them.
+    public func read(_ key: String, consistency: ReadConsistency) async -> ReadOutcome {
+        guard await readable(consistency) else { return .unavailable }
+        return .value(store.get(key), appliedIndex: appliedIndex)
+    }
+
+    /// Keys beginning with `prefix`, in order, at most `limit`, with the given consistency.
+    public func range(
+        prefix: String, limit: Int = .max, consistency: ReadConsistency
+    ) async -> [(key: String, record: KeyValueStore.Record)]? {
+        guard await readable(consistency) else { return nil }
+        return store.range(prefix: prefix, limit: limit)
+    }
+
+    /// Whether the local state may now answer a read of this consistency.
+    private func readable(_ consistency: ReadConsistency) async -> Bool {
+        guard !stopped else { return false }
         catchUpTicks()
+        let mode: ReadMode
+        switch consistency {
+        case .stale(let bound):
+            guard let bound else { return true }
+            guard let ticks = core.ticksSinceLeaderContact else { return false }
+            return configuration.tickInterval * ticks <= bound
+        case .linearizable: mode = .linearizable
+        case .lease: mode = .lease
+        }
         let requestID = nextReadID
         nextReadID += 1
         let confirmed: UInt64? = await withCheckedContinuation { waiter in
@@ -204,8 +227,7 @@ public actor RaftNode {
             core.readIndex(requestID: requestID, mode: mode)
             drain()
         }
-        guard confirmed != nil else { return .unavailable }
-        return .value(store.get(key), appliedIndex: appliedIndex)
+        return confirmed != nil
     }
 
     /// Stops at once, like a crash: no leadership hand-over, nothing more written.

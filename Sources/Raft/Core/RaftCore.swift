@@ -109,6 +109,16 @@ public struct RaftCore: Sendable {
     /// Set when the node found a safety property broken (a committed entry contradicted by a
     /// leader). The host must stop the node and report it; the core refuses to go on.
     public var safetyViolation: String? { log.violation }
+    /// How many ticks ago this node last heard from the leader it follows: 0 on the leader, nil
+    /// when it knows no leader. Bounds the staleness of local reads.
+    public var ticksSinceLeaderContact: Int? {
+        switch role {
+        case .leader: 0
+        case .follower: leader == nil ? nil : electionElapsed
+        case .preCandidate, .candidate: nil
+        }
+    }
+
     /// The leader being handed leadership to, while a transfer is in progress.
     public var transferTarget: NodeID? { leadTransferee }
 
