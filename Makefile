@@ -6,7 +6,7 @@ SIM_STEPS ?= 3000
 # Debian packages the build needs; `make deps` installs whichever are missing.
 DEBIAN_PACKAGES := liblz4-dev pkg-config
 
-.PHONY: all deps build test unit-test sim bench-core bench-disk lint format start-cluster clean
+.PHONY: all deps build test unit-test sim bench-core bench-disk bench-node lint format start-cluster clean
 
 all: build
 
@@ -43,6 +43,11 @@ bench-core: deps
 bench-disk: deps
 	$(SWIFT) build -c release --product raft-bench-disk
 	.build/release/raft-bench-disk .build/bench-disk
+
+## Three in-process nodes over TCP with real WALs: write throughput, latency and entries per fsync.
+bench-node: deps
+	$(SWIFT) build -c release --product raft-bench-node
+	.build/release/raft-bench-node .build/bench-node
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift

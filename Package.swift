@@ -30,6 +30,7 @@ let package = Package(
         .executableTarget(name: "raft-sim", dependencies: ["RaftSimulation"]),
         .executableTarget(name: "raft-bench-core", dependencies: ["Raft", "RaftSimulation"]),
         .executableTarget(name: "raft-bench-disk", dependencies: ["Raft"]),
+        .executableTarget(name: "raft-bench-node", dependencies: ["Node", "Raft"]),
         .testTarget(name: "RaftTests", dependencies: ["Raft", "RaftSimulation"]),
         .testTarget(
             name: "NodeTests",

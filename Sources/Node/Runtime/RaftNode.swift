@@ -22,10 +22,16 @@ public actor RaftNode {
     private var nextReadID: UInt64 = 1
     private var pendingForwards: [UInt64: CheckedContinuation<WriteOutcome, Never>] = [:]
     private var nextForwardID: UInt64 = 1
+    private var drainScheduled = false
+    /// Term and vote last made durable; a Ready that changes only the commit index needs no fsync.
+    private var durableTermAndVote: (term: UInt64, votedFor: NodeID?)?
     private var lastTick = ContinuousClock.now
     private var tasks: [Task<Void, Never>] = []
     private var stopped = false
     public private(set) var snapshotsInstalled = 0
+    /// Log entries made durable, and the fsyncs that did it (entries per fsync = group commit).
+    public private(set) var persistedEntries = 0
+    public var walFsyncs: Int { wal.fsyncCount }
     public private(set) var fatalError: String?
 
     public static func start(_ configuration: NodeConfiguration) async throws -> RaftNode {
@@ -156,7 +162,7 @@ public actor RaftNode {
             let timeout = configuration.writeTimeout
             return await withCheckedContinuation { waiter in
                 pendingWrites[index] = (term, waiter)
-                drain()
+                scheduleDrain()
                 Task { [weak self] in
                     try? await Task.sleep(for: timeout)
                     await self?.expireWrite(index: index, term: term)
@@ -248,6 +254,22 @@ public actor RaftNode {
 
     // MARK: The Ready loop
 
+    /// Group commit: proposals that arrive together are persisted by one fsync. Instead of
+    /// draining after each proposal, drain once the writes already queued on this actor have
+    /// been proposed too.
+    private func scheduleDrain() {
+        guard !drainScheduled else { return }
+        drainScheduled = true
+        Task {
+            self.runScheduledDrain()
+        }
+    }
+
+    private func runScheduledDrain() {
+        drainScheduled = false
+        drain()
+    }
+
     private func drain() {
         while !stopped && core.hasReady {
             let ready = core.ready()
@@ -277,7 +299,18 @@ public actor RaftNode {
             try snapshots.save(snapshot)
         }
         wal.append(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot?.metadata)
-        try wal.sync()
+        // The commit index need not be durable (it is re-learned from the leader), so a Ready
+        // that changes nothing else rides along with the next fsync instead of paying for one.
+        var termOrVoteChanged = false
+        if let hardState = ready.hardState {
+            termOrVoteChanged =
+                durableTermAndVote.map { $0.term != hardState.term || $0.votedFor != hardState.votedFor } ?? true
+        }
+        if !ready.entries.isEmpty || ready.snapshot != nil || termOrVoteChanged {
+            try wal.sync()
+            if let hardState = ready.hardState { durableTermAndVote = (hardState.term, hardState.votedFor) }
+        }
+        persistedEntries += ready.entries.count
     }
 
     private func install(_ snapshot: Snapshot) {
