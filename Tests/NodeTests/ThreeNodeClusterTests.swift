@@ -203,6 +203,13 @@ struct ThreeNodeClusterTests {
         try await cluster.startAll()
         for index in 0..<25 { #expect(await cluster.write("k\(index)", "v\(index)") != nil) }
         await cluster.stopAll()
+        // A crash mid-write leaves a torn record at the end of a WAL: it is cut off on restart.
+        let wal = cluster.root + "/node-1/wal"
+        let newest = try #require(try FileManager.default.contentsOfDirectory(atPath: wal).sorted().last)
+        let handle = try #require(FileHandle(forWritingAtPath: wal + "/" + newest))
+        handle.seekToEndOfFile()
+        handle.write(Data([200, 0, 0, 0, 1, 2]))
+        try handle.close()
         try await cluster.startAll()
         let leader = try #require(await cluster.leader())
         for index in 0..<25 {

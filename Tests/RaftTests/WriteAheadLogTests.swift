@@ -41,6 +41,19 @@ struct WriteAheadLogTests {
         #expect(recovery.entries == entries(1...4, term: 1) + entries(5...7, term: 2))
     }
 
+    @Test func anInstalledSnapshotDiscardsTheOldLogEntirely() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (log, _) = try WriteAheadLog.open(directory: directory)
+        log.append(entries: entries(1...30, term: 2))
+        let installed = SnapshotMetadata(index: 20, term: 3, configuration: ClusterConfiguration(voters: [1]))
+        log.append(entries: [], hardState: HardState(term: 3), snapshot: installed)
+        log.append(entries: entries(21...22, term: 3))
+        try log.sync()
+        let (_, recovery) = try WriteAheadLog.open(directory: directory)
+        #expect(recovery.snapshotIndex == 20)
+        #expect(recovery.entries == entries(21...22, term: 3), "entries 23…30 of the replaced log stay gone")
+    }
+
     @Test func tornTailOfEveryLengthIsTruncated() throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let (log, _) = try WriteAheadLog.open(directory: directory)

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Raft
 
 /// A raftgate node's consensus runtime: drives a `RaftCore` with a durable log, snapshot files,
@@ -33,12 +34,23 @@ public actor RaftNode {
     public private(set) var persistedEntries = 0
     public var walFsyncs: Int { wal.fsyncCount }
     public private(set) var fatalError: String?
+    private let logger: Logger
 
     public static func start(_ configuration: NodeConfiguration) async throws -> RaftNode {
         let directory = configuration.dataDirectory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let snapshots = try SnapshotStore(directory: directory + "/snapshots")
+        var logger = Logger(label: "raftgate.node")
+        logger[metadataKey: "node"] = "\(configuration.id)"
         let (wal, recovery) = try WriteAheadLog.open(directory: directory + "/wal")
+        if let tail = recovery.truncatedTail {
+            logger.warning(
+                "WAL tail truncated after a crash",
+                metadata: [
+                    "file": "\(tail.file)", "offset": "\(tail.offset)", "bytes": "\(tail.bytes)",
+                    "reason": "\(tail.reason)",
+                ])
+        }
         let base =
             try snapshots.loadLatest() ?? RestoredState.bootstrap(voters: configuration.initialVoters).snapshot
         let entries = recovery.entries.filter { $0.index > base.metadata.index }
@@ -53,15 +65,16 @@ public actor RaftNode {
         }
         let node = RaftNode(
             configuration: configuration, core: core, wal: wal, snapshots: snapshots, transport: transport,
-            store: store, appliedIndex: base.metadata.index)
+            store: store, appliedIndex: base.metadata.index, logger: logger)
         await node.run()
         return node
     }
 
     private init(
         configuration: NodeConfiguration, core: RaftCore, wal: WriteAheadLog, snapshots: SnapshotStore,
-        transport: PeerTransport, store: KeyValueStore, appliedIndex: UInt64
+        transport: PeerTransport, store: KeyValueStore, appliedIndex: UInt64, logger: Logger
     ) {
+        self.logger = logger
         self.id = configuration.id
         self.configuration = configuration
         self.core = core
@@ -374,6 +387,7 @@ public actor RaftNode {
     }
 
     private func fail(_ reason: String) {
+        logger.critical("node stopped", metadata: ["reason": "\(reason)"])
         fatalError = reason
         stopped = true
         for task in tasks { task.cancel() }

@@ -9,6 +9,9 @@ enum WALRecord: Equatable {
     case hardState(HardState)
     /// Everything up to `index` is in a snapshot: replay forgets older entries.
     case snapshot(index: UInt64, term: UInt64)
+    /// A snapshot received from the leader replaced the whole log: replay forgets every entry
+    /// before this record, newer ones included (they belonged to a log that did not match).
+    case logReset(index: UInt64, term: UInt64)
 
     static let headerBytes = 8
     /// A claimed length above this is corruption, not a record (and never an allocation).
@@ -33,6 +36,10 @@ enum WALRecord: Equatable {
             body.append(3)
             body.appendLittleEndian(index)
             body.appendLittleEndian(term)
+        case .logReset(let index, let term):
+            body.append(4)
+            body.appendLittleEndian(index)
+            body.appendLittleEndian(term)
         }
         buffer.appendLittleEndian(UInt32(body.count))
         buffer.appendLittleEndian(CRC32C.checksum(body))
@@ -53,9 +60,9 @@ enum WALRecord: Equatable {
             guard let term = reader.uint64(), let vote = reader.uint64(), let commit = reader.uint64(), reader.isAtEnd
             else { return nil }
             self = .hardState(HardState(term: term, votedFor: vote == 0 ? nil : vote, commit: commit))
-        case 3:
+        case 3, 4:
             guard let index = reader.uint64(), let term = reader.uint64(), reader.isAtEnd else { return nil }
-            self = .snapshot(index: index, term: term)
+            self = kind == 3 ? .snapshot(index: index, term: term) : .logReset(index: index, term: term)
         default:
             return nil
         }

@@ -93,10 +93,11 @@ public final class WriteAheadLog {
 
     // MARK: Writing
 
-    /// Buffers what a `Ready` asks to persist, in the contract's order.
+    /// Buffers what a `Ready` asks to persist, in the contract's order. A `snapshot` here is one
+    /// installed from the leader, which replaces the whole log.
     public func append(entries: [LogEntry], hardState: HardState? = nil, snapshot: SnapshotMetadata? = nil) {
         if let snapshot {
-            WALRecord.snapshot(index: snapshot.index, term: snapshot.term).encode(into: &buffer)
+            WALRecord.logReset(index: snapshot.index, term: snapshot.term).encode(into: &buffer)
             snapshotIndex = snapshot.index
             snapshotTerm = snapshot.term
         }
@@ -256,6 +257,10 @@ public final class WriteAheadLog {
                 recovery.snapshotIndex = index
                 recovery.snapshotTerm = term
             }
+        case .logReset(let index, let term):
+            recovery.snapshotIndex = index
+            recovery.snapshotTerm = term
+            entries = []
         case .entry(let entry):
             if let first = entries.first, entry.index >= first.index, entry.index <= first.index + UInt64(entries.count)
             {
