@@ -128,17 +128,7 @@ public struct KeyValueStore: Sendable, Hashable {
         bytes.appendLittleEndian(UInt64(remembered.count))
         for (key, result) in remembered {
             bytes.appendLengthPrefixed(Array(key.utf8))
-            switch result {
-            case .applied(let revision, let found):
-                bytes.append(found ? 2 : 1)
-                bytes.appendLittleEndian(revision)
-            case .conditionFailed(let current):
-                bytes.append(3)
-                bytes.appendLittleEndian(current)
-            case .reservedKey:
-                bytes.append(4)
-                bytes.appendLittleEndian(UInt64(0))
-            }
+            result.encode(into: &bytes)
         }
         return bytes
     }
@@ -171,16 +161,7 @@ public struct KeyValueStore: Sendable, Hashable {
         guard rememberedCount <= window else { throw .malformed("idempotency entries beyond the window") }
         for _ in 0..<rememberedCount {
             let key = try reader.string()
-            let tag = try reader.byte()
-            let number = try reader.uint64()
-            let result: StoreResult
-            switch tag {
-            case 1: result = .applied(revision: number, found: false)
-            case 2: result = .applied(revision: number, found: true)
-            case 3: result = .conditionFailed(current: number)
-            case 4: result = .reservedKey
-            default: throw .malformed("idempotency result")
-            }
+            let result = try StoreResult(decoding: &reader)
             remembered.append((key, result))
             rememberedIndex[key] = result
         }

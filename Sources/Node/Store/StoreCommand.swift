@@ -104,14 +104,29 @@ public enum StoreDecodingError: Error, Hashable {
     case truncated
 }
 
-extension Array where Element == UInt8 {
-    mutating func appendLittleEndian<Integer: FixedWidthInteger>(_ value: Integer) {
-        Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
+extension StoreResult {
+    /// A tag byte and one number, shared by store snapshots and forwarded-write answers.
+    func encode(into bytes: inout [UInt8]) {
+        let (tag, number): (UInt8, UInt64) =
+            switch self {
+            case .applied(let revision, let found): (found ? 2 : 1, revision)
+            case .conditionFailed(let current): (3, current)
+            case .reservedKey: (4, 0)
+            }
+        bytes.append(tag)
+        bytes.appendLittleEndian(number)
     }
 
-    mutating func appendLengthPrefixed(_ bytes: [UInt8]) {
-        appendLittleEndian(UInt32(bytes.count))
-        append(contentsOf: bytes)
+    init(decoding reader: inout StoreReader) throws(StoreDecodingError) {
+        let tag = try reader.byte()
+        let number = try reader.uint64()
+        switch tag {
+        case 1: self = .applied(revision: number, found: false)
+        case 2: self = .applied(revision: number, found: true)
+        case 3: self = .conditionFailed(current: number)
+        case 4: self = .reservedKey
+        default: throw .malformed("store result")
+        }
     }
 }
 

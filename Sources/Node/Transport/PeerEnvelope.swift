@@ -117,17 +117,7 @@ extension PeerFrame {
         case .applied(let result, let index):
             bytes.append(1)
             bytes.appendLittleEndian(index)
-            switch result {
-            case .applied(let revision, let found):
-                bytes.append(found ? 2 : 1)
-                bytes.appendLittleEndian(revision)
-            case .conditionFailed(let current):
-                bytes.append(3)
-                bytes.appendLittleEndian(current)
-            case .reservedKey:
-                bytes.append(4)
-                bytes.appendLittleEndian(UInt64(0))
-            }
+            result.encode(into: &bytes)
         case .notLeader(let leader):
             bytes.append(2)
             bytes.appendLittleEndian(leader ?? 0)
@@ -144,17 +134,7 @@ extension PeerFrame {
         switch try reader.byte() {
         case 1:
             let index = try reader.uint64()
-            let tag = try reader.byte()
-            let number = try reader.uint64()
-            let result: StoreResult
-            switch tag {
-            case 1: result = .applied(revision: number, found: false)
-            case 2: result = .applied(revision: number, found: true)
-            case 3: result = .conditionFailed(current: number)
-            case 4: result = .reservedKey
-            default: throw PeerFrameError.malformed("store result")
-            }
-            return .applied(result, index: index)
+            return .applied(try StoreResult(decoding: &reader), index: index)
         case 2:
             let leader = try reader.uint64()
             return .notLeader(leader: leader == 0 ? nil : leader)

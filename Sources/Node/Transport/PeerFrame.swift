@@ -60,7 +60,7 @@ public enum PeerFrame {
             body.appendLittleEndian(response.sentAt)
         case .installSnapshot(let chunk):
             body.append(7)
-            encode(chunk.metadata, into: &body)
+            chunk.metadata.encode(into: &body)
             body.appendLittleEndian(UInt64(chunk.offset))
             body.append(chunk.done ? 1 : 0)
             body.appendLengthPrefixed(chunk.data)
@@ -85,15 +85,6 @@ public enum PeerFrame {
         frame.appendLittleEndian(UInt32(body.count))
         frame.append(contentsOf: body)
         return frame
-    }
-
-    private static func encode(_ metadata: SnapshotMetadata, into body: inout [UInt8]) {
-        body.appendLittleEndian(metadata.index)
-        body.appendLittleEndian(metadata.term)
-        body.appendLittleEndian(UInt32(metadata.configuration.voters.count))
-        for voter in metadata.configuration.voters { body.appendLittleEndian(voter) }
-        body.appendLittleEndian(UInt32(metadata.configuration.learners.count))
-        for learner in metadata.configuration.learners { body.appendLittleEndian(learner) }
     }
 
     /// Decodes one frame body (everything after the length field).

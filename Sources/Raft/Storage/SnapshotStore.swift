@@ -48,12 +48,7 @@ public struct SnapshotStore {
         guard raw.count <= Int(LZ4_MAX_INPUT_SIZE) else { throw SnapshotStoreError.tooLarge(bytes: raw.count) }
         var body: [UInt8] = []
         let metadata = snapshot.metadata
-        body.appendLittleEndian(metadata.index)
-        body.appendLittleEndian(metadata.term)
-        body.appendLittleEndian(UInt32(metadata.configuration.voters.count))
-        for voter in metadata.configuration.voters { body.appendLittleEndian(voter) }
-        body.appendLittleEndian(UInt32(metadata.configuration.learners.count))
-        for learner in metadata.configuration.learners { body.appendLittleEndian(learner) }
+        metadata.encode(into: &body)
         body.appendLittleEndian(UInt64(raw.count))
         let bound = Int(LZ4_compressBound(Int32(raw.count)))
         let headerCount = body.count

@@ -69,9 +69,29 @@ enum WALRecord: Equatable {
     }
 }
 
+/// The little-endian building blocks of every binary encoding in raftgate (WAL, snapshot files,
+/// peer frames, store commands).
 extension Array where Element == UInt8 {
-    mutating func appendLittleEndian<Integer: FixedWidthInteger>(_ value: Integer) {
+    public mutating func appendLittleEndian<Integer: FixedWidthInteger>(_ value: Integer) {
         Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
+    }
+
+    /// A u32 length, then the bytes.
+    public mutating func appendLengthPrefixed(_ bytes: [UInt8]) {
+        appendLittleEndian(UInt32(bytes.count))
+        append(contentsOf: bytes)
+    }
+}
+
+extension SnapshotMetadata {
+    /// index, term, then the voters and the learners, each as a u32 count and u64 ids.
+    public func encode(into bytes: inout [UInt8]) {
+        bytes.appendLittleEndian(index)
+        bytes.appendLittleEndian(term)
+        bytes.appendLittleEndian(UInt32(configuration.voters.count))
+        for voter in configuration.voters { bytes.appendLittleEndian(voter) }
+        bytes.appendLittleEndian(UInt32(configuration.learners.count))
+        for learner in configuration.learners { bytes.appendLittleEndian(learner) }
     }
 }
 
