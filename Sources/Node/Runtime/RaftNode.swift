@@ -53,10 +53,21 @@ public actor RaftNode {
         }
         let base =
             try snapshots.loadLatest() ?? RestoredState.bootstrap(voters: configuration.initialVoters).snapshot
-        let entries = recovery.entries.filter { $0.index > base.metadata.index }
+        var entries = recovery.entries.filter { $0.index > base.metadata.index }
+        if base.metadata.index > recovery.snapshotIndex {
+            // The snapshot file is newer than anything the WAL recorded: a crash came between
+            // saving a snapshot installed from the leader and logging it. The WAL's entries after
+            // it belong to the same log only if the WAL holds the snapshot's last entry with the
+            // same term (Log Matching); otherwise they are the replaced log and must not return.
+            let boundary = recovery.entries.first { $0.index == base.metadata.index }
+            if boundary?.term != base.metadata.term { entries = [] }
+        }
+        // The commit index is not fsync'ed on its own, and lowering it is always safe.
+        var hardState = recovery.hardState
+        hardState.commit = min(hardState.commit, base.metadata.index + UInt64(entries.count))
         let core = try RaftCore(
             options: configuration.raftOptions,
-            restoring: RestoredState(hardState: recovery.hardState, snapshot: base, entries: entries))
+            restoring: RestoredState(hardState: hardState, snapshot: base, entries: entries))
         let store = base.data.isEmpty ? KeyValueStore() : try KeyValueStore(snapshot: base.data)
         let transport = try await PeerTransport.start(
             id: configuration.id, host: configuration.raftHost, port: configuration.raftPort)

@@ -37,9 +37,8 @@ public struct SnapshotStore {
 
     public init(directory: String) throws {
         self.directory = directory
-        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
-            throw SnapshotStoreError.io(operation: "mkdir", path: directory, errno: errno)
-        }
+        let failure = makeDirectories(directory)
+        guard failure == 0 else { throw SnapshotStoreError.io(operation: "mkdir", path: directory, errno: failure) }
     }
 
     /// Writes `snapshot` durably and prunes older ones beyond `retain`.

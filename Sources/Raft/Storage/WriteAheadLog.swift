@@ -194,9 +194,8 @@ public final class WriteAheadLog {
     // MARK: Recovery
 
     private func recover() throws -> WALRecovery {
-        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
-            throw WALError.io(operation: "mkdir", path: directory, errno: errno)
-        }
+        let failure = makeDirectories(directory)
+        guard failure == 0 else { throw WALError.io(operation: "mkdir", path: directory, errno: failure) }
         let sequences = try Self.segmentSequences(in: directory)
         var recovery = WALRecovery()
         var entries: [LogEntry] = []

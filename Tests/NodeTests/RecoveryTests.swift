@@ -1,0 +1,72 @@
+import Foundation
+import Raft
+import Testing
+
+@testable import Node
+
+@Suite("Starting a node from what a crash left on disk")
+struct RecoveryTests {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("recovery-\(UUID().uuidString)").path
+
+    func configuration() -> NodeConfiguration {
+        var configuration = NodeConfiguration(
+            id: 1, dataDirectory: root, raftHost: "127.0.0.1", raftPort: 0, initialVoters: [1, 2, 3], peers: [:])
+        configuration.tickInterval = .seconds(60)  // no elections during the test
+        return configuration
+    }
+
+    func entries(_ range: ClosedRange<UInt64>, term: UInt64) -> [LogEntry] {
+        range.map { LogEntry(index: $0, term: term, kind: .noop) }
+    }
+
+    @Test func snapshotSavedButNotLoggedDropsTheReplacedLog() async throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        // The old log: entries 1…30 of term 2. Then a leader's snapshot at 20 (term 3) was saved,
+        // and the crash came before the WAL recorded it.
+        let (wal, _) = try WriteAheadLog.open(directory: root + "/wal")
+        wal.append(entries: entries(1...30, term: 2), hardState: HardState(term: 3, votedFor: nil, commit: 10))
+        try wal.sync()
+        let metadata = SnapshotMetadata(index: 20, term: 3, configuration: ClusterConfiguration(voters: [1, 2, 3]))
+        try SnapshotStore(directory: root + "/snapshots").save(
+            Snapshot(metadata: metadata, data: KeyValueStore().snapshot))
+        let node = try await RaftNode.start(configuration())
+        let status = await node.status
+        #expect(status.snapshotIndex == 20)
+        #expect(status.lastIndex == 20, "entries 21…30 belonged to the replaced log")
+        #expect(status.commitIndex == 20)
+        await node.stop()
+    }
+
+    @Test func snapshotMatchingTheLogKeepsTheEntriesAfterIt() async throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let (wal, _) = try WriteAheadLog.open(directory: root + "/wal")
+        wal.append(entries: entries(1...30, term: 3), hardState: HardState(term: 3, votedFor: nil, commit: 25))
+        try wal.sync()
+        let metadata = SnapshotMetadata(index: 20, term: 3, configuration: ClusterConfiguration(voters: [1, 2, 3]))
+        try SnapshotStore(directory: root + "/snapshots").save(
+            Snapshot(metadata: metadata, data: KeyValueStore().snapshot))
+        let node = try await RaftNode.start(configuration())
+        let status = await node.status
+        #expect(status.lastIndex == 30)
+        #expect(status.commitIndex == 25)
+        await node.stop()
+    }
+
+    @Test func corruptWALStopsTheStartWithFileAndOffset() async throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let (wal, _) = try WriteAheadLog.open(directory: root + "/wal")
+        wal.append(entries: entries(1...30, term: 1))
+        try wal.sync()
+        let path = wal.segmentPaths[0]
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[bytes.count / 3] ^= 0xFF
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        do {
+            _ = try await RaftNode.start(configuration())
+            Issue.record("a corrupt WAL must stop the node")
+        } catch let error as WALError {
+            #expect(String(describing: error).contains(path))
+            #expect(String(describing: error).contains("at byte"))
+        }
+    }
+}
