@@ -76,16 +76,19 @@ public actor RaftNode {
         }
         let node = RaftNode(
             configuration: configuration, core: core, wal: wal, snapshots: snapshots, transport: transport,
-            store: store, appliedIndex: base.metadata.index, logger: logger)
+            store: store, appliedIndex: base.metadata.index, logger: logger,
+            durableTermAndVote: (recovery.hardState.term, recovery.hardState.votedFor))
         await node.run()
         return node
     }
 
     private init(
         configuration: NodeConfiguration, core: RaftCore, wal: WriteAheadLog, snapshots: SnapshotStore,
-        transport: PeerTransport, store: KeyValueStore, appliedIndex: UInt64, logger: Logger
+        transport: PeerTransport, store: KeyValueStore, appliedIndex: UInt64, logger: Logger,
+        durableTermAndVote: (term: UInt64, votedFor: NodeID?)
     ) {
         self.logger = logger
+        self.durableTermAndVote = durableTermAndVote
         self.id = configuration.id
         self.configuration = configuration
         self.core = core
