@@ -35,6 +35,11 @@ struct RecoveryTests {
         #expect(status.lastIndex == 20, "entries 21…30 belonged to the replaced log")
         #expect(status.commitIndex == 20)
         await node.stop()
+        // The decision was written down: the WAL alone now says the log restarts after 20, so
+        // entries appended from here on are not judged against the old log on the next start.
+        let (_, replay) = try WriteAheadLog.open(directory: root + "/wal")
+        #expect(replay.snapshotIndex == 20)
+        #expect(replay.entries.isEmpty)
     }
 
     @Test func snapshotMatchingTheLogKeepsTheEntriesAfterIt() async throws {
@@ -49,6 +54,29 @@ struct RecoveryTests {
         let status = await node.status
         #expect(status.lastIndex == 30)
         #expect(status.commitIndex == 25)
+        await node.stop()
+    }
+
+    @Test func missingSnapshotFileBehindACompactedWALStopsTheStart() async throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let (wal, _) = try WriteAheadLog.open(directory: root + "/wal")
+        wal.appendSnapshotMarker(index: 50, term: 2)
+        try wal.sync()
+        await #expect(throws: WALError.self) { _ = try await RaftNode.start(configuration()) }
+    }
+
+    @Test func oversizedCommandsAreRefusedBeforeProposing() async throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var configuration = configuration()
+        configuration.maxCommandBytes = 1024
+        let node = try await RaftNode.start(configuration)
+        let outcome = await node.write(
+            StoreCommand(operation: .put(key: "big", value: [UInt8](repeating: 1, count: 2048))))
+        guard case .notApplied = outcome else {
+            Issue.record("expected a refusal, got \(outcome)")
+            return
+        }
+        #expect(await node.status.lastIndex == 0, "nothing reached the log")
         await node.stop()
     }
 

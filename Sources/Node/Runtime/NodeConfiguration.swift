@@ -17,6 +17,8 @@ public struct NodeConfiguration: Sendable {
     public var raftOptions: RaftOptions
     /// Take a snapshot and compact the log once this many entries were applied since the last one.
     public var compactionThreshold: UInt64 = 10_000
+    /// Largest encoded command accepted: well below a peer frame (16 MiB) and a WAL record (64 MiB).
+    public var maxCommandBytes = 4 << 20
     /// A write not applied within this long is reported as unknown.
     public var writeTimeout: Duration = .seconds(5)
 

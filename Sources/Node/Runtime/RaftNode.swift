@@ -20,9 +20,13 @@ public actor RaftNode {
     private var pendingWrites: [UInt64: (term: UInt64, waiter: CheckedContinuation<WriteOutcome, Never>)] = [:]
     private var pendingReads: [UInt64: CheckedContinuation<UInt64?, Never>] = [:]
     private var readsAwaitingApply: [(index: UInt64, waiter: CheckedContinuation<UInt64?, Never>)] = []
-    private var nextReadID: UInt64 = 1
+    /// Request ids start at a random point each boot, so a late answer to a request made before a
+    /// restart can never be taken for the answer to a new one.
+    private var nextReadID = UInt64.random(in: 1...(UInt64.max >> 1))
     private var pendingForwards: [UInt64: CheckedContinuation<WriteOutcome, Never>] = [:]
-    private var nextForwardID: UInt64 = 1
+    private var nextForwardID = UInt64.random(in: 1...(UInt64.max >> 1))
+    /// Who each forwarded write went to: only that node's answer counts.
+    private var forwardTargets: [UInt64: NodeID] = [:]
     private var drainScheduled = false
     /// Term and vote last made durable; a Ready that changes only the commit index needs no fsync.
     private var durableTermAndVote: (term: UInt64, votedFor: NodeID?)?
@@ -60,7 +64,22 @@ public actor RaftNode {
             // it belong to the same log only if the WAL holds the snapshot's last entry with the
             // same term (Log Matching); otherwise they are the replaced log and must not return.
             let boundary = recovery.entries.first { $0.index == base.metadata.index }
-            if boundary?.term != base.metadata.term { entries = [] }
+            let matches = boundary?.term == base.metadata.term
+            if !matches { entries = [] }
+            // Record the decision durably now: entries appended after this start must not be
+            // judged against the old log again on the next one.
+            if matches {
+                wal.appendSnapshotMarker(index: base.metadata.index, term: base.metadata.term)
+            } else {
+                wal.append(entries: [], snapshot: base.metadata)
+            }
+            try wal.sync()
+        } else if base.metadata.index < recovery.snapshotIndex {
+            throw WALError.corrupt(
+                file: directory + "/snapshots", offset: 0,
+                reason:
+                    "the WAL was compacted behind a snapshot at \(recovery.snapshotIndex), but the newest snapshot file is at \(base.metadata.index)"
+            )
         }
         // The commit index is not fsync'ed on its own, and lowering it is always safe.
         var hardState = recovery.hardState
@@ -150,6 +169,8 @@ public actor RaftNode {
                             requestID: forwarded.requestID, from: self.id, to: forwarded.from, outcome: outcome)))
             }
         case .forwardedResult(let result):
+            guard forwardTargets[result.requestID] == result.from else { return }
+            forwardTargets[result.requestID] = nil
             pendingForwards.removeValue(forKey: result.requestID)?.resume(returning: result.outcome)
         }
     }
@@ -176,11 +197,17 @@ public actor RaftNode {
 
     private func write(_ command: StoreCommand, forward: Bool) async -> WriteOutcome {
         guard !stopped else { return .notLeader(leader: nil) }
+        let encoded = command.encoded
+        // Larger entries would exceed what peers accept in one frame (and what the WAL accepts
+        // in one record): refuse them here, before they can wedge replication.
+        guard encoded.count <= configuration.maxCommandBytes else {
+            return .notApplied("command of \(encoded.count) bytes exceeds \(configuration.maxCommandBytes)")
+        }
         catchUpTicks()
         if forward, core.role != .leader, let leader = core.leader {
             return await forwardWrite(command, to: leader)
         }
-        switch core.propose(command.encoded) {
+        switch core.propose(encoded) {
         case .rejected(.notLeader(let leader)):
             return .notLeader(leader: leader)
         case .rejected(let reason):
@@ -188,6 +215,9 @@ public actor RaftNode {
         case .accepted(let index, let term):
             let timeout = configuration.writeTimeout
             return await withCheckedContinuation { waiter in
+                // An older proposal at this index was truncated (this node lost and regained
+                // leadership): it was never committed, so its client learns that now.
+                pendingWrites[index]?.waiter.resume(returning: .notApplied("truncated before it committed"))
                 pendingWrites[index] = (term, waiter)
                 scheduleDrain()
                 Task { [weak self] in
@@ -204,6 +234,7 @@ public actor RaftNode {
         let timeout = configuration.writeTimeout
         return await withCheckedContinuation { waiter in
             pendingForwards[requestID] = waiter
+            forwardTargets[requestID] = leader
             transport.send(
                 .forwardedWrite(ForwardedWrite(requestID: requestID, from: id, to: leader, command: command.encoded)))
             Task { [weak self] in
@@ -214,6 +245,7 @@ public actor RaftNode {
     }
 
     private func expireForward(_ requestID: UInt64) {
+        forwardTargets[requestID] = nil
         pendingForwards.removeValue(forKey: requestID)?.resume(
             returning: .unknown("forwarded to the leader, no answer within \(configuration.writeTimeout)"))
     }
@@ -268,14 +300,7 @@ public actor RaftNode {
         stopped = true
         for task in tasks { task.cancel() }
         tasks = []
-        for (_, pending) in pendingWrites { pending.waiter.resume(returning: .unknown("node stopped")) }
-        pendingWrites = [:]
-        for (_, waiter) in pendingForwards { waiter.resume(returning: .unknown("node stopped")) }
-        pendingForwards = [:]
-        for (_, waiter) in pendingReads { waiter.resume(returning: nil) }
-        pendingReads = [:]
-        for waiting in readsAwaitingApply { waiting.waiter.resume(returning: nil) }
-        readsAwaitingApply = []
+        releaseAllWaiters("node stopped")
         await transport.shutdown()
     }
 
@@ -307,7 +332,7 @@ public actor RaftNode {
                 return
             }
             for message in ready.messages { transport.send(message) }
-            if let snapshot = ready.snapshot { install(snapshot) }
+            if let snapshot = ready.snapshot, !install(snapshot) { return }
             for entry in ready.committedEntries { apply(entry) }
             for state in ready.readStates { confirmRead(state) }
             for requestID in ready.failedReads { pendingReads.removeValue(forKey: requestID)?.resume(returning: nil) }
@@ -340,14 +365,30 @@ public actor RaftNode {
         persistedEntries += ready.entries.count
     }
 
-    private func install(_ snapshot: Snapshot) {
+    private func install(_ snapshot: Snapshot) -> Bool {
         do {
             store = snapshot.data.isEmpty ? KeyValueStore() : try KeyValueStore(snapshot: snapshot.data)
             appliedIndex = snapshot.metadata.index
             snapshotsInstalled += 1
+            releaseReads()
+            return true
         } catch {
             fail("snapshot at \(snapshot.metadata.index) does not decode: \(error)")
+            return false
         }
+    }
+
+    /// Serves the reads whose index has now been applied.
+    private func releaseReads() {
+        var still: [(index: UInt64, waiter: CheckedContinuation<UInt64?, Never>)] = []
+        for waiting in readsAwaitingApply {
+            if waiting.index <= appliedIndex {
+                waiting.waiter.resume(returning: waiting.index)
+            } else {
+                still.append(waiting)
+            }
+        }
+        readsAwaitingApply = still
     }
 
     private func apply(_ entry: LogEntry) {
@@ -365,15 +406,7 @@ public actor RaftNode {
                 pending.waiter.resume(returning: .notApplied("another entry was committed at \(entry.index)"))
             }
         }
-        var still: [(index: UInt64, waiter: CheckedContinuation<UInt64?, Never>)] = []
-        for waiting in readsAwaitingApply {
-            if waiting.index <= appliedIndex {
-                waiting.waiter.resume(returning: waiting.index)
-            } else {
-                still.append(waiting)
-            }
-        }
-        readsAwaitingApply = still
+        releaseReads()
     }
 
     private func confirmRead(_ state: ReadState) {
@@ -405,5 +438,17 @@ public actor RaftNode {
         fatalError = reason
         stopped = true
         for task in tasks { task.cancel() }
+        releaseAllWaiters(reason)
+    }
+
+    private func releaseAllWaiters(_ reason: String) {
+        for (_, pending) in pendingWrites { pending.waiter.resume(returning: .unknown(reason)) }
+        pendingWrites = [:]
+        for (_, waiter) in pendingForwards { waiter.resume(returning: .unknown(reason)) }
+        pendingForwards = [:]
+        for (_, waiter) in pendingReads { waiter.resume(returning: nil) }
+        pendingReads = [:]
+        for waiting in readsAwaitingApply { waiting.waiter.resume(returning: nil) }
+        readsAwaitingApply = []
     }
 }
