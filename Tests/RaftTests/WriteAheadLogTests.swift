@@ -73,8 +73,10 @@ struct WriteAheadLogTests {
             // The log keeps working after the repair.
             reopened.append(entries: entries(6...6))
             try reopened.sync()
-            let (_, again) = try WriteAheadLog.open(directory: directory)
-            #expect(again.entries == entries(1...6))
+            let (again, replay) = try WriteAheadLog.open(directory: directory)
+            #expect(replay.entries == entries(1...6))
+            // Back to one torn segment for the next length.
+            for other in again.segmentPaths where other != path { try FileManager.default.removeItem(atPath: other) }
             try write(Array(full[0..<cut]), to: path)
         }
     }
@@ -91,6 +93,42 @@ struct WriteAheadLogTests {
         #expect(recovery.entries == entries(1...3))
         #expect(recovery.truncatedTail?.reason == "zero-filled tail")
         #expect(try segmentBytes(path) == intact)
+    }
+
+    @Test func aTornRecordFollowedByZeroesIsATornWrite() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (log, _) = try WriteAheadLog.open(directory: directory)
+        log.append(entries: entries(1...3))
+        try log.sync()
+        let path = log.segmentPaths[0]
+        let intact = try segmentBytes(path)
+        log.append(entries: entries(4...4))
+        try log.sync()
+        var bytes = try segmentBytes(path)
+        // The last record's second half never reached the disk: zeroes, and the page after too.
+        for position in (intact.count + 12)..<bytes.count { bytes[position] = 0 }
+        bytes += [UInt8](repeating: 0, count: 4096)
+        try write(bytes, to: path)
+        let (_, recovery) = try WriteAheadLog.open(directory: directory)
+        #expect(recovery.entries == entries(1...3))
+        #expect(recovery.truncatedTail?.offset == intact.count)
+    }
+
+    @Test func aDamagedLengthWithValidRecordsAfterItIsCorruption() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (log, _) = try WriteAheadLog.open(directory: directory)
+        log.append(entries: entries(1...3))
+        try log.sync()
+        let path = log.segmentPaths[0]
+        let prefix = try segmentBytes(path)
+        log.append(entries: entries(4...10))
+        try log.sync()
+        var bytes = try segmentBytes(path)
+        // The length of record 4 now claims to run past the end of the file.
+        bytes[prefix.count + 2] = 0x7F
+        try write(bytes, to: path)
+        #expect(throws: WALError.self) { _ = try WriteAheadLog.open(directory: directory) }
+        #expect(try segmentBytes(path) == bytes, "acknowledged records after the damage are not cut off")
     }
 
     @Test func corruptionBeforeTheTailStopsWithFileAndOffset() throws {

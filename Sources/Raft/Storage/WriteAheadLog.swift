@@ -66,6 +66,8 @@ public final class WriteAheadLog {
     private var snapshotTerm: UInt64 = 0
     /// fsyncs of segment data so far (group-commit effectiveness: entries per fsync).
     public private(set) var fsyncCount = 0
+    /// Set while a new segment's header is written, so a tiny segment limit cannot recurse.
+    private var startingSegment = false
 
     struct Segment {
         var sequence: UInt64
@@ -126,7 +128,7 @@ public final class WriteAheadLog {
         fsyncCount += 1
         segments[segments.count - 1].bytes += buffer.count
         buffer.removeAll(keepingCapacity: true)
-        if segments[segments.count - 1].bytes >= options.segmentBytes { try startSegment() }
+        if !startingSegment && segments[segments.count - 1].bytes >= options.segmentBytes { try startSegment() }
     }
 
     /// Deletes whole segments whose entries are all covered by a snapshot at `index`. The newest
@@ -161,6 +163,8 @@ public final class WriteAheadLog {
 
     /// Closes the current segment and starts the next, beginning with the state replay needs.
     private func startSegment() throws {
+        startingSegment = true
+        defer { startingSegment = false }
         if descriptor >= 0 { _ = Glibc.close(descriptor) }
         let sequence = (segments.last?.sequence ?? 0) + 1
         let path = Self.segmentPath(directory: directory, sequence: sequence)
@@ -211,16 +215,19 @@ public final class WriteAheadLog {
                     try apply(record, to: &recovery, entries: &entries, file: path, offset: offset)
                     if case .entry(let entry) = record { lastEntryIndex = max(lastEntryIndex, entry.index) }
                     offset = next
-                case .torn(let reason) where isNewest:
-                    // Only the newest segment can hold a write a crash interrupted.
+                case .torn(let reason), .corrupt(let reason):
+                    // A crash can only interrupt the last write of the newest segment: a bad record
+                    // there with nothing valid after it is a torn write. Anything else — another
+                    // segment, or valid records after the bad one — is damage to acknowledged data.
+                    guard isNewest, !Self.hasValidRecord(in: bytes, after: offset) else {
+                        throw WALError.corrupt(file: path, offset: offset, reason: reason)
+                    }
                     guard truncate(path, off_t(offset)) == 0 else {
                         throw WALError.io(operation: "truncate", path: path, errno: errno)
                     }
                     recovery.truncatedTail = WALRecovery.TornTail(
                         file: path, offset: offset, bytes: bytes.count - offset, reason: reason)
                     offset = bytes.count
-                case .torn(let reason), .corrupt(let reason):
-                    throw WALError.corrupt(file: path, offset: offset, reason: reason)
                 }
             }
             let kept = recovery.truncatedTail?.file == path ? recovery.truncatedTail!.offset : bytes.count
@@ -236,12 +243,9 @@ public final class WriteAheadLog {
         lastHardState = recovery.hardState
         snapshotIndex = recovery.snapshotIndex
         snapshotTerm = recovery.snapshotTerm
-        if let newest = segments.last {
-            descriptor = Glibc.open(newest.path, O_WRONLY | O_APPEND | O_CLOEXEC)
-            guard descriptor >= 0 else { throw WALError.io(operation: "open", path: newest.path, errno: errno) }
-        } else {
-            try startSegment()
-        }
+        // Always continue in a fresh segment that begins with the recovered hard state and
+        // snapshot marker, so every segment is self-contained whatever a crash left behind.
+        try startSegment()
         return recovery
     }
 
@@ -305,6 +309,16 @@ public final class WriteAheadLog {
         }
         guard let record = WALRecord(body: body) else { return .corrupt("unknown record layout") }
         return .record(record, next: end)
+    }
+
+    /// Whether any well-formed record (plausible length, matching checksum) starts after `offset`.
+    static func hasValidRecord(in bytes: [UInt8], after offset: Int) -> Bool {
+        var candidate = offset + 1
+        while candidate + WALRecord.headerBytes < bytes.count {
+            if case .record = parseRecord(bytes, at: candidate) { return true }
+            candidate += 1
+        }
+        return false
     }
 
     static func segmentSequences(in directory: String) throws -> [UInt64] {
