@@ -94,6 +94,37 @@ struct PeerTransportTests {
         await transport.shutdown()
     }
 
+    @Test func aPeerThatStopsReadingCostsBoundedMemory() async throws {
+        // A listener that accepts and then never reads, like a SIGSTOPped node.
+        let stalled = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelOption(.autoRead, value: false)
+            .bind(host: "127.0.0.1", port: 0).get()
+        let transport = try await PeerTransport.start(id: 1, host: "127.0.0.1", port: 0)
+        transport.setPeer(2, host: "127.0.0.1", port: stalled.localAddress!.port!)
+        // Connect first, so what is measured is the established connection, not the dial queue.
+        transport.send(Message(from: 1, to: 2, term: 1, payload: Self.heartbeat))
+        let connected = ContinuousClock.now + .seconds(10)
+        while transport.statistics.connections == 0 && ContinuousClock.now < connected {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(transport.statistics.connections == 1)
+        let chunk = [UInt8](repeating: 7, count: 1 << 20)
+        let append = AppendEntries(
+            prevLogIndex: 0, prevLogTerm: 0, entries: [LogEntry(index: 1, term: 1, data: chunk)], leaderCommit: 0)
+        // 200 MiB towards a peer that reads nothing: beyond the 64 MiB bound, messages are dropped.
+        for _ in 0..<200 {
+            transport.send(Message(from: 1, to: 2, term: 1, payload: .appendEntries(append)))
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while transport.statistics.messagesDropped == 0 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(transport.statistics.messagesDropped > 0)
+        await transport.shutdown()
+        try await stalled.close()
+    }
+
     @Test func unknownDestinationsAreDroppedAndCounted() async throws {
         let transport = try await PeerTransport.start(id: 1, host: "127.0.0.1", port: 0)
         transport.send(Message(from: 1, to: 7, term: 1, payload: .timeoutNow))

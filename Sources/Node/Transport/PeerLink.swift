@@ -85,7 +85,13 @@ final class PeerLink: @unchecked Sendable {
         guard let channel else { return }
         while let frame = queue.popFirst() {
             queuedBytes -= frame.count
-            channel.write(ByteBuffer(bytes: frame), promise: nil)
+            // A stalled peer (paused, or a half-open connection) stops reading: once NIO's
+            // outbound buffer passes the high water mark, drop instead of piling up.
+            if channel.isWritable {
+                channel.write(ByteBuffer(bytes: frame), promise: nil)
+            } else {
+                counters.increment(\.messagesDropped)
+            }
         }
         channel.flush()
     }
@@ -97,6 +103,7 @@ final class PeerLink: @unchecked Sendable {
         ClientBootstrap(group: loop)
             .connectTimeout(.seconds(1))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: Self.maxQueuedBytes))
             .connect(host: host, port: port)
             .hop(to: loop)
             .whenComplete { result in
