@@ -59,6 +59,22 @@ struct KeyValueStoreTests {
         #expect(store.apply(system) == .applied(revision: 1, found: false))
     }
 
+    @Test func keysAreBytesNotUnicodeEquivalents() {
+        var store = KeyValueStore()
+        // A combining mark after the slash must not smuggle a write into the reserved prefix.
+        #expect(store.apply(put("/_sys/\u{301}x", "v")) == .reservedKey)
+        // Precomposed and decomposed "é" are two keys, ordered by their bytes.
+        _ = store.apply(put("caf\u{E9}", "1"))
+        _ = store.apply(put("cafe\u{301}", "2"))
+        #expect(store.count == 2)
+        #expect(store.get("caf\u{E9}")?.value == Array("1".utf8))
+        #expect(store.get("cafe\u{301}")?.value == Array("2".utf8))
+        #expect(store.range(prefix: "cafe").map(\.key) == ["cafe\u{301}"])
+        _ = store.apply(StoreCommand(operation: .delete(key: "cafe\u{301}")))
+        #expect(store.get("caf\u{E9}")?.value == Array("1".utf8), "deleting one leaves the other")
+        #expect(store.count == 1)
+    }
+
     @Test func retriedCommandReturnsTheFirstResult() {
         var store = KeyValueStore()
         let first = store.apply(put("counter", "1", .absent, id: "req-1"))

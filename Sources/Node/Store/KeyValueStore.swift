@@ -15,9 +15,9 @@ public struct KeyValueStore: Sendable, Hashable {
     public static let reservedPrefix = "/_sys/"
 
     public private(set) var revision: UInt64 = 0
-    /// Keys in sorted order, so prefix ranges are a binary search and a scan.
-    private var keys: [String] = []
-    private var records: [String: Record] = [:]
+    /// Keys in byte order, so prefix ranges are a binary search and a scan.
+    private var keys: [StoreKey] = []
+    private var records: [StoreKey: Record] = [:]
     /// Results of commands that carried an idempotency key, oldest first, at most `idempotencyWindow`.
     private var remembered: [(key: String, result: StoreResult)] = []
     private var rememberedIndex: [String: StoreResult] = [:]
@@ -29,14 +29,15 @@ public struct KeyValueStore: Sendable, Hashable {
 
     public var count: Int { keys.count }
 
-    public func get(_ key: String) -> Record? { records[key] }
+    public func get(_ key: String) -> Record? { records[StoreKey(key)] }
 
     /// Keys beginning with `prefix`, in order, at most `limit`.
     public func range(prefix: String, limit: Int = .max) -> [(key: String, record: Record)] {
+        let prefixKey = StoreKey(prefix)
         var result: [(String, Record)] = []
-        var position = lowerBound(prefix)
-        while position < keys.count, keys[position].hasPrefix(prefix), result.count < limit {
-            result.append((keys[position], records[keys[position]]!))
+        var position = lowerBound(prefixKey)
+        while position < keys.count, keys[position].bytes.starts(with: prefixKey.bytes), result.count < limit {
+            result.append((keys[position].string, records[keys[position]]!))
             position += 1
         }
         return result
@@ -52,8 +53,8 @@ public struct KeyValueStore: Sendable, Hashable {
     }
 
     private mutating func execute(_ command: StoreCommand) -> StoreResult {
-        let key = command.key
-        if !command.isSystem && key.hasPrefix(Self.reservedPrefix) { return .reservedKey }
+        let key = StoreKey(command.key)
+        if !command.isSystem && key.bytes.starts(with: Self.reservedPrefix.utf8) { return .reservedKey }
         let current = records[key]
         switch command.condition {
         case .none: break
@@ -93,7 +94,7 @@ public struct KeyValueStore: Sendable, Hashable {
         }
     }
 
-    private func lowerBound(_ key: String) -> Int {
+    private func lowerBound(_ key: StoreKey) -> Int {
         var low = 0
         var high = keys.count
         while low < high {
@@ -119,7 +120,7 @@ public struct KeyValueStore: Sendable, Hashable {
         bytes.appendLittleEndian(UInt64(keys.count))
         for key in keys {
             let record = records[key]!
-            bytes.appendLengthPrefixed(Array(key.utf8))
+            bytes.appendLengthPrefixed(key.bytes)
             bytes.appendLengthPrefixed(record.value)
             bytes.appendLittleEndian(record.createRevision)
             bytes.appendLittleEndian(record.modRevision)
@@ -142,16 +143,16 @@ public struct KeyValueStore: Sendable, Hashable {
         guard window >= 1, window <= 1 << 32 else { throw .malformed("idempotency window") }
         idempotencyWindow = Int(window)
         let keyCount = try reader.uint64()
-        var previous: String?
+        var previous: StoreKey?
         for _ in 0..<keyCount {
-            let key = try reader.string()
-            if let previous, previous >= key { throw .malformed("keys out of order") }
+            let key = StoreKey(try reader.string())
+            if let previous, !(previous < key) { throw .malformed("keys out of order") }
             let value = try reader.lengthPrefixed()
             let record = Record(
                 value: value, createRevision: try reader.uint64(), modRevision: try reader.uint64(),
                 version: try reader.uint64())
             guard record.modRevision <= revision, record.createRevision <= record.modRevision else {
-                throw .malformed("revisions of \(key)")
+                throw .malformed("revisions of \(key.string)")
             }
             keys.append(key)
             records[key] = record
@@ -167,4 +168,17 @@ public struct KeyValueStore: Sendable, Hashable {
         }
         guard reader.isAtEnd else { throw .malformed("trailing bytes") }
     }
+}
+
+/// Keys are byte strings, as in etcd: compared, ordered and prefix-matched by their UTF-8 bytes,
+/// never by Unicode equivalence (which could let "/_sys/" be spelled another way, and could change
+/// between Unicode versions across a mixed-version cluster).
+struct StoreKey: Hashable, Comparable, Sendable {
+    let bytes: [UInt8]
+
+    init(_ key: String) { bytes = Array(key.utf8) }
+
+    var string: String { String(decoding: bytes, as: UTF8.self) }
+
+    static func < (lhs: StoreKey, rhs: StoreKey) -> Bool { lhs.bytes.lexicographicallyPrecedes(rhs.bytes) }
 }
