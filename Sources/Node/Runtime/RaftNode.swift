@@ -142,6 +142,10 @@ public actor RaftNode {
 
     public var status: RaftStatus { core.status }
     public var isLeader: Bool { core.role == .leader }
+    /// How long ago this node last heard from its leader (zero on the leader, nil without one).
+    public var leaderContactAge: Duration? {
+        core.ticksSinceLeaderContact.map { configuration.tickInterval * $0 }
+    }
     public var raftPort: Int { transport.localAddress.port ?? configuration.raftPort }
 
     // MARK: Inputs

@@ -1,0 +1,94 @@
+import HTTPTypes
+import Hummingbird
+import Node
+import Raft
+
+/// Health endpoints for HAProxy and orchestrators. They answer GET, HEAD and OPTIONS (HAProxy's
+/// `option httpchk` may send any of them, as HTTP/1.0 without a Host header).
+struct HealthRoutes: Sendable {
+    let node: RaftNode
+    /// A follower further behind than this (commit − applied) is not a healthy replica.
+    var maxReplicaLag: UInt64 = 1000
+    /// A follower that has not heard from its leader for longer is not a healthy replica.
+    var maxLeaderSilence: Duration = .seconds(2)
+
+    func register(on router: Router<BasicRequestContext>) {
+        for method in [HTTPRequest.Method.get, .head, .options] {
+            router.on("health/live", method: method) { _, _ in json(["status": .string("live")]) }
+            router.on("health/ready", method: method) { _, _ in await self.ready() }
+            router.on("health", method: method) { _, _ in await self.full() }
+            router.on("primary", method: method) { _, _ in await self.primary() }
+            router.on("replica", method: method) { _, _ in await self.replica() }
+        }
+    }
+
+    private func verdict(_ healthy: Bool, _ reason: String, _ status: RaftStatus) -> Response {
+        json(
+            [
+                "healthy": .bool(healthy), "reason": .string(reason), "role": .string(status.role.rawValue),
+                "term": .number(status.term),
+            ], status: healthy ? .ok : .serviceUnavailable)
+    }
+
+    /// 200 only while this node leads *and* holds a quorum lease: an isolated old leader says 503.
+    func primary() async -> Response {
+        let status = await node.status
+        if status.role == .leader && status.leaseValid { return verdict(true, "leader with a quorum lease", status) }
+        return verdict(false, status.role == .leader ? "leader without a quorum lease" : "not the leader", status)
+    }
+
+    /// 200 while this node follows a live leader and keeps up with it.
+    func replica() async -> Response {
+        let status = await node.status
+        guard status.role == .follower, status.leader != nil, let silence = await node.leaderContactAge else {
+            return verdict(false, "not following a leader", status)
+        }
+        guard silence <= maxLeaderSilence else { return verdict(false, "leader silent for \(silence)", status) }
+        guard status.commitIndex - status.appliedIndex <= maxReplicaLag else {
+            return verdict(false, "applying \(status.commitIndex - status.appliedIndex) entries behind", status)
+        }
+        return verdict(true, "following n\(status.leader!)", status)
+    }
+
+    func ready() async -> Response {
+        let status = await node.status
+        if await node.fatalError != nil { return verdict(false, "stopped", status) }
+        guard status.leader != nil else { return verdict(false, "no leader known", status) }
+        return verdict(true, "ready", status)
+    }
+
+    func full() async -> Response {
+        let status = await node.status
+        return json([
+            "id": .number(status.id), "role": .string(status.role.rawValue), "term": .number(status.term),
+            "leader": status.leader.map { .number($0) } ?? .string(""), "commitIndex": .number(status.commitIndex),
+            "appliedIndex": .number(status.appliedIndex), "lastIndex": .number(status.lastIndex),
+            "snapshotIndex": .number(status.snapshotIndex), "leaseValid": .bool(status.leaseValid),
+        ])
+    }
+}
+
+/// The routes of one raftgate node. Unknown routes get a JSON 404.
+public func makeGatewayRouter(node: RaftNode, limits: GatewayLimits = GatewayLimits()) -> Router<BasicRequestContext> {
+    let router = Router()
+    router.middlewares.add(NotFoundAsJSON())
+    KeyValueRoutes(node: node, limits: limits).register(on: router)
+    HealthRoutes(node: node).register(on: router)
+    return router
+}
+
+/// Turns the router's bare 404 for unknown routes into the JSON error shape.
+struct NotFoundAsJSON: RouterMiddleware {
+    func handle(
+        _ request: Request, context: BasicRequestContext, next: (Request, BasicRequestContext) async throws -> Response
+    ) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            return GatewayError(
+                status: .notFound, code: "no_route", message: "no route \(request.method) \(request.uri.path)"
+            )
+            .response
+        }
+    }
+}
