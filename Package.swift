@@ -9,6 +9,7 @@ let package = Package(
     name: "raftgate",
     platforms: [.macOS(.v14)],
     products: [
+        .executable(name: "raftgate", targets: ["raftgate"]),
         .library(name: "Raft", targets: ["Raft"]),
         .library(name: "Node", targets: ["Node"]),
     ],
@@ -17,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
@@ -40,6 +42,12 @@ let package = Package(
             dependencies: [
                 "Node", "Raft", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]),
+        .executableTarget(
+            name: "raftgate",
+            dependencies: [
+                "Gateway", "Node", "Raft", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]),
         .testTarget(name: "RaftTests", dependencies: ["Raft", "RaftSimulation"]),
         .testTarget(

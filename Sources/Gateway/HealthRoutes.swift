@@ -77,6 +77,14 @@ public func makeGatewayRouter(node: RaftNode, limits: GatewayLimits = GatewayLim
     return router
 }
 
+/// Only the health endpoints: served on a separate port so HAProxy's checks never queue behind API load.
+public func makeHealthRouter(node: RaftNode) -> Router<BasicRequestContext> {
+    let router = Router()
+    router.middlewares.add(NotFoundAsJSON())
+    HealthRoutes(node: node).register(on: router)
+    return router
+}
+
 /// Turns the router's bare 404 for unknown routes into the JSON error shape.
 struct NotFoundAsJSON: RouterMiddleware {
     func handle(

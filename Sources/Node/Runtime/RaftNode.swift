@@ -248,6 +248,16 @@ public actor RaftNode {
         }
     }
 
+    /// Writes forwarded to a node that is no longer the leader will not be answered in time:
+    /// report them as unknown now (the client retries at once) instead of at the timeout.
+    private func abandonForwardsToFormerLeaders() {
+        for (requestID, target) in forwardTargets where target != core.leader {
+            forwardTargets[requestID] = nil
+            pendingForwards.removeValue(forKey: requestID)?.resume(
+                returning: .unknown("forwarded to n\(target), which no longer leads"))
+        }
+    }
+
     private func expireForward(_ requestID: UInt64) {
         forwardTargets[requestID] = nil
         pendingForwards.removeValue(forKey: requestID)?.resume(
@@ -341,6 +351,7 @@ public actor RaftNode {
             for state in ready.readStates { confirmRead(state) }
             for requestID in ready.failedReads { pendingReads.removeValue(forKey: requestID)?.resume(returning: nil) }
             core.advance()
+            if ready.softState != nil { abandonForwardsToFormerLeaders() }
             if let violation = core.safetyViolation {
                 fail(violation)
                 return
