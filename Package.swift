@@ -50,6 +50,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
         .testTarget(name: "RaftTests", dependencies: ["Raft", "RaftSimulation"]),
+        // Starts real `raftgate` processes (built by `swift build`, which `swift test` runs first).
+        .testTarget(name: "IntegrationTests", dependencies: ["raftgate"]),
         .testTarget(
             name: "GatewayTests",
             dependencies: [
