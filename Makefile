@@ -4,9 +4,9 @@ SIM_SEEDS ?= 3000
 SIM_STEPS ?= 3000
 
 # Debian packages the build needs; `make deps` installs whichever are missing.
-DEBIAN_PACKAGES := liblz4-dev pkg-config
+DEBIAN_PACKAGES := liblz4-dev pkg-config haproxy curl
 
-.PHONY: all deps build test unit-test sim bench-core bench-disk bench-node lint format start-cluster clean
+.PHONY: all deps build test unit-test sim bench-core bench-disk bench-node lint format start-cluster stop-cluster status failover-demo clean
 
 all: build
 
@@ -55,10 +55,20 @@ lint:
 format:
 	$(SWIFT) format format --in-place --recursive Sources Tests Package.swift
 
-## The three-node gateway example arrives with the gateway (issue 4); until then this says so.
-start-cluster:
-	@echo "start-cluster: the gateway and its three-node example are not built yet (see README.md, Status)." >&2
-	@exit 1
+## The three-node example behind HAProxy (pids and logs under run/).
+start-cluster: deps
+	$(SWIFT) build -c release --product raftgate
+	scripts/cluster.sh start
+
+stop-cluster:
+	scripts/cluster.sh stop
+
+status:
+	scripts/cluster.sh status
+
+## SIGKILL the leader, time the first successful write through HAProxy, restart the node.
+failover-demo:
+	scripts/failover.sh
 
 clean:
 	rm -rf .build
