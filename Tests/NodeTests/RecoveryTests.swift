@@ -19,16 +19,23 @@ struct RecoveryTests {
         range.map { LogEntry(index: $0, term: term, kind: .noop) }
     }
 
-    @Test func snapshotSavedButNotLoggedDropsTheReplacedLog() async throws {
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        // The old log: entries 1…30 of term 2. Then a leader's snapshot at 20 (term 3) was saved,
-        // and the crash came before the WAL recorded it.
+    /// Leaves on disk what a crash could: a WAL holding entries 1…30 of `logTerm`, and a snapshot
+    /// file at 20 (term 3) that the WAL never recorded.
+    func prepareSnapshotAhead(ofLogInTerm logTerm: UInt64, commit: UInt64) throws {
         let (wal, _) = try WriteAheadLog.open(directory: root + "/wal")
-        wal.append(entries: entries(1...30, term: 2), hardState: HardState(term: 3, votedFor: nil, commit: 10))
+        wal.append(
+            entries: entries(1...30, term: logTerm), hardState: HardState(term: 3, votedFor: nil, commit: commit))
         try wal.sync()
         let metadata = SnapshotMetadata(index: 20, term: 3, configuration: ClusterConfiguration(voters: [1, 2, 3]))
         try SnapshotStore(directory: root + "/snapshots").save(
             Snapshot(metadata: metadata, data: KeyValueStore().snapshot))
+    }
+
+    @Test func snapshotSavedButNotLoggedDropsTheReplacedLog() async throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        // The old log is of term 2; a leader's snapshot at 20 (term 3) was saved, and the crash
+        // came before the WAL recorded it.
+        try prepareSnapshotAhead(ofLogInTerm: 2, commit: 10)
         let node = try await RaftNode.start(configuration())
         let status = await node.status
         #expect(status.snapshotIndex == 20)
@@ -44,12 +51,7 @@ struct RecoveryTests {
 
     @Test func snapshotMatchingTheLogKeepsTheEntriesAfterIt() async throws {
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let (wal, _) = try WriteAheadLog.open(directory: root + "/wal")
-        wal.append(entries: entries(1...30, term: 3), hardState: HardState(term: 3, votedFor: nil, commit: 25))
-        try wal.sync()
-        let metadata = SnapshotMetadata(index: 20, term: 3, configuration: ClusterConfiguration(voters: [1, 2, 3]))
-        try SnapshotStore(directory: root + "/snapshots").save(
-            Snapshot(metadata: metadata, data: KeyValueStore().snapshot))
+        try prepareSnapshotAhead(ofLogInTerm: 3, commit: 25)
         let node = try await RaftNode.start(configuration())
         let status = await node.status
         #expect(status.lastIndex == 30)

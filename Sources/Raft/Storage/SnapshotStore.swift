@@ -148,42 +148,18 @@ public struct SnapshotStore {
     }
 
     private func directoryNames() throws -> [String] {
-        guard let handle = opendir(directory) else {
-            throw SnapshotStoreError.io(operation: "opendir", path: directory, errno: errno)
-        }
-        defer { closedir(handle) }
-        var names: [String] = []
-        while let entry = readdir(handle) {
-            names.append(
-                withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-                })
-        }
-        return names
+        do { return try Raft.directoryNames(directory) } catch { throw SnapshotStoreError(error) }
     }
 
     private static func writeDurably(_ bytes: [UInt8], to path: String) throws {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw SnapshotStoreError.io(operation: "create", path: path, errno: errno) }
         defer { close(descriptor) }
-        var written = 0
-        while written < bytes.count {
-            let result = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + written, $0.count - written) }
-            if result < 0 {
-                if errno == EINTR { continue }
-                throw SnapshotStoreError.io(operation: "write", path: path, errno: errno)
-            }
-            written += result
-        }
+        do { try writeAll(bytes, to: descriptor, path: path) } catch { throw SnapshotStoreError(error) }
         guard fsync(descriptor) == 0 else { throw SnapshotStoreError.io(operation: "fsync", path: path, errno: errno) }
     }
 
     private func syncDirectory() throws {
-        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw SnapshotStoreError.io(operation: "open", path: directory, errno: errno) }
-        defer { close(descriptor) }
-        guard fsync(descriptor) == 0 else {
-            throw SnapshotStoreError.io(operation: "fsync", path: directory, errno: errno)
-        }
+        do { try Raft.syncDirectory(directory) } catch { throw SnapshotStoreError(error) }
     }
 }

@@ -123,7 +123,7 @@ public final class WriteAheadLog {
     /// Writes everything buffered and fsyncs it: the moment it becomes durable.
     public func sync() throws {
         guard !buffer.isEmpty else { return }
-        try writeAll(buffer)
+        do { try writeAll(buffer, to: descriptor, path: currentPath) } catch { throw WALError(error) }
         guard fsync(descriptor) == 0 else { throw WALError.io(operation: "fsync", path: currentPath, errno: errno) }
         fsyncCount += 1
         segments[segments.count - 1].bytes += buffer.count
@@ -147,20 +147,6 @@ public final class WriteAheadLog {
     public var segmentPaths: [String] { segments.map(\.path) }
     private var currentPath: String { segments.last?.path ?? directory }
 
-    private func writeAll(_ bytes: [UInt8]) throws {
-        var written = 0
-        while written < bytes.count {
-            let result = bytes.withUnsafeBytes { raw in
-                Glibc.write(descriptor, raw.baseAddress! + written, raw.count - written)
-            }
-            if result < 0 {
-                if errno == EINTR { continue }
-                throw WALError.io(operation: "write", path: currentPath, errno: errno)
-            }
-            written += result
-        }
-    }
-
     /// Closes the current segment and starts the next, beginning with the state replay needs.
     private func startSegment() throws {
         startingSegment = true
@@ -182,12 +168,7 @@ public final class WriteAheadLog {
     }
 
     private func syncDirectory() throws {
-        let directoryDescriptor = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard directoryDescriptor >= 0 else { throw WALError.io(operation: "open", path: directory, errno: errno) }
-        defer { _ = Glibc.close(directoryDescriptor) }
-        guard fsync(directoryDescriptor) == 0 else {
-            throw WALError.io(operation: "fsync", path: directory, errno: errno)
-        }
+        do { try Raft.syncDirectory(directory) } catch { throw WALError(error) }
     }
 
     static func segmentPath(directory: String, sequence: UInt64) -> String {
@@ -322,15 +303,10 @@ public final class WriteAheadLog {
     }
 
     static func segmentSequences(in directory: String) throws -> [UInt64] {
-        guard let handle = opendir(directory) else {
-            throw WALError.io(operation: "opendir", path: directory, errno: errno)
-        }
-        defer { closedir(handle) }
+        let names: [String]
+        do { names = try directoryNames(directory) } catch { throw WALError(error) }
         var sequences: [UInt64] = []
-        while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
+        for name in names {
             guard name.hasPrefix("wal-"), name.hasSuffix(".log"), name.count == 24,
                 let sequence = UInt64(name.dropFirst(4).dropLast(4), radix: 16)
             else { continue }
