@@ -5,7 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=run
 BIN=.build/release/raftgate
-PEERS="1=127.0.0.1:9091,2=127.0.0.1:9092,3=127.0.0.1:9093"
 
 # A pid is alive if it exists and is not a zombie (a killed node whose parent has not reaped it).
 alive() {
@@ -18,7 +17,9 @@ alive() {
 start_node() {
     local id=$1
     if alive "$RUN/node$id.pid"; then return; fi
-    "$BIN" serve --id "$id" --data-dir "$RUN/data/node$id" --peers "$PEERS" >>"$RUN/node$id.log" 2>&1 &
+    # Each node's ports and peers come from its config file; the data directory from a flag,
+    # which overrides the file (flags > RAFTGATE_* environment > file).
+    "$BIN" serve --config examples/three-nodes/node$id.json --data-dir "$RUN/data/node$id" >>"$RUN/node$id.log" 2>&1 &
     echo $! >"$RUN/node$id.pid"
 }
 
@@ -80,12 +81,12 @@ stop)
     echo "stopped"
     ;;
 status)
+    "$BIN" status --endpoints 127.0.0.1:8081,127.0.0.1:8082,127.0.0.1:8083 || true
+    echo
     for id in 1 2 3; do
-        printf 'node%s  primary=%s replica=%s  ' "$id" \
+        printf 'node%s  /primary %s  /replica %s\n' "$id" \
             "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:1000$id/primary")" \
             "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:1000$id/replica")"
-        curl -s "http://127.0.0.1:1000$id/health" || printf 'down'
-        echo
     done
     ;;
 *)

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Node
+import Prometheus
 import Raft
 import Testing
 
@@ -11,12 +12,16 @@ import Testing
 /// The HTTP surface over a real single-node cluster (real WAL in a temp dir).
 @Suite("Gateway routes", .serialized)
 struct GatewayRouteTests {
-    static func withLeader(_ body: @Sendable (RaftNode, any TestClientProtocol) async throws -> Void) async throws {
+    static func withLeader(
+        metricsRegistry: PrometheusCollectorRegistry? = nil,
+        _ body: @Sendable (RaftNode, any TestClientProtocol) async throws -> Void
+    ) async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         var configuration = NodeConfiguration(
             id: 1, dataDirectory: root, raftHost: "127.0.0.1", raftPort: 0, initialVoters: [1], peers: [:])
         configuration.tickInterval = .milliseconds(5)
+        if let metricsRegistry { configuration.metricsFactory = makeMetricsFactory(registry: metricsRegistry) }
         let node = try await RaftNode.start(configuration)
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
@@ -25,7 +30,7 @@ struct GatewayRouteTests {
         }
         var limits = GatewayLimits()
         limits.maxBodyBytes = 1024
-        let app = Application(router: makeGatewayRouter(node: node, limits: limits))
+        let app = Application(router: makeGatewayRouter(node: node, limits: limits, metricsRegistry: metricsRegistry))
         try await app.test(.router) { client in try await body(node, client) }
         await node.stop()
     }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Raft
 
 /// Everything a node needs to start.
@@ -21,6 +22,9 @@ public struct NodeConfiguration: Sendable {
     public var maxCommandBytes = 4 << 20
     /// A write not applied within this long is reported as unknown.
     public var writeTimeout: Duration = .seconds(5)
+    /// Where the node's metrics go; the process-wide `MetricsSystem` factory unless a host (or a
+    /// test running several nodes in one process) gives each node its own.
+    public var metricsFactory: any MetricsFactory = MetricsSystem.factory
 
     public init(
         id: NodeID, dataDirectory: String, raftHost: String, raftPort: Int, initialVoters: [NodeID],

@@ -39,6 +39,9 @@ public actor RaftNode {
     public var walFsyncs: Int { wal.fsyncCount }
     public private(set) var fatalError: String?
     private let logger: Logger
+    private let metrics: NodeMetrics
+    /// The leader this node last reported, so a change is logged and counted once.
+    private var reportedLeader: NodeID?
 
     public static func start(_ configuration: NodeConfiguration) async throws -> RaftNode {
         let directory = configuration.dataDirectory
@@ -107,6 +110,7 @@ public actor RaftNode {
         durableTermAndVote: (term: UInt64, votedFor: NodeID?)
     ) {
         self.logger = logger
+        self.metrics = NodeMetrics(factory: configuration.metricsFactory)
         self.durableTermAndVote = durableTermAndVote
         self.id = configuration.id
         self.configuration = configuration
@@ -213,10 +217,13 @@ public actor RaftNode {
         }
         switch core.propose(encoded) {
         case .rejected(.notLeader(let leader)):
+            metrics.proposalsRefused.increment()
             return .notLeader(leader: leader)
         case .rejected(let reason):
+            metrics.proposalsRefused.increment()
             return .notApplied("\(reason)")
         case .accepted(let index, let term):
+            metrics.proposals.increment()
             let timeout = configuration.writeTimeout
             return await withCheckedContinuation { waiter in
                 // An older proposal at this index was truncated (this node lost and regained
@@ -351,7 +358,11 @@ public actor RaftNode {
             for state in ready.readStates { confirmRead(state) }
             for requestID in ready.failedReads { pendingReads.removeValue(forKey: requestID)?.resume(returning: nil) }
             core.advance()
-            if ready.softState != nil { abandonForwardsToFormerLeaders() }
+            if let softState = ready.softState {
+                report(softState)
+                abandonForwardsToFormerLeaders()
+            }
+            metrics.record((core.term, core.role, core.commitIndex, core.appliedIndex))
             if let violation = core.safetyViolation {
                 fail(violation)
                 return
@@ -374,10 +385,27 @@ public actor RaftNode {
                 durableTermAndVote.map { $0.term != hardState.term || $0.votedFor != hardState.votedFor } ?? true
         }
         if !ready.entries.isEmpty || ready.snapshot != nil || termOrVoteChanged {
+            let started = ContinuousClock.now
             try wal.sync()
+            metrics.fsyncDuration.recordNanoseconds(Int64((ContinuousClock.now - started).nanoseconds))
             if let hardState = ready.hardState { durableTermAndVote = (hardState.term, hardState.votedFor) }
         }
         persistedEntries += ready.entries.count
+        metrics.persistedEntries.increment(by: ready.entries.count)
+    }
+
+    /// One log line per change of role or leader, and the leader-change counter.
+    private func report(_ softState: SoftState) {
+        if softState.leader != reportedLeader {
+            reportedLeader = softState.leader
+            if softState.leader != nil { metrics.leaderChanges.increment() }
+        }
+        logger.info(
+            "raft state changed",
+            metadata: [
+                "role": "\(softState.role.rawValue)", "term": "\(softState.term)",
+                "leader": "\(softState.leader.map { "n\($0)" } ?? "none")",
+            ])
     }
 
     private func install(_ snapshot: Snapshot) -> Bool {
@@ -385,6 +413,8 @@ public actor RaftNode {
             store = snapshot.data.isEmpty ? KeyValueStore() : try KeyValueStore(snapshot: snapshot.data)
             appliedIndex = snapshot.metadata.index
             snapshotsInstalled += 1
+            metrics.snapshotsInstalled.increment()
+            logger.info("snapshot installed from the leader", metadata: ["index": "\(snapshot.metadata.index)"])
             releaseReads()
             return true
         } catch {

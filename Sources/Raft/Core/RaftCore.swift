@@ -258,6 +258,24 @@ public struct RaftStatus: Sendable, Hashable {
     public var leaseValid: Bool
     /// Leader only: replication state of every other member.
     public var followers: [FollowerStatus]
+
+    public init(
+        id: NodeID, role: Role, term: UInt64, leader: NodeID?, commitIndex: UInt64, appliedIndex: UInt64,
+        lastIndex: UInt64, snapshotIndex: UInt64, configuration: ClusterConfiguration, leaseValid: Bool,
+        followers: [FollowerStatus]
+    ) {
+        self.id = id
+        self.role = role
+        self.term = term
+        self.leader = leader
+        self.commitIndex = commitIndex
+        self.appliedIndex = appliedIndex
+        self.lastIndex = lastIndex
+        self.snapshotIndex = snapshotIndex
+        self.configuration = configuration
+        self.leaseValid = leaseValid
+        self.followers = followers
+    }
 }
 
 public struct FollowerStatus: Sendable, Hashable {

@@ -1,0 +1,33 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Node
+import Prometheus
+
+/// `GET /cluster` (JSON) and `GET /metrics` (Prometheus text format).
+struct AdminRoutes: Sendable {
+    let node: RaftNode
+    /// Where the process's metrics are registered; nil serves a 404 for `/metrics`.
+    let metricsRegistry: PrometheusCollectorRegistry?
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("cluster") { _, _ in try await self.cluster() }
+        if let metricsRegistry {
+            router.get("metrics") { _, _ in
+                Response(
+                    status: .ok,
+                    headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: metricsRegistry.emitToBuffer())))
+            }
+        }
+    }
+
+    func cluster() async throws -> Response {
+        let view = ClusterView(status: await node.status, peers: node.configuration.peers)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(view))))
+    }
+}

@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import Gateway
+import Hummingbird
+import Logging
+import Metrics
+import Node
+import Prometheus
+import Raft
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a node: the HTTP API, the health-only listener and the Raft peer port.",
+        discussion: """
+            Settings come from flags, then RAFTGATE_<OPTION> environment variables (RAFTGATE_ID, \
+            RAFTGATE_DATA_DIR, …), then the JSON file named by --config or RAFTGATE_CONFIG, whose keys are \
+            the options in camel case ("id", "dataDir", "peers", …). See examples/three-nodes/node1.json.
+            """)
+
+    @Option(help: "JSON config file (RAFTGATE_CONFIG).") var config: String?
+    @Option(help: "This node's id (RAFTGATE_ID).") var id: UInt64?
+    @Option(help: "Data directory (RAFTGATE_DATA_DIR); default ./data/node-<id>.") var dataDir: String?
+    @Option(help: "HTTP API address, host:port (RAFTGATE_HTTP); default 127.0.0.1:808<id>.") var http: String?
+    @Option(help: "Health-only listener, host:port (RAFTGATE_HEALTH); default 127.0.0.1:1000<id>.") var health: String?
+    @Option(help: "Raft peer address, host:port (RAFTGATE_RAFT); default 127.0.0.1:909<id>.") var raft: String?
+    @Option(help: "Peers as id=host:port,… (RAFTGATE_PEERS).") var peers: String?
+    @Option(help: "Milliseconds per Raft tick (RAFTGATE_TICK_MS); elections after 10–20 ticks.") var tickMs: Int?
+    @Option(help: "trace, debug, info, notice, warning, error or critical (RAFTGATE_LOG_LEVEL).") var logLevel: String?
+    @Option(help: "Largest request body in bytes; larger get 413 (RAFTGATE_MAX_BODY_BYTES).") var maxBodyBytes: Int?
+
+    func run() async throws {
+        let settings = try await ServeSettings.resolve(
+            .init(
+                config: config, id: id, dataDir: dataDir, http: http, health: health, raft: raft, peers: peers,
+                tickMs: tickMs, logLevel: logLevel, maxBodyBytes: maxBodyBytes),
+            environment: ProcessInfo.processInfo.environment)
+
+        // One line per event on stderr, each carrying the node id.
+        let level = settings.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "raftgate")
+        logger[metadataKey: "node"] = "\(settings.id)"
+
+        let registry = PrometheusCollectorRegistry()
+        let metricsFactory = makeMetricsFactory(registry: registry)
+        MetricsSystem.bootstrap(metricsFactory)
+
+        var configuration = NodeConfiguration(
+            id: settings.id, dataDirectory: settings.dataDirectory, raftHost: settings.raft.host,
+            raftPort: settings.raft.port, initialVoters: settings.peers.keys.sorted(),
+            peers: settings.peers.mapValues { ($0.host, $0.port) })
+        configuration.tickInterval = .milliseconds(settings.tickMilliseconds)
+        configuration.metricsFactory = metricsFactory
+        var limits = GatewayLimits()
+        limits.maxBodyBytes = settings.maxBodyBytes
+
+        logger.info(
+            "starting",
+            metadata: [
+                "http": "\(settings.http)", "health": "\(settings.health)", "raft": "\(settings.raft)",
+                "dataDir": "\(settings.dataDirectory)",
+                "peers":
+                    "\(settings.peers.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
+            ])
+        let node = try await RaftNode.start(configuration)
+        // Idle connections are closed: Hummingbird keeps even an HTTP/1.0 connection open until the
+        // client closes it, so without a timeout a client that never closes would hold a socket.
+        let healthApp = Application(
+            router: makeHealthRouter(node: node),
+            server: .http1(configuration: .init(idleTimeout: .seconds(10))),
+            configuration: .init(
+                address: .hostname(settings.health.host, port: settings.health.port), serverName: "raftgate-health"),
+            logger: logger)
+        let api = Application(
+            router: makeGatewayRouter(node: node, limits: limits, metricsRegistry: registry),
+            server: .http1(configuration: .init(idleTimeout: .seconds(75))),
+            configuration: .init(
+                address: .hostname(settings.http.host, port: settings.http.port), serverName: "raftgate"),
+            services: [healthApp],
+            logger: logger)
+        try await api.runService()
+        await node.stop()
+        logger.info("stopped")
+    }
+}

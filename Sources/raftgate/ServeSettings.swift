@@ -1,0 +1,103 @@
+import ArgumentParser
+import Configuration
+import Foundation
+import Logging
+import SystemPackage
+
+/// Everything `raftgate serve` is told, resolved from three layers, strongest first: command-line
+/// flags, `RAFTGATE_*` environment variables, then a JSON config file (`--config` or
+/// `RAFTGATE_CONFIG`). That is the order etcd and Consul use, so a file can hold a node's
+/// settings and a flag or variable can still override one for a single run.
+///
+/// Config file keys are the flags' names in camel case: `id`, `dataDir`, `http`, `health`, `raft`,
+/// `peers`, `tickMs`, `logLevel`, `maxBodyBytes`.
+struct ServeSettings: Sendable {
+    var id: UInt64
+    var dataDirectory: String
+    var http: Address
+    var health: Address
+    var raft: Address
+    var peers: [UInt64: Address]
+    var tickMilliseconds: Int
+    var logLevel: Logger.Level
+    var maxBodyBytes: Int
+
+    /// Flags as parsed; nil where the flag was not given.
+    struct Flags: Sendable {
+        var config: String?
+        var id: UInt64?
+        var dataDir: String?
+        var http: String?
+        var health: String?
+        var raft: String?
+        var peers: String?
+        var tickMs: Int?
+        var logLevel: String?
+        var maxBodyBytes: Int?
+    }
+
+    static func resolve(_ flags: Flags, environment: [String: String]) async throws -> ServeSettings {
+        // Only RAFTGATE_* variables, without the prefix: `RAFTGATE_DATA_DIR` answers key `dataDir`.
+        var stripped: [String: String] = [:]
+        for (name, value) in environment where name.hasPrefix("RAFTGATE_") {
+            stripped[String(name.dropFirst("RAFTGATE_".count))] = value
+        }
+        var providers: [any ConfigProvider] = [EnvironmentVariablesProvider(environmentVariables: stripped)]
+        if let path = flags.config ?? stripped["CONFIG"] {
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw ValidationError("config file \(path) does not exist")
+            }
+            do {
+                providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(path)))
+            } catch {
+                throw ValidationError("config file \(path) is not valid JSON: \(error)")
+            }
+        }
+        let config = ConfigReader(providers: providers)
+
+        func text(_ flag: String?, _ key: String) -> String? {
+            flag ?? config.string(forKey: ConfigKey(key)) ?? config.int(forKey: ConfigKey(key)).map(String.init)
+        }
+        func number(_ flag: Int?, _ key: String) throws -> Int? {
+            if let flag { return flag }
+            if let value = config.int(forKey: ConfigKey(key)) { return value }
+            guard let value = config.string(forKey: ConfigKey(key)) else { return nil }
+            guard let parsed = Int(value) else { throw ValidationError("\(key) must be an integer, got \(value)") }
+            return parsed
+        }
+        func address(_ flag: String?, _ key: String, _ fallback: String) throws -> Address {
+            let value = text(flag, key) ?? fallback
+            guard let parsed = Address(value) else { throw ValidationError("\(key) must be host:port, got \(value)") }
+            return parsed
+        }
+
+        guard let idNumber = try number(flags.id.map { Int(clamping: $0) }, "id"), idNumber > 0 else {
+            throw ValidationError("--id (or RAFTGATE_ID, or \"id\" in the config file) must be a positive integer")
+        }
+        let id = UInt64(idNumber)
+        var peers: [UInt64: Address] = [:]
+        for item in (text(flags.peers, "peers") ?? "").split(separator: ",") where !item.isEmpty {
+            let parts = item.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let peer = UInt64(parts[0]), peer > 0, let peerAddress = Address(String(parts[1]))
+            else {
+                throw ValidationError("peers must look like 1=127.0.0.1:9091,2=127.0.0.1:9092; got \(item)")
+            }
+            peers[peer] = peerAddress
+        }
+        let raft = try address(flags.raft, "raft", "127.0.0.1:909\(id)")
+        peers[id] = raft
+        let tick = try number(flags.tickMs, "tickMs") ?? 50
+        guard tick > 0 else { throw ValidationError("tickMs must be positive, got \(tick)") }
+        let levelName = text(flags.logLevel, "logLevel") ?? "info"
+        guard let level = Logger.Level(rawValue: levelName) else {
+            throw ValidationError("logLevel must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        let maxBody = try number(flags.maxBodyBytes, "maxBodyBytes") ?? (1 << 20)
+        guard maxBody > 0 else { throw ValidationError("maxBodyBytes must be positive") }
+        return ServeSettings(
+            id: id, dataDirectory: text(flags.dataDir, "dataDir") ?? "./data/node-\(id)",
+            http: try address(flags.http, "http", "127.0.0.1:808\(id)"),
+            health: try address(flags.health, "health", "127.0.0.1:1000\(id)"), raft: raft, peers: peers,
+            tickMilliseconds: tick, logLevel: level, maxBodyBytes: maxBody)
+    }
+}

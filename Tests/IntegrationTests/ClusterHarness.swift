@@ -1,0 +1,201 @@
+import Foundation
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// Real `raftgate serve` processes (and optionally a real HAProxy) on 127.0.0.1, started and
+/// stopped by pid. Ports sit below the ephemeral range and are picked per run, so a run never
+/// collides with the example cluster or with sockets an earlier run left in TIME_WAIT.
+final class ProcessCluster {
+    /// The package root, found from this file.
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    /// The executable `swift build` produced next to this package.
+    static var executable: String { packageRoot.appendingPathComponent(".build/debug/raftgate").path }
+
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("procs-\(UUID().uuidString)").path
+    let base = Int.random(in: 200..<290) * 100
+    /// Per node: extra arguments (for example `--config file`); the ports are always set by flags.
+    var extraArguments: [String] = ["--tick-ms", "20"]
+    var configFile: ((Int) -> String)?
+    private(set) var processes: [Int: Process] = [:]
+    private var haproxy: Process?
+
+    init() {
+        try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    }
+
+    func http(_ id: Int) -> Int { base + id }
+    func health(_ id: Int) -> Int { base + 10 + id }
+    func raft(_ id: Int) -> Int { base + 20 + id }
+    var frontend: Int { base + 30 }
+    var stats: Int { base + 31 }
+
+    func start(_ id: Int) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.executable)
+        var arguments = ["serve"]
+        if let configFile { arguments += ["--config", configFile(id)] }
+        arguments += [
+            "--id", "\(id)", "--data-dir", root + "/node-\(id)", "--http", "127.0.0.1:\(http(id))",
+            "--health", "127.0.0.1:\(health(id))", "--raft", "127.0.0.1:\(raft(id))",
+            "--peers", (1...3).map { "\($0)=127.0.0.1:\(raft($0))" }.joined(separator: ","),
+        ]
+        process.arguments = arguments + extraArguments
+        process.standardOutput = FileHandle.nullDevice
+        let log = root + "/node-\(id).log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        handle.seekToEndOfFile()
+        process.standardError = handle
+        try process.run()
+        processes[id] = process
+    }
+
+    /// Starts HAProxy with the example's configuration, its ports moved to this run's.
+    func startHAProxy() throws {
+        let example = Self.packageRoot.appendingPathComponent("examples/three-nodes/haproxy.cfg")
+        var text = try String(contentsOf: example, encoding: .utf8)
+        text = text.replacingOccurrences(of: "127.0.0.1:8080", with: "127.0.0.1:\(frontend)")
+        text = text.replacingOccurrences(of: "127.0.0.1:8404", with: "127.0.0.1:\(stats)")
+        for id in 1...3 {
+            text = text.replacingOccurrences(of: "127.0.0.1:808\(id)", with: "127.0.0.1:\(http(id))")
+            text = text.replacingOccurrences(of: "port 1000\(id)", with: "port \(health(id))")
+        }
+        let path = root + "/haproxy.cfg"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.haproxyPath ?? "/usr/sbin/haproxy")
+        // -db: stay in the foreground, so the pid we hold is HAProxy's own.
+        process.arguments = ["-db", "-f", path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        haproxy = process
+    }
+
+    static var haproxyPath: String? {
+        ["/usr/sbin/haproxy", "/usr/bin/haproxy", "/usr/local/sbin/haproxy"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
+    }
+
+    func kill(_ id: Int, signal: Int32 = SIGKILL) {
+        guard let process = processes.removeValue(forKey: id) else { return }
+        Foundation.kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+    }
+
+    func stopAll() {
+        for id in Array(processes.keys) { kill(id) }
+        if let haproxy {
+            haproxy.terminate()
+            haproxy.waitUntilExit()
+        }
+        haproxy = nil
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    func log(_ id: Int) -> String {
+        (try? String(contentsOfFile: root + "/node-\(id).log", encoding: .utf8)) ?? ""
+    }
+}
+
+enum HTTP {
+    static func request(
+        _ method: String, _ url: String, body: Data? = nil, headers: [String: String] = [:]
+    ) async -> (status: Int, body: String) {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = method
+        request.timeoutInterval = 10
+        request.httpBody = body
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        guard let (data, response) = try? await URLSession.shared.data(for: request),
+            let http = response as? HTTPURLResponse
+        else { return (0, "") }
+        return (http.statusCode, String(decoding: data, as: UTF8.self))
+    }
+
+    static func request(_ method: String, _ url: String, body: String) async -> (status: Int, body: String) {
+        await request(method, url, body: Data(body.utf8))
+    }
+
+    /// One request exactly as HAProxy's checks send it: HTTP/1.0, no Host header, over a raw
+    /// socket. Returns the status code of the answer, or nil if there was none.
+    static func rawStatus(_ method: String, _ path: String, port: Int) -> Int? {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else { return nil }
+        let request = Array("\(method) \(path) HTTP/1.0\r\n\r\n".utf8)
+        guard request.withUnsafeBytes({ send(descriptor, $0.baseAddress, $0.count, 0) }) == request.count else {
+            return nil
+        }
+        // Read the head and as much body as Content-Length announces (HEAD: none). Reading to
+        // EOF would wait for the server's idle timeout: it answers HTTP/1.1 and keeps the socket.
+        var response: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while !isComplete(response, method: method) {
+            let count = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { break }
+            response += chunk[..<count]
+        }
+        let line = String(decoding: response.prefix { $0 != 13 }, as: UTF8.self)
+        let parts = line.split(separator: " ")
+        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1.") else { return nil }
+        return Int(parts[1])
+    }
+
+    private static func isComplete(_ response: [UInt8], method: String) -> Bool {
+        guard let end = response.firstRange(of: Array("\r\n\r\n".utf8)) else { return false }
+        let head = String(decoding: response[..<end.lowerBound], as: UTF8.self).lowercased()
+        guard method != "HEAD",
+            let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+            let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))
+        else { return true }
+        return response.count - end.upperBound >= length
+    }
+}
+
+extension ProcessCluster {
+    /// Polls every node's /primary until exactly one answers 200.
+    func leader(within seconds: Double = 20, excluding: Int? = nil) async -> Int? {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            var leaders: [Int] = []
+            for id in processes.keys.sorted()
+            where await HTTP.request("GET", "http://127.0.0.1:\(health(id))/primary").status == 200 {
+                leaders.append(id)
+            }
+            if leaders.count == 1 && leaders[0] != excluding { return leaders[0] }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+
+    /// PUTs through `port`, retrying anything but 200 (no leader yet, outcome unknown, proxy
+    /// still routing to a dead node) until 200 or the deadline.
+    func write(port: Int, key: String, value: String, within seconds: Double = 20) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if await HTTP.request("PUT", "http://127.0.0.1:\(port)/kv/\(key)", body: value).status == 200 {
+                return true
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return false
+    }
+}
