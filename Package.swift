@@ -1,10 +1,10 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Targets follow the layering of DESIGN.md. Only what has been built so far is declared:
-// `Raft` (the pure consensus core and its write-ahead log), the deterministic simulator that
-// proves it, the command-line drivers behind `make sim`, `make bench-core` and `make bench-disk`,
-// and the beginning of `Node` (the replicated store and the peer transport).
+// Targets follow the layering of DESIGN.md: `Raft` (the pure consensus core and its write-ahead
+// log), the deterministic simulator that proves it, `Node` (the runtime: store, transport, the
+// Ready loop), `Gateway` (the HTTP surface) and the `raftgate` executable, plus the command-line
+// drivers behind `make sim` and the `make bench-*` targets.
 let package = Package(
     name: "raftgate",
     platforms: [.macOS(.v14)],
