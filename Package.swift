@@ -27,6 +27,8 @@ let package = Package(
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .target(name: "Raft", dependencies: ["CLZ4"], path: "Sources/Raft", exclude: ["README.md"]),
         .target(name: "RaftSimulation", dependencies: ["Raft"]),
+        // The chaos harness's linearizability checker: pure, no dependencies.
+        .target(name: "Linearizability"),
         .target(
             name: "Node",
             dependencies: [
@@ -59,6 +61,7 @@ let package = Package(
                 .product(name: "Configuration", package: "swift-configuration"),
             ]),
         .testTarget(name: "RaftTests", dependencies: ["Raft", "RaftSimulation"]),
+        .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability"]),
         // Starts real `raftgate` processes (built by `swift build`, which `swift test` runs first).
         .testTarget(name: "IntegrationTests", dependencies: ["raftgate"]),
         .testTarget(

@@ -1,0 +1,169 @@
+/// Decides whether a history of register operations is linearizable (Herlihy & Wing 1990), key
+/// by key: registers are independent, so a history is linearizable iff each key's sub-history is
+/// (locality, H&W §3.1), and checking keys apart keeps the search small.
+///
+/// The search is Wing & Gong's (1993): walk the history's events in time order; at each call,
+/// try to linearize that operation now (its observed result must be possible in the current
+/// state); when an operation's return is reached before it was linearized, backtrack. Lowe's
+/// memoization (2017) prunes it: a set of linearized operations together with the state they
+/// lead to is explored once, whatever order produced it.
+///
+/// History semantics are Knossos's: `failed` operations never happened and are dropped;
+/// `unknown` ones have no return event (they may take effect at any point after their call, or
+/// never — equivalent to taking effect after everything else).
+public enum LinearizabilityChecker {
+    public enum Verdict: Sendable, Hashable {
+        case linearizable
+        /// No order exists. `operation` is the one no order could place: the latest-returning
+        /// operation that a longest valid prefix could not include.
+        case notLinearizable(key: String, operation: HistoryOperation, explanation: String)
+        /// The search exceeded its budget (states explored) without a verdict.
+        case undecided(key: String)
+    }
+
+    public struct Report: Sendable {
+        public var verdict: Verdict
+        public var keys: Int
+        public var operations: Int
+        public var statesExplored: Int
+    }
+
+    /// Checks every key; the first key that is not linearizable decides the verdict.
+    public static func check(_ history: [HistoryOperation], budgetPerKey: Int = 5_000_000) -> Report {
+        let byKey = Dictionary(grouping: history.filter { $0.outcome != .failed }, by: \.key)
+        var explored = 0
+        var undecided: String?
+        for key in byKey.keys.sorted() {
+            let (verdict, states) = checkKey(key, byKey[key]!, budget: budgetPerKey)
+            explored += states
+            switch verdict {
+            case .linearizable: continue
+            case .undecided: undecided = undecided ?? key
+            case .notLinearizable:
+                return Report(verdict: verdict, keys: byKey.count, operations: history.count, statesExplored: explored)
+            }
+        }
+        let verdict: Verdict = undecided.map { .undecided(key: $0) } ?? .linearizable
+        return Report(verdict: verdict, keys: byKey.count, operations: history.count, statesExplored: explored)
+    }
+
+    private struct Event {
+        var operation: Int
+        var isCall: Bool
+        var time: UInt64
+    }
+
+    /// Wing & Gong over a doubly linked list of call/return events, with Lowe's cache.
+    static func checkKey(_ key: String, _ operations: [HistoryOperation], budget: Int) -> (Verdict, Int) {
+        // Reads whose result is unknown constrain nothing: leave them out.
+        let operations = operations.filter {
+            if case .read = $0.kind, $0.outcome == .unknown { return false }
+            return true
+        }
+        guard !operations.isEmpty else { return (.linearizable, 0) }
+        var events: [Event] = []
+        for (index, operation) in operations.enumerated() {
+            events.append(Event(operation: index, isCall: true, time: operation.invokedAt))
+            let returnTime =
+                operation.outcome == .unknown ? UInt64.max : max(operation.completedAt, operation.invokedAt)
+            events.append(Event(operation: index, isCall: false, time: returnTime))
+        }
+        // Calls before returns at the same instant: operations that touch are concurrent.
+        events.sort { ($0.time, $0.isCall ? 0 : 1, $0.operation) < ($1.time, $1.isCall ? 0 : 1, $1.operation) }
+
+        // Dancing links over the events: node 0 is the head, nodes 1...count the events in
+        // time order, node count + 1 the tail.
+        let count = events.count
+        let end = count + 1
+        var next = Array(1...(count + 1)) + [end]
+        var previous = [0] + Array(0...count)
+        var callNode = [Int](repeating: 0, count: operations.count)
+        var returnNode = [Int](repeating: 0, count: operations.count)
+        for (position, event) in events.enumerated() {
+            if event.isCall {
+                callNode[event.operation] = position + 1
+            } else {
+                returnNode[event.operation] = position + 1
+            }
+        }
+        func lift(_ operation: Int) {
+            for node in [callNode[operation], returnNode[operation]] {
+                next[previous[node]] = next[node]
+                previous[next[node]] = previous[node]
+            }
+        }
+        func unlift(_ operation: Int) {
+            for node in [returnNode[operation], callNode[operation]] {
+                next[previous[node]] = node
+                previous[next[node]] = node
+            }
+        }
+
+        struct CacheKey: Hashable {
+            var linearized: [UInt64]
+            var state: String?
+        }
+        var linearized = [UInt64](repeating: 0, count: (operations.count + 63) / 64)
+        var cache: Set<CacheKey> = [CacheKey(linearized: linearized, state: nil)]
+        var stack: [(operation: Int, stateBefore: String?)] = []
+        var state: String? = nil
+        var entry = next[0]
+        var explored = 0
+        var deepest: (depth: Int, blocking: Int) = (0, 0)
+
+        while next[0] != end {
+            explored += 1
+            if explored > budget { return (.undecided(key: key), explored) }
+            let event = events[entry - 1]
+            if event.isCall {
+                let operation = event.operation
+                if let newState = RegisterModel.step(state, operations[operation]) {
+                    var candidate = linearized
+                    candidate[operation / 64] |= 1 << UInt64(operation % 64)
+                    if cache.insert(CacheKey(linearized: candidate, state: newState)).inserted {
+                        stack.append((operation, state))
+                        state = newState
+                        linearized = candidate
+                        lift(operation)
+                        entry = next[0]
+                        continue
+                    }
+                }
+                entry = next[entry]
+            } else {
+                // An operation returned before it could be linearized: undo the last choice.
+                if stack.count >= deepest.depth { deepest = (stack.count, event.operation) }
+                guard let (operation, stateBefore) = stack.popLast() else {
+                    let blocking = operations[deepest.blocking]
+                    return (
+                        .notLinearizable(
+                            key: key, operation: blocking,
+                            explanation:
+                                "no order of the \(operations.count) operations on \"\(key)\" explains \(describe(blocking)); at best \(deepest.depth) operations linearize before it"
+                        ), explored
+                    )
+                }
+                state = stateBefore
+                linearized[operation / 64] &= ~(1 << UInt64(operation % 64))
+                unlift(operation)
+                // Its return is still in the list, so this never runs past the end.
+                entry = next[callNode[operation]]
+            }
+        }
+        return (.linearizable, explored)
+    }
+
+    static func describe(_ operation: HistoryOperation) -> String {
+        let what: String
+        switch operation.kind {
+        case .read(let observed): what = "read → \(observed.map { "\"\($0)\"" } ?? "absent")"
+        case .write(let value): what = "write \"\(value)\""
+        case .delete: what = "delete"
+        case .compareAndSet(let expected, let new, let succeeded):
+            what =
+                "cas \(expected.map { "\"\($0)\"" } ?? "absent") → \"\(new)\" (\(succeeded ? "succeeded" : "refused"))"
+        }
+        return
+            "client \(operation.client)'s \(what) [\(operation.outcome.rawValue), \(operation.invokedAt)…\(operation.completedAt)]"
+    }
+}
