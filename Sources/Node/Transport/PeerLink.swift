@@ -26,13 +26,20 @@ final class PeerLink: @unchecked Sendable {
     private var retryAt = NIODeadline.uptimeNanoseconds(0)
     private var closed = false
     private let counters: TransportCounters
+    /// The local address outgoing connections come from: the node's own Raft address, so that a
+    /// peer (and a firewall rule, such as the chaos tests' partitions) sees who is calling.
+    private let sourceAddress: SocketAddress?
 
     static let initialBackoff = TimeAmount.milliseconds(20)
     static let maximumBackoff = TimeAmount.seconds(2)
     static let maxQueuedMessages = 4096
     static let maxQueuedBytes = 64 << 20
 
-    init(peer: NodeID, host: String, port: Int, loop: EventLoop, counters: TransportCounters) {
+    init(
+        peer: NodeID, host: String, port: Int, loop: EventLoop, counters: TransportCounters,
+        sourceAddress: SocketAddress? = nil
+    ) {
+        self.sourceAddress = sourceAddress
         self.peer = peer
         self.host = host
         self.port = port
@@ -100,7 +107,9 @@ final class PeerLink: @unchecked Sendable {
         guard !connecting, channel == nil, !closed else { return }
         connecting = true
         counters.increment(\.connectAttempts)
-        ClientBootstrap(group: loop)
+        var bootstrap = ClientBootstrap(group: loop)
+        if let sourceAddress { bootstrap = bootstrap.bind(to: sourceAddress) }
+        bootstrap
             .connectTimeout(.seconds(1))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: Self.maxQueuedBytes))

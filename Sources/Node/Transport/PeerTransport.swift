@@ -72,7 +72,15 @@ public final class PeerTransport: Sendable {
         self.continuation = continuation
         self.localAddress = server.localAddress!
         self.countersStorage = counters
+        // Dial out from the listening IP when it is a specific one (not 0.0.0.0 or ::).
+        if let ip = server.localAddress?.ipAddress, ip != "0.0.0.0", ip != "::" {
+            sourceAddress = try? SocketAddress(ipAddress: ip, port: 0)
+        } else {
+            sourceAddress = nil
+        }
     }
+
+    private let sourceAddress: SocketAddress?
 
     private let countersStorage: TransportCounters
     private let inbound: InboundConnections
@@ -93,7 +101,8 @@ public final class PeerTransport: Sendable {
                 link.update(host: host, port: port)
             } else {
                 links[peer] = PeerLink(
-                    peer: peer, host: host, port: port, loop: group.next(), counters: counters)
+                    peer: peer, host: host, port: port, loop: group.next(), counters: counters,
+                    sourceAddress: sourceAddress)
             }
         }
     }
