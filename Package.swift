@@ -43,6 +43,7 @@ let package = Package(
         .executableTarget(name: "raft-bench-core", dependencies: ["Raft", "RaftSimulation"]),
         .executableTarget(name: "raft-bench-disk", dependencies: ["Raft"]),
         .executableTarget(name: "raft-bench-node", dependencies: ["Node", "Raft"]),
+        .executableTarget(name: "raft-chaos", dependencies: ["Linearizability"]),
         .target(
             name: "Gateway",
             dependencies: [
