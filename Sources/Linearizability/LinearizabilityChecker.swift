@@ -99,12 +99,19 @@ public enum LinearizabilityChecker {
             }
         }
 
+        // The set of linearized operations is remembered by a 128-bit Zobrist hash (XOR of a
+        // random pair per operation) rather than a bitset: a bitset costs n/8 bytes per cached
+        // configuration, which a 30-minute history cannot afford. Two different sets collide
+        // with probability about (cached configurations)² / 2¹²⁹, far below 10⁻²⁰ here; a
+        // collision could only prune an unexplored branch, never invent a linearization.
         struct CacheKey: Hashable {
-            var linearized: [UInt64]
+            var high: UInt64
+            var low: UInt64
             var state: String?
         }
-        var linearized = [UInt64](repeating: 0, count: (operations.count + 63) / 64)
-        var cache: Set<CacheKey> = [CacheKey(linearized: linearized, state: nil)]
+        let zobrist = ZobristTable(count: operations.count)
+        var linearized: (high: UInt64, low: UInt64) = (0, 0)
+        var cache: Set<CacheKey> = [CacheKey(high: 0, low: 0, state: nil)]
         var stack: [(operation: Int, stateBefore: String?)] = []
         var state: String? = nil
         var entry = next[0]
@@ -118,9 +125,9 @@ public enum LinearizabilityChecker {
             if event.isCall {
                 let operation = event.operation
                 if let newState = RegisterModel.step(state, operations[operation]) {
-                    var candidate = linearized
-                    candidate[operation / 64] |= 1 << UInt64(operation % 64)
-                    if cache.insert(CacheKey(linearized: candidate, state: newState)).inserted {
+                    let key = zobrist.keys[operation]
+                    let candidate = (high: linearized.high ^ key.high, low: linearized.low ^ key.low)
+                    if cache.insert(CacheKey(high: candidate.high, low: candidate.low, state: newState)).inserted {
                         stack.append((operation, state))
                         state = newState
                         linearized = candidate
@@ -144,7 +151,8 @@ public enum LinearizabilityChecker {
                     )
                 }
                 state = stateBefore
-                linearized[operation / 64] &= ~(1 << UInt64(operation % 64))
+                let key = zobrist.keys[operation]
+                linearized = (linearized.high ^ key.high, linearized.low ^ key.low)
                 unlift(operation)
                 // Its return is still in the list, so this never runs past the end.
                 entry = next[callNode[operation]]
@@ -165,5 +173,22 @@ public enum LinearizabilityChecker {
         }
         return
             "client \(operation.client)'s \(what) [\(operation.outcome.rawValue), \(operation.invokedAt)…\(operation.completedAt)]"
+    }
+}
+
+/// A random 128-bit key per operation, from a fixed seed (so verdicts are reproducible).
+struct ZobristTable {
+    var keys: [(high: UInt64, low: UInt64)]
+
+    init(count: Int) {
+        var state: UInt64 = 0x5241_4654_4741_5445
+        func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        keys = (0..<count).map { _ in (next(), next()) }
     }
 }

@@ -169,6 +169,16 @@ struct ChaosFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
+// `raft-chaos --check history.json`: the checker alone, on a history a run saved.
+if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "--check" {
+    let data = try Data(contentsOf: URL(fileURLWithPath: CommandLine.arguments[2]))
+    let history = try JSONDecoder().decode([HistoryOperation].self, from: data)
+    let started = monotonicNow()
+    let report = LinearizabilityChecker.check(history)
+    print("\(report.verdict) — \(history.count) operations, \(report.keys) keys, \(report.statesExplored) states, \((monotonicNow() - started) / 1_000_000) ms")
+    exit(report.verdict == .linearizable ? 0 : 1)
+}
+
 let options = ChaosOptions.parse(Array(CommandLine.arguments.dropFirst()))
 let firewall = Firewall.make()
 if firewall == nil { print("chaos: iptables unavailable (not root?): partitions are skipped") }
