@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "raftgate", targets: ["raftgate"]),
         .library(name: "Raft", targets: ["Raft"]),
         .library(name: "Node", targets: ["Node"]),
+        .library(name: "Membership", targets: ["Membership"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -24,6 +25,10 @@ let package = Package(
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .target(name: "Raft", dependencies: ["CLZ4"], path: "Sources/Raft", exclude: ["README.md"]),
         .target(name: "RaftSimulation", dependencies: ["Raft"]),
+        // SWIM + Lifeguard membership: a pure core (standard library only) and its seeded simulator.
+        .target(name: "Membership", path: "Sources/Membership", exclude: ["README.md"]),
+        .target(name: "MembershipSimulation", dependencies: ["Membership"]),
+        .executableTarget(name: "swim-sim", dependencies: ["MembershipSimulation"]),
         .target(
             name: "Node",
             dependencies: [
@@ -50,6 +55,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
         .testTarget(name: "RaftTests", dependencies: ["Raft", "RaftSimulation"]),
+        .testTarget(name: "MembershipTests", dependencies: ["Membership", "MembershipSimulation"]),
         // Starts real `raftgate` processes (built by `swift build`, which `swift test` runs first).
         .testTarget(name: "IntegrationTests", dependencies: ["raftgate"]),
         .testTarget(
