@@ -114,6 +114,11 @@ extension SWIMInstance {
     /// gossiping alive; Lifeguard §IV-A counts a refuted suspicion against our local health. Alive
     /// news with a higher incarnation than ours (left over from before a restart) is overtaken the
     /// same way. Once we have left, nothing is refuted.
+    ///
+    /// A suspicion (or death) about an incarnation we already refuted means the sender has not heard
+    /// the refutation yet, perhaps because it ran out of retransmissions everywhere before reaching
+    /// it: we queue our alive record again, so the answer to the sender (the ack to the buddy-system
+    /// ping that brought the suspicion) carries it.
     mutating func mergeAboutSelf(_ item: Member) {
         guard !hasLeft else { return }
         let mine = incarnation
@@ -121,12 +126,12 @@ extension SWIMInstance {
         case .alive(let theirs):
             if theirs > mine { refute(over: theirs) }
         case .suspect(let theirs, _):
-            guard theirs >= mine else { return }
+            guard theirs >= mine else { return gossip.enqueue(id) }
             counters.refutations += 1
             health.apply(1)
             refute(over: theirs)
         case .dead(let theirs), .left(let theirs):
-            guard theirs >= mine else { return }
+            guard theirs >= mine else { return gossip.enqueue(id) }
             counters.refutations += 1
             refute(over: theirs)
         }
