@@ -5,10 +5,34 @@ extension SWIMInstance {
 
     /// Queues a datagram built by `make` around as much gossip as fits `maxPayloadBytes`.
     /// `buddy`: if we suspect that member, its record goes first (Lifeguard §IV-C).
-    mutating func send(to address: String, buddy: MemberID?, _ make: ([Member]) -> SWIMMessage) {
+    /// `withHeldSuspicions`: also carry every suspicion we still hold (see `heldSuspicions`).
+    mutating func send(
+        to address: String, buddy: MemberID?, withHeldSuspicions: Bool = false, _ make: ([Member]) -> SWIMMessage
+    ) {
         let base = SWIMWireCodec.encodedSize(make([]))
-        let items = takeGossip(budget: settings.maxPayloadBytes - base, buddy: buddy)
+        var items = takeGossip(budget: settings.maxPayloadBytes - base, buddy: buddy)
+        if withHeldSuspicions { addHeldSuspicions(to: &items, budget: settings.maxPayloadBytes - base) }
         output.append(.send(make(items), to: address))
+    }
+
+    /// A suspicion we hold keeps riding on our probes until it is resolved, beyond its retransmit
+    /// limit. Gossip is probabilistic: the refutation of a false suspicion can run out of
+    /// retransmissions everywhere before it reached us, and then our timer would declare a live
+    /// member dead. Asking again each period fixes that, because whoever already holds the newer
+    /// incarnation answers with it (`merge` queues newer news for the sender of stale news).
+    /// Suspicions are rare on a healthy network, so this costs a few records per ping.
+    mutating func addHeldSuspicions(to items: inout [Member], budget: Int) {
+        guard !suspectedSince.isEmpty, items.count < settings.maxGossipPerMessage else { return }
+        var used = items.reduce(0) { $0 + SWIMWireCodec.encodedSize(of: $1) }
+        let oldestFirst = suspectedSince.sorted { ($0.value, $0.key) < ($1.value, $1.key) }.map(\.key)
+        for suspect in oldestFirst where !items.contains(where: { $0.id == suspect }) {
+            guard items.count < settings.maxGossipPerMessage, let member = table[suspect] else { break }
+            let item = gossipItem(member)
+            let size = SWIMWireCodec.encodedSize(of: item)
+            guard used + size <= budget else { break }
+            items.append(item)
+            used += size
+        }
     }
 
     /// How a record travels in gossip: metadata only with alive records (see `Member`).
@@ -75,6 +99,12 @@ extension SWIMInstance {
             fresh.status = capped(item.status)
             store(fresh)
             if fresh.metadata != nil { metadataIncarnation[item.id] = item.status.incarnation }
+            gossip.enqueue(item.id)
+            return
+        }
+        // Stale news (an incarnation we know has been overtaken): the sender missed what we know,
+        // so queue our record again; the reply to its message carries it (anti-entropy).
+        if item.status.incarnation < current.status.incarnation {
             gossip.enqueue(item.id)
             return
         }

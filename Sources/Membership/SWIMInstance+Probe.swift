@@ -46,7 +46,9 @@ extension SWIMInstance {
         counters.probesSent += 1
         // Lifeguard §IV-C (buddy system): a ping to a member we suspect carries that suspicion first,
         // so the member learns of it at once and can refute.
-        send(to: member.address, buddy: target) { .ping(sequence: sequence, target: target, gossip: $0) }
+        send(to: member.address, buddy: target, withHeldSuspicions: true) {
+            .ping(sequence: sequence, target: target, gossip: $0)
+        }
     }
 
     /// SWIM §3.1: no ack within the probe timeout, so ask k random other members to ping the target
