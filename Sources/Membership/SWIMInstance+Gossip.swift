@@ -155,15 +155,27 @@ extension SWIMInstance {
         switch item.status {
         case .alive(let theirs):
             if theirs > mine { refute(over: theirs) }
-        case .suspect(let theirs, _):
+        case .suspect(let theirs, let accusers):
             guard theirs >= mine else { return gossip.enqueue(id) }
             counters.refutations += 1
             health.apply(1)
             refute(over: theirs)
+            tellAccusers(accusers)
         case .dead(let theirs), .left(let theirs):
             guard theirs >= mine else { return gossip.enqueue(id) }
             counters.refutations += 1
             refute(over: theirs)
+        }
+    }
+
+    /// After refuting, ping the members that suspect us (the confirmations of the suspicion) so the
+    /// refutation reaches them within a round trip instead of by chance gossip, which matters most in
+    /// small groups where each member sends only a ping or two per period. Their acks are ignored.
+    mutating func tellAccusers(_ accusers: Set<MemberID>) {
+        for accuser in accusers.sorted() where accuser != id {
+            guard let member = table[accuser], member.status.isReachable else { continue }
+            let sequence = nextSequenceNumber()
+            send(to: member.address, buddy: nil) { .ping(sequence: sequence, target: accuser, gossip: $0) }
         }
     }
 

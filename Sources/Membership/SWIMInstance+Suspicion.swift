@@ -38,7 +38,11 @@ extension SWIMInstance {
     /// SWIM §4.2: a suspect that has not refuted within the suspicion timeout is declared dead and
     /// the death is gossiped. Lifeguard §IV-B: the timeout is measured from when *we* started
     /// suspecting, and is `max − (max − min)·log(C + 1)/log(K + 1)` for C independent
-    /// confirmations so far, so it shrinks as other members confirm.
+    /// confirmations so far, so it shrinks as other members confirm. The timeout is also multiplied
+    /// by our local health multiplier (Lifeguard §IV-A), like our probe periods: the timeouts are
+    /// sized in probe periods, and our pings (which carry the suspicion to the suspect, buddy system,
+    /// and bring its refutation back) slow down when our health is poor; an unhealthy member must not
+    /// get quicker, in periods, at declaring others dead.
     mutating func tickSuspicions() {
         guard !suspectedSince.isEmpty else { return }
         let members = liveMemberCount
@@ -46,8 +50,9 @@ extension SWIMInstance {
             guard let since = suspectedSince[suspect], var member = table[suspect],
                 case .suspect(let incarnation, let confirmations) = member.status
             else { continue }
-            let timeout = settings.suspicionTimeout(
-                members: members, confirmations: max(0, confirmations.count - 1))
+            let timeout =
+                settings.suspicionTimeout(members: members, confirmations: max(0, confirmations.count - 1))
+                * health.multiplier
             guard now - since >= UInt64(timeout) else { continue }
             member.status = .dead(incarnation: incarnation)
             counters.deathsDeclared += 1

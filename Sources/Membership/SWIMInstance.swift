@@ -100,10 +100,12 @@ public struct SWIMInstance: Sendable {
         statusCounts[MemberStatus.Kind.alive.rawValue] + statusCounts[MemberStatus.Kind.suspect.rawValue]
     }
 
-    /// The current suspicion timeout of a suspected member, in ticks from the start of the suspicion.
+    /// The current suspicion timeout of a suspected member, in ticks from the start of the suspicion
+    /// (Lifeguard §IV-B, times the local health multiplier).
     public func suspicionTimeout(of member: MemberID) -> Int? {
         guard case .suspect(_, let confirmations)? = table[member]?.status else { return nil }
         return settings.suspicionTimeout(members: liveMemberCount, confirmations: max(0, confirmations.count - 1))
+            * health.multiplier
     }
 
     // MARK: Inputs

@@ -29,7 +29,8 @@ public struct SWIMSettings: Sendable, Hashable {
     /// bad link (or is itself unhealthy) cannot get a healthy one declared dead quickly.
     public var suspicionMaxMultiplier = 4
     /// K, the number of independent confirmations after which the suspicion timeout reaches its
-    /// minimum (Lifeguard §IV-B); capped at n − 2, the members that could confirm. Default 3.
+    /// minimum (Lifeguard §IV-B); capped at n − 2, the members that could confirm (with K = 0 the
+    /// timeout is the maximum: nobody can confirm). Default 3.
     /// Higher makes detection depend on more probers agreeing (fewer false positives, slower).
     public var suspicionConfirmations = 3
     /// λ: each piece of gossip is piggybacked at most λ · ⌈log10(n + 1)⌉ times by each member
@@ -87,7 +88,8 @@ public struct SWIMSettings: Sendable, Hashable {
         let minimum = suspicionMinTicks(members: members)
         let maximum = suspicionMaxTicks(members: members)
         let expected = expectedConfirmations(members: members)
-        guard expected > 0 else { return minimum }
+        // Nobody else could confirm (two members): a lone, unconfirmable suspicion waits the maximum.
+        guard expected > 0 else { return maximum }
         let confirmed = min(max(confirmations, 0), expected)
         let fraction = SWIMMath.naturalLog(Double(confirmed + 1)) / SWIMMath.naturalLog(Double(expected + 1))
         let timeout = Double(maximum) - Double(maximum - minimum) * fraction
@@ -102,20 +104,22 @@ public struct SWIMSettings: Sendable, Hashable {
 
     /// The longest time, in ticks, from a member's crash until a live member declares it dead.
     ///
-    /// `(2n − 2) · probeInterval · m + suspicionMaxTicks(n) + 1`, where n is the number of members
-    /// and m the largest local health multiplier of the observer meanwhile (1 when healthy):
+    /// `((2n − 2) · probeInterval + suspicionMaxTicks(n)) · m + 1`, where n is the number of members
+    /// and m the largest local health multiplier of the observer meanwhile (1 when healthy; it
+    /// stretches both the probe periods and the suspicion timeout):
     /// - randomized round-robin probing (SWIM §4.3) probes every member once per round of n − 1
     ///   periods, so at worst the observer's next probe of the crashed member starts 2n − 3 periods
     ///   later (first in one round, last in the next) and fails at the end of its own period;
     /// - the observer then suspects it (or already did, on others' gossip) and its own suspicion
-    ///   timer, never longer than the maximum (Lifeguard §IV-B), declares it dead;
+    ///   timer, never longer than the maximum (Lifeguard §IV-B) times m, declares it dead;
     /// - plus one tick because timers are checked on whole ticks.
     /// The clock starts at the crash or, if later, when the observer last learned of a newer
     /// incarnation of the member (a refutation still in flight). It does not depend on message
     /// loss: a crashed member never acks, and the observer needs nobody's help to time out.
     public func worstCaseDetectionTicks(members: Int, localHealthMultiplier: Int = 1) -> Int {
         let periods = 2 * max(members - 1, 0)
-        return periods * probeInterval * max(1, localHealthMultiplier) + suspicionMaxTicks(members: members) + 1
+        let multiplier = max(1, localHealthMultiplier)
+        return (periods * probeInterval + suspicionMaxTicks(members: members)) * multiplier + 1
     }
 
     /// Rejects settings under which the protocol's timing assumptions fail.
@@ -129,7 +133,9 @@ public struct SWIMSettings: Sendable, Hashable {
         guard suspicionMinMultiplier >= 1, suspicionMaxMultiplier >= 1, retransmitMultiplier >= 1 else {
             throw .invalidSettings("suspicion and retransmit multipliers must be at least 1")
         }
-        guard maxLocalHealthMultiplier >= 1 else { throw .invalidSettings("maxLocalHealthMultiplier must be at least 1") }
+        guard maxLocalHealthMultiplier >= 1 else {
+            throw .invalidSettings("maxLocalHealthMultiplier must be at least 1")
+        }
         guard (0...127).contains(maxGossipPerMessage) else {
             throw .invalidSettings("maxGossipPerMessage must be in 0...127")
         }

@@ -11,7 +11,10 @@ struct CodecTests {
         .ping(sequence: 1, target: MemberID(2), gossip: []),
         .ping(
             sequence: UInt64.max, target: MemberID(UInt64.max),
-            gossip: [Fixtures.alive(1, incarnation: 5), suspect, Member(id: MemberID(3), address: "", status: .dead(incarnation: 0))]),
+            gossip: [
+                Fixtures.alive(1, incarnation: 5), suspect,
+                Member(id: MemberID(3), address: "", status: .dead(incarnation: 0)),
+            ]),
         .pingRequest(
             sequence: 42, target: MemberID(9), targetAddress: "[fe80::1]:7070",
             gossip: [Member(id: MemberID(4), address: "h:1", status: .left(incarnation: 12))]),
@@ -64,7 +67,9 @@ struct CodecTests {
         #expect(throws: SWIMWireError.unknownStatus(7)) { try SWIMWireCodec.decode([1, 4, 0, 1, 1, 0, 7, 0, 0]) }
         #expect(throws: SWIMWireError.invalidFlag(2)) { try SWIMWireCodec.decode([1, 4, 0, 1, 1, 0, 0, 0, 2]) }
         // An address that is not UTF-8.
-        #expect(throws: SWIMWireError.invalidUTF8) { try SWIMWireCodec.decode([1, 4, 0, 1, 1, 2, 0xC3, 0x28, 0, 0, 0]) }
+        #expect(throws: SWIMWireError.invalidUTF8) {
+            try SWIMWireCodec.decode([1, 4, 0, 1, 1, 2, 0xC3, 0x28, 0, 0, 0])
+        }
         #expect(throws: SWIMWireError.unknownPushPullKind(3)) { try SWIMWireCodec.decode([1, 5, 3, 0]) }
     }
 

@@ -36,8 +36,9 @@ struct DetectionTests {
         #expect(
             settings.worstCaseDetectionTicks(members: 5)
                 == 8 * settings.probeInterval + settings.suspicionMaxTicks(members: 5) + 1)
+        // An unhealthy observer probes and times suspicions out m times slower.
         #expect(
             settings.worstCaseDetectionTicks(members: 5, localHealthMultiplier: 3)
-                == 24 * settings.probeInterval + settings.suspicionMaxTicks(members: 5) + 1)
+                == (8 * settings.probeInterval + settings.suspicionMaxTicks(members: 5)) * 3 + 1)
     }
 }

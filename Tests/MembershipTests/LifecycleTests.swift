@@ -48,7 +48,8 @@ struct LifecycleTests {
         simulation.run(ticks: 5 * simulation.options.settings.probeInterval)
         simulation.kill(leaver)  // the process exits after its grace period
         let settings = simulation.options.settings
-        let took = simulation.run(atMost: settings.worstCaseDetectionTicks(members: members, localHealthMultiplier: 8)) {
+        let took = simulation.run(atMost: settings.worstCaseDetectionTicks(members: members, localHealthMultiplier: 8))
+        {
             simulation in
             (0..<members).allSatisfy { $0 == leaver || simulation.view(of: $0, about: leaver)?.status.kind == .left }
         }
@@ -84,6 +85,9 @@ struct LifecycleTests {
         older.metadataVersion = 2
         let changes = instance.receive(.nack(sequence: 0, gossip: [newer, older]), from: Fixtures.address(2))
         #expect(instance.member(MemberID(2))?.metadata?.tags == ["v": "3"])
-        #expect(changes.contains { if case .memberChanged(let change) = $0 { change.member.id == MemberID(2) } else { false } })
+        #expect(
+            changes.contains {
+                if case .memberChanged(let change) = $0 { change.member.id == MemberID(2) } else { false }
+            })
     }
 }

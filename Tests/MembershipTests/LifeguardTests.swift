@@ -17,8 +17,8 @@ struct LifeguardTests {
         #expect(zip(timeouts, timeouts.dropFirst()).allSatisfy { $0 >= $1 })
         // max − (max − min)·log 2/log 4 = max − (max − min)/2 for C = 1, K = 3.
         #expect(timeouts[1] == maximum - (maximum - minimum) / 2)
-        // With two members nobody can confirm: the minimum at once.
-        #expect(settings.suspicionTimeout(members: 2, confirmations: 0) == settings.suspicionMinTicks(members: 2))
+        // With two members nobody can confirm: a lone suspicion waits the maximum.
+        #expect(settings.suspicionTimeout(members: 2, confirmations: 0) == settings.suspicionMaxTicks(members: 2))
         // Larger groups wait longer (log n).
         #expect(settings.suspicionMinTicks(members: 100) == 2 * minimum)
     }
@@ -131,7 +131,8 @@ struct LifeguardTests {
     @Test func pingToASuspectCarriesTheSuspicion() throws {
         var instance = try Fixtures.instance(1, knowing: 3)
         let suspicion = Member(
-            id: MemberID(3), address: Fixtures.address(3), status: .suspect(incarnation: 0, confirmations: [MemberID(2)]))
+            id: MemberID(3), address: Fixtures.address(3),
+            status: .suspect(incarnation: 0, confirmations: [MemberID(2)]))
         _ = instance.receive(.ping(sequence: 1, target: MemberID(1), gossip: [suspicion]), from: Fixtures.address(2))
         #expect(instance.member(MemberID(3))?.status.kind == .suspect)
         // Drain the normal dissemination of that news, so only the buddy rule can put it in the ping.

@@ -10,7 +10,8 @@ struct RefutationTests {
         var accused = try Fixtures.instance(1, knowing: 3)
         var accuser = try Fixtures.instance(2, knowing: 3)
         let suspicion = Member(
-            id: MemberID(1), address: Fixtures.address(1), status: .suspect(incarnation: 0, confirmations: [MemberID(2)]))
+            id: MemberID(1), address: Fixtures.address(1),
+            status: .suspect(incarnation: 0, confirmations: [MemberID(2)]))
         _ = accuser.receive(.ack(sequence: 0, target: MemberID(3), gossip: [suspicion]), from: Fixtures.address(3))
         #expect(accuser.member(MemberID(1))?.status.kind == .suspect)
 
@@ -20,7 +21,13 @@ struct RefutationTests {
         #expect(accused.incarnation == 1)
         #expect(accused.counters.refutations == 1)
         #expect(accused.localHealthMultiplier == 2, "Lifeguard: refuting counts against local health")
-        let ack = try #require(Fixtures.sends(reply).first)
+        let sent = Fixtures.sends(reply)
+        #expect(sent.contains { $0.message.isPing && $0.to == Fixtures.address(2) }, "the accuser is told directly")
+        let ack = try #require(
+            sent.first {
+                if case .ack = $0.message { return true }
+                return false
+            })
         #expect(ack.to == Fixtures.address(2))
         guard case .ack(9, MemberID(1), let gossip) = ack.message else {
             Issue.record("expected an ack, got \(ack.message)")
@@ -78,6 +85,8 @@ struct RefutationTests {
             return
         }
         #expect(confirmations == [MemberID(2), MemberID(3), MemberID(4)])
-        #expect(instance.suspicionTimeout(of: MemberID(5)) == instance.settings.suspicionTimeout(members: 8, confirmations: 2))
+        #expect(
+            instance.suspicionTimeout(of: MemberID(5))
+                == instance.settings.suspicionTimeout(members: 8, confirmations: 2))
     }
 }
