@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "raftgate", targets: ["raftgate"]),
         .library(name: "Raft", targets: ["Raft"]),
         .library(name: "Node", targets: ["Node"]),
+        .library(name: "Membership", targets: ["Membership"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -29,6 +30,10 @@ let package = Package(
         .target(name: "RaftSimulation", dependencies: ["Raft"]),
         // The chaos harness's linearizability checker: pure, no dependencies.
         .target(name: "Linearizability"),
+        // SWIM + Lifeguard membership: a pure core (standard library only) and its seeded simulator.
+        .target(name: "Membership", path: "Sources/Membership", exclude: ["README.md"]),
+        .target(name: "MembershipSimulation", dependencies: ["Membership"]),
+        .executableTarget(name: "swim-sim", dependencies: ["MembershipSimulation"]),
         .target(
             name: "Node",
             dependencies: [
@@ -63,6 +68,7 @@ let package = Package(
             ]),
         .testTarget(name: "RaftTests", dependencies: ["Raft", "RaftSimulation"]),
         .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability"]),
+        .testTarget(name: "MembershipTests", dependencies: ["Membership", "MembershipSimulation"]),
         // Starts real `raftgate` processes (built by `swift build`, which `swift test` runs first).
         .testTarget(name: "IntegrationTests", dependencies: ["raftgate"]),
         .testTarget(
