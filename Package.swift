@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
@@ -34,6 +35,16 @@ let package = Package(
         .target(name: "Membership", path: "Sources/Membership", exclude: ["README.md"]),
         .target(name: "MembershipSimulation", dependencies: ["Membership"]),
         .executableTarget(name: "swim-sim", dependencies: ["MembershipSimulation"]),
+        // The SwiftNIO shell: UDP probes and gossip, TCP push-pull, HMAC on every packet.
+        .target(
+            name: "MembershipNIO",
+            dependencies: [
+                "Membership", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
         .target(
             name: "Node",
             dependencies: [
@@ -52,7 +63,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "Node", "Raft", .product(name: "Hummingbird", package: "hummingbird"),
+                "Node", "Raft", "Membership", "MembershipNIO", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -60,7 +71,8 @@ let package = Package(
         .executableTarget(
             name: "raftgate",
             dependencies: [
-                "Gateway", "Node", "Raft", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Gateway", "Node", "Raft", "Membership", "MembershipNIO",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import MembershipNIO
 import Node
 import Prometheus
 
@@ -9,6 +10,7 @@ struct AdminRoutes: Sendable {
     let node: RaftNode
     /// Where the process's metrics are registered; nil serves a 404 for `/metrics`.
     let metricsRegistry: PrometheusCollectorRegistry?
+    let membership: MembershipService?
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("cluster") { _, _ in try await self.cluster() }
@@ -23,7 +25,8 @@ struct AdminRoutes: Sendable {
     }
 
     func cluster() async throws -> Response {
-        let view = ClusterView(status: await node.status, peers: node.configuration.peers)
+        let view = ClusterView(
+            status: await node.status, peers: node.configuration.peers, swim: await membership?.members)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return Response(

@@ -1,3 +1,4 @@
+import Membership
 import Node
 import Raft
 
@@ -16,6 +17,31 @@ public struct ClusterView: Codable, Sendable, Hashable {
     /// Leader only: whether it holds a quorum lease (what `/primary` requires).
     public var leaseValid: Bool
     public var raftMembers: [RaftMember]
+    /// This node's SWIM view (absent when membership is not running).
+    public var swimMembers: [SwimMember]?
+
+    public struct SwimMember: Codable, Sendable, Hashable {
+        public var id: UInt64
+        public var address: String
+        /// `alive`, `suspect`, `dead` or `left`.
+        public var status: String
+        public var incarnation: UInt64
+        public var role: String?
+        public var httpAddress: String?
+        public var raftAddress: String?
+        public var tags: [String: String]?
+
+        init(_ member: Member) {
+            id = member.id.node
+            address = member.address
+            status = "\(member.status.kind)"
+            incarnation = member.status.incarnation
+            role = member.metadata?.role.rawValue
+            httpAddress = member.metadata?.httpAddress
+            raftAddress = member.metadata?.raftAddress
+            tags = member.metadata.map(\.tags).flatMap { $0.isEmpty ? nil : $0 }
+        }
+    }
 
     public struct RaftMember: Codable, Sendable, Hashable {
         public var id: UInt64
@@ -32,7 +58,8 @@ public struct ClusterView: Codable, Sendable, Hashable {
         public var recentlyActive: Bool?
     }
 
-    init(status: RaftStatus, peers: [NodeID: (host: String, port: Int)]) {
+    init(status: RaftStatus, peers: [NodeID: (host: String, port: Int)], swim: [Member]? = nil) {
+        swimMembers = swim?.map(SwimMember.init)
         node = status.id
         role = status.role.rawValue
         term = status.term

@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import MembershipNIO
 import Node
 import Prometheus
 import Raft
@@ -72,7 +73,8 @@ struct HealthRoutes: Sendable {
 /// The routes of one raftgate node. Unknown routes get a JSON 404. With a metrics registry,
 /// requests are counted and timed into it and `GET /metrics` serves it.
 public func makeGatewayRouter(
-    node: RaftNode, limits: GatewayLimits = GatewayLimits(), metricsRegistry: PrometheusCollectorRegistry? = nil
+    node: RaftNode, limits: GatewayLimits = GatewayLimits(), metricsRegistry: PrometheusCollectorRegistry? = nil,
+    membership: MembershipService? = nil
 ) -> Router<BasicRequestContext> {
     let router = Router()
     if let metricsRegistry {
@@ -81,7 +83,7 @@ public func makeGatewayRouter(
     router.middlewares.add(NotFoundAsJSON())
     KeyValueRoutes(node: node, limits: limits).register(on: router)
     HealthRoutes(node: node).register(on: router)
-    AdminRoutes(node: node, metricsRegistry: metricsRegistry).register(on: router)
+    AdminRoutes(node: node, metricsRegistry: metricsRegistry, membership: membership).register(on: router)
     return router
 }
 

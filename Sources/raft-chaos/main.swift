@@ -175,7 +175,9 @@ if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "--check" {
     let history = try JSONDecoder().decode([HistoryOperation].self, from: data)
     let started = monotonicNow()
     let report = LinearizabilityChecker.check(history)
-    print("\(report.verdict) — \(history.count) operations, \(report.keys) keys, \(report.statesExplored) states, \((monotonicNow() - started) / 1_000_000) ms")
+    print(
+        "\(report.verdict) — \(history.count) operations, \(report.keys) keys, \(report.statesExplored) states, \((monotonicNow() - started) / 1_000_000) ms"
+    )
     exit(report.verdict == .linearizable ? 0 : 1)
 }
 

@@ -3,6 +3,8 @@ import Foundation
 import Gateway
 import Hummingbird
 import Logging
+import Membership
+import MembershipNIO
 import Metrics
 import Node
 import Prometheus
@@ -27,12 +29,18 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Milliseconds per Raft tick (RAFTGATE_TICK_MS); elections after 10–20 ticks.") var tickMs: Int?
     @Option(help: "trace, debug, info, notice, warning, error or critical (RAFTGATE_LOG_LEVEL).") var logLevel: String?
     @Option(help: "Largest request body in bytes; larger get 413 (RAFTGATE_MAX_BODY_BYTES).") var maxBodyBytes: Int?
+    @Option(help: "SWIM UDP (and push-pull TCP) address (RAFTGATE_SWIM); default <raft host>:707<id>.")
+    var swim: String?
+    @Option(help: "SWIM seeds, host:port,… (RAFTGATE_SWIM_SEEDS); default each peer's host at 707<peer id>.")
+    var swimSeeds: String?
+    @Option(help: "Shared key authenticating SWIM packets, ≥ 16 bytes (RAFTGATE_CLUSTER_KEY).") var clusterKey: String?
 
     func run() async throws {
         let settings = try await ServeSettings.resolve(
             .init(
                 config: config, id: id, dataDir: dataDir, http: http, health: health, raft: raft, peers: peers,
-                tickMs: tickMs, logLevel: logLevel, maxBodyBytes: maxBodyBytes),
+                tickMs: tickMs, logLevel: logLevel, maxBodyBytes: maxBodyBytes, swim: swim, swimSeeds: swimSeeds,
+                clusterKey: clusterKey),
             environment: ProcessInfo.processInfo.environment)
 
         // One line per event on stderr, each carrying the node id.
@@ -62,11 +70,35 @@ struct Serve: AsyncParsableCommand {
             "starting",
             metadata: [
                 "http": "\(settings.http)", "health": "\(settings.health)", "raft": "\(settings.raft)",
-                "dataDir": "\(settings.dataDirectory)",
+                "dataDir": "\(settings.dataDirectory)", "swim": "\(settings.swim)",
+                "swimSeeds": "\(settings.swimSeeds.joined(separator: ","))",
                 "peers":
                     "\(settings.peers.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
             ])
         let node = try await RaftNode.start(configuration)
+        if settings.usesExampleKey {
+            logger.warning(
+                "no clusterKey configured: SWIM uses the example key; set RAFTGATE_CLUSTER_KEY in production")
+        }
+        var membershipConfiguration = MembershipConfiguration(
+            id: settings.id, host: settings.swim.host, port: settings.swim.port,
+            metadata: MemberMetadata(
+                nodeID: settings.id, role: .gateway, httpAddress: "\(settings.http)", raftAddress: "\(settings.raft)",
+                swimAddress: "\(settings.swim)"),
+            seeds: settings.swimSeeds, clusterKey: Array(settings.clusterKey.utf8))
+        membershipConfiguration.metricsFactory = metricsFactory
+        membershipConfiguration.logger = Logger(label: "raftgate.membership")
+        let membership = try await MembershipService.start(membershipConfiguration)
+        // Raft's host hears of suspected and dead peers from SWIM, long before its own timeouts.
+        let changes = await membership.changes()
+        let watcher = Task {
+            for await change in changes where change.member.metadata?.role == .gateway || change.member.metadata == nil
+            {
+                let kind = change.status.kind
+                await node.membershipChanged(
+                    peer: change.member.id.node, reachable: kind == .alive, dead: kind == .dead || kind == .left)
+            }
+        }
         // Idle connections are closed: Hummingbird keeps even an HTTP/1.0 connection open until the
         // client closes it, so without a timeout a client that never closes would hold a socket.
         let healthApp = Application(
@@ -76,13 +108,16 @@ struct Serve: AsyncParsableCommand {
                 address: .hostname(settings.health.host, port: settings.health.port), serverName: "raftgate-health"),
             logger: logger)
         let api = Application(
-            router: makeGatewayRouter(node: node, limits: limits, metricsRegistry: registry),
+            router: makeGatewayRouter(node: node, limits: limits, metricsRegistry: registry, membership: membership),
             server: .http1(configuration: .init(idleTimeout: .seconds(75))),
             configuration: .init(
                 address: .hostname(settings.http.host, port: settings.http.port), serverName: "raftgate"),
             services: [healthApp],
             logger: logger)
         try await api.runService()
+        // SIGTERM: tell the others this node is leaving (no suspicion period), then stop.
+        await membership.leave()
+        watcher.cancel()
         await node.stop()
         logger.info("stopped")
     }

@@ -10,7 +10,7 @@ import SystemPackage
 /// settings and a flag or variable can still override one for a single run.
 ///
 /// Config file keys are the flags' names in camel case: `id`, `dataDir`, `http`, `health`, `raft`,
-/// `peers`, `tickMs`, `logLevel`, `maxBodyBytes`.
+/// `peers`, `tickMs`, `logLevel`, `maxBodyBytes`, `swim`, `swimSeeds`, `clusterKey`.
 struct ServeSettings: Sendable {
     var id: UInt64
     var dataDirectory: String
@@ -21,6 +21,14 @@ struct ServeSettings: Sendable {
     var tickMilliseconds: Int
     var logLevel: Logger.Level
     var maxBodyBytes: Int
+    var swim: Address
+    var swimSeeds: [String]
+    var clusterKey: String
+    /// True when no cluster key was configured and the built-in example key is in use.
+    var usesExampleKey: Bool
+
+    /// The example's key; fine on a laptop, and `serve` warns when it is used.
+    static let exampleClusterKey = "raftgate-example-cluster-key"
 
     /// Flags as parsed; nil where the flag was not given.
     struct Flags: Sendable {
@@ -34,6 +42,9 @@ struct ServeSettings: Sendable {
         var tickMs: Int?
         var logLevel: String?
         var maxBodyBytes: Int?
+        var swim: String?
+        var swimSeeds: String?
+        var clusterKey: String?
     }
 
     static func resolve(_ flags: Flags, environment: [String: String]) async throws -> ServeSettings {
@@ -94,10 +105,27 @@ struct ServeSettings: Sendable {
         }
         let maxBody = try number(flags.maxBodyBytes, "maxBodyBytes") ?? (1 << 20)
         guard maxBody > 0 else { throw ValidationError("maxBodyBytes must be positive") }
+        let swim = try address(flags.swim, "swim", "\(raft.host):707\(id)")
+        // Without explicit seeds, every Raft peer is a seed at its host and the example's SWIM
+        // port convention (707<id>).
+        var seeds: [String] = []
+        if let text = text(flags.swimSeeds, "swimSeeds") {
+            for item in text.split(separator: ",") where !item.isEmpty {
+                guard Address(String(item)) != nil else {
+                    throw ValidationError("swimSeeds must be host:port,…; got \(item)")
+                }
+                seeds.append(String(item))
+            }
+        } else {
+            seeds = peers.filter { $0.key != id }.sorted { $0.key < $1.key }.map { "\($0.value.host):\(7070 + $0.key)" }
+        }
+        let key = text(flags.clusterKey, "clusterKey")
+        if let key, key.utf8.count < 16 { throw ValidationError("clusterKey must be at least 16 bytes") }
         return ServeSettings(
             id: id, dataDirectory: text(flags.dataDir, "dataDir") ?? "./data/node-\(id)",
             http: try address(flags.http, "http", "127.0.0.1:808\(id)"),
             health: try address(flags.health, "health", "127.0.0.1:1000\(id)"), raft: raft, peers: peers,
-            tickMilliseconds: tick, logLevel: level, maxBodyBytes: maxBody)
+            tickMilliseconds: tick, logLevel: level, maxBodyBytes: maxBody, swim: swim, swimSeeds: seeds,
+            clusterKey: key ?? Self.exampleClusterKey, usesExampleKey: key == nil)
     }
 }

@@ -41,7 +41,16 @@ struct Status: AsyncParsableCommand {
         let leaderView = answers.compactMap { try? $0.1.get() }.filter { $0.role == "leader" }.max { $0.term < $1.term }
         let members = Dictionary(
             (leaderView?.raftMembers ?? []).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        var rows = [["NODE", "ENDPOINT", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "MATCH", "LAG", "REPLICATION"]]
+        // SWIM's view (the leader's, else any node's): alive, suspect, dead or left per member,
+        // also for nodes that do not answer — found by the HTTP address in their metadata.
+        let swimView = (leaderView ?? answers.compactMap { try? $0.1.get() }.first)?.swimMembers ?? []
+        func swimStatus(node: UInt64?, address: Address) -> String {
+            let member = swimView.first { $0.id == node } ?? swimView.first { $0.httpAddress == "\(address)" }
+            return member.map(\.status) ?? "-"
+        }
+        var rows = [
+            ["NODE", "ENDPOINT", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "MATCH", "LAG", "REPLICATION", "SWIM"]
+        ]
         for (address, answer) in answers {
             switch answer {
             case .success(let view):
@@ -50,9 +59,12 @@ struct Status: AsyncParsableCommand {
                     "n\(view.node)", "\(address)", view.role, "\(view.term)", view.leader.map { "n\($0)" } ?? "-",
                     "\(view.commitIndex)", "\(view.appliedIndex)", member?.matchIndex.map(String.init) ?? "-",
                     member?.lag.map(String.init) ?? "-", member?.replication ?? "-",
+                    swimStatus(node: view.node, address: address),
                 ])
             case .failure(let error):
-                rows.append(["?", "\(address)", "unreachable: \(error)"])
+                rows.append([
+                    "?", "\(address)", "unreachable (\(error)); SWIM: \(swimStatus(node: nil, address: address))",
+                ])
             }
         }
         let widths = (0..<rows[0].count).map { column in

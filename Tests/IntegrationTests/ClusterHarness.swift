@@ -30,6 +30,7 @@ final class ProcessCluster {
     func http(_ id: Int) -> Int { base + id }
     func health(_ id: Int) -> Int { base + 10 + id }
     func raft(_ id: Int) -> Int { base + 20 + id }
+    func swim(_ id: Int) -> Int { base + 40 + id }
     var frontend: Int { base + 30 }
     var stats: Int { base + 31 }
 
@@ -42,6 +43,8 @@ final class ProcessCluster {
             "--id", "\(id)", "--data-dir", root + "/node-\(id)", "--http", "127.0.0.1:\(http(id))",
             "--health", "127.0.0.1:\(health(id))", "--raft", "127.0.0.1:\(raft(id))",
             "--peers", (1...3).map { "\($0)=127.0.0.1:\(raft($0))" }.joined(separator: ","),
+            "--swim", "127.0.0.1:\(swim(id))",
+            "--swim-seeds", (1...3).map { "127.0.0.1:\(swim($0))" }.joined(separator: ","),
         ]
         process.arguments = arguments + extraArguments
         process.standardOutput = FileHandle.nullDevice

@@ -146,6 +146,29 @@ struct ThreeNodeClusterTests {
         await cluster.stopAll()
     }
 
+    /// Membership (SWIM) suspects the leader: a follower stops forwarding to it at once — writes
+    /// answer "no leader" instead of waiting for a forward timeout — and resumes when it is alive.
+    @Test func aSuspectedLeaderIsNotForwardedTo() async throws {
+        let cluster = Cluster()
+        try await cluster.startAll()
+        let leader = try #require(await cluster.leader())
+        #expect(await cluster.write("warm", "up") != nil)
+        let follower = try #require(cluster.nodes.values.first { $0.id != leader.id })
+        await follower.membershipChanged(peer: leader.id, reachable: false, dead: false)
+        let started = ContinuousClock.now
+        let refused = await follower.write(StoreCommand(operation: .put(key: "k", value: [1]), condition: .none))
+        #expect(refused == .notLeader(leader: nil))
+        #expect(ContinuousClock.now - started < .seconds(1), "no forward timeout was waited")
+        await follower.membershipChanged(peer: leader.id, reachable: true, dead: false)
+        let forwarded = await follower.write(StoreCommand(operation: .put(key: "k", value: [2]), condition: .none))
+        guard case .applied = forwarded else {
+            Issue.record("forwarding resumes once the leader is alive: \(forwarded)")
+            await cluster.stopAll()
+            return
+        }
+        await cluster.stopAll()
+    }
+
     @Test func readConsistencies() async throws {
         let cluster = Cluster()
         try await cluster.startAll()

@@ -213,6 +213,9 @@ public actor RaftNode {
         }
         catchUpTicks()
         if forward, core.role != .leader, let leader = core.leader {
+            // Membership says the leader is suspect or dead: fail fast so the client retries
+            // (through HAProxy, at the next leader) instead of waiting out the forward timeout.
+            if unreachablePeers.contains(leader) { return .notLeader(leader: nil) }
             return await forwardWrite(command, to: leader)
         }
         switch core.propose(encoded) {
@@ -254,6 +257,29 @@ public actor RaftNode {
             }
         }
     }
+
+    /// Membership's view of a peer (SWIM, faster than Raft's election timeout). Unreachable means
+    /// suspected, dead or gone; `dead` also slows redialling it to the longest back-off.
+    public func membershipChanged(peer: NodeID, reachable: Bool, dead: Bool) {
+        guard peer != id else { return }
+        transport.setPeerDeclaredDead(peer, dead)
+        if reachable {
+            unreachablePeers.remove(peer)
+            return
+        }
+        guard unreachablePeers.insert(peer).inserted else { return }
+        if peer == core.leader {
+            logger.info("membership suspects the leader; forwarded writes fail fast", metadata: ["leader": "n\(peer)"])
+        }
+        for (requestID, target) in forwardTargets where target == peer {
+            forwardTargets[requestID] = nil
+            pendingForwards.removeValue(forKey: requestID)?.resume(
+                returning: .unknown("forwarded to n\(peer), which membership now suspects"))
+        }
+    }
+
+    /// Peers membership holds suspect, dead or gone.
+    public private(set) var unreachablePeers: Set<NodeID> = []
 
     /// Writes forwarded to a node that is no longer the leader will not be answered in time:
     /// report them as unknown now (the client retries at once) instead of at the timeout.

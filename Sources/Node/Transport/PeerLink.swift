@@ -24,6 +24,7 @@ final class PeerLink: @unchecked Sendable {
     /// After a failed attempt, no new one before this: exponential back-off, so a dead peer is not
     /// dialled on every heartbeat.
     private var retryAt = NIODeadline.uptimeNanoseconds(0)
+    private var declaredDead = false
     private var closed = false
     private let counters: TransportCounters
     /// The local address outgoing connections come from: the node's own Raft address, so that a
@@ -49,6 +50,21 @@ final class PeerLink: @unchecked Sendable {
 
     func send(_ frame: [UInt8]) {
         loop.execute { self.enqueue(frame) }
+    }
+
+    /// Membership declared the peer dead (or alive again). While dead, a failed dial waits the
+    /// longest back-off at once instead of climbing to it, so a dead peer is not redialled in a
+    /// tight loop; alive again, the next message dials at once.
+    func setDeclaredDead(_ dead: Bool) {
+        loop.execute {
+            self.declaredDead = dead
+            if dead {
+                self.backoff = Self.maximumBackoff
+            } else {
+                self.backoff = Self.initialBackoff
+                self.retryAt = .uptimeNanoseconds(0)
+            }
+        }
     }
 
     func update(host: String, port: Int) {

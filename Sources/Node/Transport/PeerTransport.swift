@@ -107,6 +107,11 @@ public final class PeerTransport: Sendable {
         }
     }
 
+    /// Membership's verdict on a peer: dead peers are redialled only at the longest back-off.
+    public func setPeerDeclaredDead(_ peer: NodeID, _ dead: Bool) {
+        links.withLockedValue { $0[peer] }?.setDeclaredDead(dead)
+    }
+
     /// Queues `envelope` for its destination; unknown destinations are dropped and counted.
     public func send(_ envelope: PeerEnvelope) {
         guard let link = links.withLockedValue({ $0[envelope.destination] }) else {
