@@ -80,6 +80,7 @@ let package = Package(
             ]),
         .testTarget(name: "RaftTests", dependencies: ["Raft", "RaftSimulation"]),
         .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability"]),
+        .testTarget(name: "MembershipNIOTests", dependencies: ["Membership", "MembershipNIO"]),
         .testTarget(name: "MembershipTests", dependencies: ["Membership", "MembershipSimulation"]),
         // Starts real `raftgate` processes (built by `swift build`, which `swift test` runs first).
         .testTarget(name: "IntegrationTests", dependencies: ["raftgate"]),
