@@ -11,7 +11,7 @@ CHAOS_NODES ?= 3,5
 CHAOS_KEYS ?= 3
 CHAOS_SEED ?= $(shell date +%s)
 
-.PHONY: chaos all deps build test unit-test sim bench-core bench-disk bench-node lint format start-cluster stop-cluster status failover-demo clean
+.PHONY: chaos all deps build test unit-test sim bench-core bench-disk bench-node lint format start-cluster stop-cluster status failover-demo detection-demo clean
 
 all: build
 
@@ -84,6 +84,10 @@ status:
 ## SIGKILL the leader, time the first successful write through HAProxy, restart the node.
 failover-demo:
 	scripts/failover.sh
+
+## SIGKILL a follower and time until every other node's SWIM view says it is dead.
+detection-demo:
+	scripts/detection.sh
 
 clean:
 	rm -rf .build
