@@ -11,7 +11,7 @@ CHAOS_NODES ?= 3,5
 CHAOS_KEYS ?= 3
 CHAOS_SEED ?= $(shell date +%s)
 
-.PHONY: chaos all deps build test unit-test sim bench-core bench-disk bench-node lint format start-cluster stop-cluster status failover-demo detection-demo clean
+.PHONY: bench chaos all deps build test unit-test sim bench-core bench-disk bench-node lint format start-cluster stop-cluster status failover-demo detection-demo clean
 
 all: build
 
@@ -48,6 +48,22 @@ chaos: deps
 	$(SWIFT) build -c release --product raft-chaos
 	.build/release/raft-chaos --seed $(CHAOS_SEED) --seconds $(CHAOS_SECONDS) --nodes $(CHAOS_NODES) \
 	    --keys $(CHAOS_KEYS) --binary .build/debug/raftgate --results results/chaos
+
+## raftgate beside etcd 3.4 (Debian's etcd-server), same wrk load, same machine: writes, reads,
+## failover, failure detection, RSS, start-up. Prints a table and writes bench/results/<date>.md.
+bench: deps
+	@missing=""; for package in etcd-server wrk; do \
+	    dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; done; \
+	if [ -n "$$missing" ]; then \
+	    sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	    $$sudo apt-get install -y $$missing || { $$sudo apt-get update && $$sudo apt-get install -y $$missing; }; \
+	    if command -v systemctl >/dev/null && systemctl is-active --quiet etcd 2>/dev/null; then \
+	        echo "stopping and disabling the etcd service the package started (bench runs its own)"; \
+	        $$sudo systemctl disable --now etcd; fi; \
+	fi
+	$(SWIFT) build -c release --product raftgate
+	$(SWIFT) build -c release --product raft-bench-disk
+	bench/run.sh
 
 ## Entries per second the Raft core commits in memory (3 nodes; 1, 16 and 256 in flight).
 bench-core: deps

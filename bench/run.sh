@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# `make bench`: raftgate beside etcd 3.4 (Debian's etcd-server) on this machine, in one run, with
+# the same load generator (wrk + Lua), value size (64 bytes) and connection counts (1, 16, 64).
+# Everything runs on 127.0.0.1 and is stopped by pid. Prints a Markdown table and writes it to
+# bench/results/<date>.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${BENCH_SECONDS:-5}
+CONNECTIONS=${BENCH_CONNECTIONS:-"1 16 64"}
+RUNS=${BENCH_FAILOVERS:-5}
+WORK=$(mktemp -d /tmp/raftgate-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill -CONT "$pid" 2>/dev/null || true; kill -9 "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : "-")}'; }
+code() { curl -s -m 2 -o /dev/null -w '%{http_code}' "$@" || true; }
+http_ok() { [ "$(code "$@")" = 200 ]; }
+
+# --- raftgate: three nodes and HAProxy --------------------------------------------------------
+RG=.build/release/raftgate
+rg_http() { echo $((25080 + $1)); }
+rg_health() { echo $((25090 + $1)); }
+RG_PEERS="1=127.0.0.1:25101,2=127.0.0.1:25102,3=127.0.0.1:25103"
+RG_SWIM="127.0.0.1:25111,127.0.0.1:25112,127.0.0.1:25113"
+declare -A RG_PID ETCD_PID
+rg_start() {
+    "$RG" serve --id "$1" --data-dir "$WORK/raftgate-$1" --http "127.0.0.1:$(rg_http "$1")" \
+        --health "127.0.0.1:$(rg_health "$1")" --raft "127.0.0.1:$((25100 + $1))" --peers "$RG_PEERS" \
+        --swim "127.0.0.1:$((25110 + $1))" --swim-seeds "$RG_SWIM" --cluster-key bench-cluster-key-000000 \
+        --log-level warning 2>>"$WORK/raftgate-$1.log" &
+    RG_PID[$1]=$!
+    PIDS+=($!)
+}
+rg_leader() {
+    for id in 1 2 3; do [ "$(code "http://127.0.0.1:$(rg_health $id)/primary")" = 200 ] && { echo $id; return; }; done
+    echo ""
+}
+# --- etcd: three members ----------------------------------------------------------------------
+ETCD_CLUSTER="e1=http://127.0.0.1:25211,e2=http://127.0.0.1:25212,e3=http://127.0.0.1:25213"
+etcd_client() { echo $((25200 + $1)); }
+etcd_start() {
+    etcd --name "e$1" --data-dir "$WORK/etcd-$1" --listen-client-urls "http://127.0.0.1:$(etcd_client "$1")" \
+        --advertise-client-urls "http://127.0.0.1:$(etcd_client "$1")" \
+        --listen-peer-urls "http://127.0.0.1:$((25210 + $1))" --initial-advertise-peer-urls "http://127.0.0.1:$((25210 + $1))" \
+        --initial-cluster "$ETCD_CLUSTER" --initial-cluster-state new --initial-cluster-token bench \
+        --log-level error >>"$WORK/etcd-$1.log" 2>&1 &
+    ETCD_PID[$1]=$!
+    PIDS+=($!)
+}
+etcd_leader() {
+    for id in 1 2 3; do
+        status=$(curl -s -m 2 -X POST "http://127.0.0.1:$(etcd_client $id)/v3/maintenance/status" -d '{}' || true)
+        member=$(echo "$status" | grep -o '"member_id":"[0-9]*"' | cut -d'"' -f4)
+        leader=$(echo "$status" | grep -o '"leader":"[0-9]*"' | cut -d'"' -f4)
+        [ -n "$member" ] && [ "$member" = "$leader" ] && { echo $id; return; }
+    done
+    echo ""
+}
+etcd_put() { curl -s -m 2 -X POST "http://127.0.0.1:$(etcd_client "$1")/v3/kv/put" -d '{"key":"Zm8=","value":"YmFy"}' | grep -q revision; }
+wait_for() { # seconds, command...
+    local deadline=$((SECONDS + $1)); shift
+    until "$@" >/dev/null 2>&1; do [ $SECONDS -lt $deadline ] || return 1; sleep 0.01; done
+}
+rss_mb() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+
+echo "bench: physical floor"
+eval "$(.build/release/raft-bench-disk --floor "$WORK/floor")"
+
+echo "bench: starting raftgate and etcd (time to ready)"
+t0=$(now_ms)
+for id in 1 2 3; do rg_start $id; done
+for id in 1 2 3; do wait_for 30 http_ok "http://127.0.0.1:$(rg_health $id)/health/ready"; done
+RG_READY=$(( $(now_ms) - t0 ))
+t0=$(now_ms)
+for id in 1 2 3; do etcd_start $id; done
+for id in 1 2 3; do wait_for 30 sh -c "curl -s -m 1 http://127.0.0.1:$(etcd_client $id)/health | grep -q '\"health\":\"true\"'"; done
+ETCD_READY=$(( $(now_ms) - t0 ))
+sed -e "s/127.0.0.1:8080/127.0.0.1:25080/; s/127.0.0.1:8404/127.0.0.1:25079/" \
+    -e "s/127.0.0.1:808\([123]\)/127.0.0.1:2508\1/; s/port 1000\([123]\)/port 2509\1/" \
+    examples/three-nodes/haproxy.cfg >"$WORK/haproxy.cfg"
+haproxy -db -f "$WORK/haproxy.cfg" >/dev/null 2>&1 &
+PIDS+=($!)
+wait_for 30 http_ok -X PUT --data x http://127.0.0.1:25080/kv/bench/1
+wait_for 30 etcd_put 1
+curl -s -X POST "http://127.0.0.1:$(etcd_client 1)/v3/kv/put" -d '{"key":"YmVuY2gvMQ==","value":"eA=="}' >/dev/null
+sleep 2
+RG_RSS=$(for id in 1 2 3; do rss_mb "${RG_PID[$id]}"; echo; done | median)
+ETCD_RSS=$(for id in 1 2 3; do rss_mb "${ETCD_PID[$id]}"; echo; done | median)
+
+# wrk NAME URL SCRIPT CONNECTIONS [ENV=VALUE…] → "requests/s p50_ms p99_ms errors"
+wrk_run() {
+    local url=$1 script=$2 connections=$3; shift 3
+    local threads=$((connections < 2 ? 1 : 2))
+    local output
+    output=$(env "$@" wrk -t"$threads" -c"$connections" -d"${DURATION}s" --latency -s "bench/lua/$script" "$url")
+    local rps p50 p99 errors
+    rps=$(echo "$output" | awk '/Requests\/sec/ {printf "%d", $2}')
+    p50=$(echo "$output" | awk '$1 == "50%" {print $2}')
+    p99=$(echo "$output" | awk '$1 == "99%" {print $2}')
+    errors=$(echo "$output" | awk '/Non-2xx/ {print $5}')
+    echo "$rps $(to_ms "$p50") $(to_ms "$p99") ${errors:-0}"
+}
+to_ms() { echo "$1" | awk '/us$/ {printf "%.2f", $1 / 1000; next} /ms$/ {printf "%.2f", $1 + 0; next} /s$/ {printf "%.0f", $1 * 1000}'; }
+
+declare -A RESULT
+RG_LEADER=$(rg_leader)
+ETCD_LEADER=$(etcd_leader)
+for c in $CONNECTIONS; do
+    echo "bench: $c connection(s)"
+    RESULT[w,proxy,$c]=$(wrk_run "http://127.0.0.1:25080" raftgate-write.lua "$c")
+    RESULT[w,direct,$c]=$(wrk_run "http://127.0.0.1:$(rg_http "$RG_LEADER")" raftgate-write.lua "$c")
+    RESULT[w,etcd,$c]=$(wrk_run "http://127.0.0.1:$(etcd_client "$ETCD_LEADER")" etcd.lua "$c" MODE=write)
+    RESULT[r,proxy,$c]=$(wrk_run "http://127.0.0.1:25080" raftgate-read.lua "$c" CONSISTENCY=linearizable)
+    RESULT[r,direct,$c]=$(wrk_run "http://127.0.0.1:$(rg_http "$RG_LEADER")" raftgate-read.lua "$c" CONSISTENCY=linearizable)
+    RESULT[r,etcd,$c]=$(wrk_run "http://127.0.0.1:$(etcd_client "$ETCD_LEADER")" etcd.lua "$c" MODE=read)
+    RESULT[l,proxy,$c]=$(wrk_run "http://127.0.0.1:25080" raftgate-read.lua "$c" CONSISTENCY=lease)
+    RESULT[l,direct,$c]=$(wrk_run "http://127.0.0.1:$(rg_http "$RG_LEADER")" raftgate-read.lua "$c" CONSISTENCY=lease)
+    RESULT[l,etcd,$c]=$(wrk_run "http://127.0.0.1:$(etcd_client "$ETCD_LEADER")" etcd.lua "$c" MODE=read SERIALIZABLE=1)
+done
+
+echo "bench: failover, $RUNS runs each (SIGKILL the leader → first successful write)"
+RG_FAILOVERS=()
+for _ in $(seq "$RUNS"); do
+    leader=$(rg_leader)
+    t0=$(now_ms)
+    kill -9 "${RG_PID[$leader]}"
+    wait_for 30 http_ok -m 1 -X PUT --data y http://127.0.0.1:25080/kv/failover
+    RG_FAILOVERS+=($(( $(now_ms) - t0 )))
+    rg_start "$leader"
+    wait_for 30 http_ok "http://127.0.0.1:$(rg_health "$leader")/health/ready"
+    sleep 2
+done
+ETCD_FAILOVERS=()
+for _ in $(seq "$RUNS"); do
+    leader=$(etcd_leader)
+    other=$((leader % 3 + 1))
+    t0=$(now_ms)
+    kill -9 "${ETCD_PID[$leader]}"
+    wait_for 30 etcd_put "$other"
+    ETCD_FAILOVERS+=($(( $(now_ms) - t0 )))
+    etcd_start "$leader"
+    wait_for 30 sh -c "curl -s -m 1 http://127.0.0.1:$(etcd_client "$leader")/health | grep -q '\"health\":\"true\"'"
+    sleep 2
+done
+
+echo "bench: failure detection, $RUNS runs (SIGKILL a follower → every other node's SWIM view says dead)"
+swim_status() {
+    curl -s -m 2 "http://127.0.0.1:$(rg_http "$2")/cluster" | grep -o "\"id\":$1,\"incarnation\":[^}]*" |
+        grep -o '"status":"[a-z]*"' | cut -d'"' -f4
+}
+swim_is() { [ "$(swim_status "$1" "$2")" = "$3" ]; }
+RG_DETECTIONS=()
+for _ in $(seq "$RUNS"); do
+    leader=$(rg_leader)
+    victim=$((leader % 3 + 1))
+    t0=$(now_ms)
+    kill -9 "${RG_PID[$victim]}"
+    for observer in 1 2 3; do
+        [ "$observer" = "$victim" ] && continue
+        wait_for 30 swim_is "$victim" "$observer" dead
+    done
+    RG_DETECTIONS+=($(( $(now_ms) - t0 )))
+    rg_start "$victim"
+    for observer in 1 2 3; do
+        [ "$observer" = "$victim" ] && continue
+        wait_for 30 swim_is "$victim" "$observer" alive
+    done
+done
+
+# --- the table ---------------------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "-") printf "%.2f×", a / b; else print "-" }'; }
+field() { echo "${RESULT[$1]}" | awk -v n="$2" '{print $n}'; }
+RG_FAILOVER=$(printf '%s\n' "${RG_FAILOVERS[@]}" | median)
+ETCD_FAILOVER=$(printf '%s\n' "${ETCD_FAILOVERS[@]}" | median)
+RG_DETECTION=$(printf '%s\n' "${RG_DETECTIONS[@]}" | median)
+{
+    echo "# raftgate vs etcd $(etcd --version | awk '/etcd Version/ {print $3}') — $(date -u +%Y-%m-%d)"
+    echo
+    echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -r)."
+    echo "Both clusters: three members on 127.0.0.1, running side by side. Load: wrk with"
+    echo "bench/lua/*.lua, ${DURATION} s per cell, 64-byte values. raftgate: release build, tick 50 ms (elections"
+    echo "after 0.5–1 s), behind HAProxy (examples/three-nodes/haproxy.cfg) or direct to the leader. etcd:"
+    echo "defaults (heartbeat 100 ms, election 1 s), its v3 JSON gateway on the leader."
+    echo
+    echo "Physical floor of a durable replicated write here: fsync p50 ${fsync_p50_us} µs / p99 ${fsync_p99_us} µs,"
+    echo "loopback round trip p50 ${loopback_rtt_p50_us} µs / p99 ${loopback_rtt_p99_us} µs — so about"
+    echo "$(awk -v f="$fsync_p50_us" -v r="$loopback_rtt_p50_us" 'BEGIN {printf "%.2f", (f + r) / 1000}') ms at p50 for one fsync plus one round trip."
+    echo
+    echo "| row | conns | raftgate via HAProxy | raftgate direct | etcd | direct ÷ etcd |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    for kind in w r l; do
+        case $kind in w) name="write";; r) name="linearizable read";; l) name="lease read (etcd: serializable)";; esac
+        for c in $CONNECTIONS; do
+            echo "| $name req/s | $c | $(field "$kind,proxy,$c" 1) | $(field "$kind,direct,$c" 1) | $(field "$kind,etcd,$c" 1) | $(ratio "$(field "$kind,direct,$c" 1)" "$(field "$kind,etcd,$c" 1)") |"
+            echo "| $name p50 / p99 ms | $c | $(field "$kind,proxy,$c" 2) / $(field "$kind,proxy,$c" 3) | $(field "$kind,direct,$c" 2) / $(field "$kind,direct,$c" 3) | $(field "$kind,etcd,$c" 2) / $(field "$kind,etcd,$c" 3) | $(ratio "$(field "$kind,direct,$c" 2)" "$(field "$kind,etcd,$c" 2)") (p50) |"
+        done
+    done
+    echo "| failover: SIGKILL leader → first write, median of $RUNS (ms) | | ${RG_FAILOVER} (via HAProxy; runs: ${RG_FAILOVERS[*]}) | | ${ETCD_FAILOVER} (to a survivor; runs: ${ETCD_FAILOVERS[*]}) | $(ratio "$RG_FAILOVER" "$ETCD_FAILOVER") |"
+    echo "| every node learns a SIGKILL'd node is dead, median of $RUNS (ms) | | ${RG_DETECTION} (SWIM; runs: ${RG_DETECTIONS[*]}) | | n/a (no failure detector: etcd never declares a member dead) | |"
+    echo "| idle RSS per node (MB, median) | | ${RG_RSS} | | ${ETCD_RSS} | $(ratio "$RG_RSS" "$ETCD_RSS") |"
+    echo "| start to ready, 3 nodes (ms) | | ${RG_READY} | | ${ETCD_READY} | $(ratio "$RG_READY" "$ETCD_READY") |"
+    echo
+    errors=""
+    for key in "${!RESULT[@]}"; do
+        e=$(echo "${RESULT[$key]}" | awk '{print $4}')
+        [ "${e:-0}" = 0 ] || errors="$errors $key:$e"
+    done
+    echo "Non-2xx answers during the load cells: ${errors:-none}."
+} >"$WORK/table.md"
+mkdir -p bench/results
+cp "$WORK/table.md" "bench/results/$(date -u +%Y-%m-%d).md"
+cat "$WORK/table.md"
+echo
+echo "written to bench/results/$(date -u +%Y-%m-%d).md"
