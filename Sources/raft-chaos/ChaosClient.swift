@@ -39,6 +39,13 @@ enum ChaosHTTP {
         request.timeoutInterval = 3
         if let body { request.httpBody = Data(body.utf8) }
         for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        // Writes also carry an Idempotency-Key, so a resend by any layer applies at most once.
+        // A fresh connection per request: libcurl (under URLSession here) silently resends a
+        // request whose reused keep-alive connection died — after the first copy may have been
+        // applied — and the answer to the resend (say, 503) would be recorded as "certainly
+        // not applied". The first long chaos run caught exactly that: a write recorded failed
+        // whose value was read back.
+        request.setValue("close", forHTTPHeaderField: "Connection")
         guard let (data, response) = try? await session.data(for: request), let http = response as? HTTPURLResponse
         else { return HTTPAnswer(status: 0, body: nil) }
         return HTTPAnswer(
@@ -100,14 +107,16 @@ struct ChaosClient {
             // Any other answer says nothing about the value: a read has no effect to record.
         } else if choice < 70 || (choice < 90 && lastSeen[key] == nil) {
             let value = "c\(id)-\(counter)"
-            let answer = await ChaosHTTP.send("PUT", "\(base)/kv/\(key)", body: value)
+            let answer = await ChaosHTTP.send(
+                "PUT", "\(base)/kv/\(key)", body: value, headers: ["Idempotency-Key": "c\(id)-\(counter)"])
             let outcome = Self.writeOutcome(answer)
             if outcome == .ok { lastSeen[key] = (value, answer.body?["revision"] as? Int ?? 0) }
             await record(key, .write(value), outcome, invoked, monotonicNow())
         } else if choice < 90, let seen = lastSeen[key] {
             let value = "c\(id)-\(counter)"
             let answer = await ChaosHTTP.send(
-                "PUT", "\(base)/kv/\(key)", body: value, headers: ["If-Match": "\(seen.revision)"])
+                "PUT", "\(base)/kv/\(key)", body: value,
+                headers: ["If-Match": "\(seen.revision)", "Idempotency-Key": "c\(id)-\(counter)"])
             let completed = monotonicNow()
             if answer.status == 412 {
                 lastSeen[key] = nil
@@ -120,7 +129,8 @@ struct ChaosClient {
                     key, .compareAndSet(expected: seen.value, new: value, succeeded: true), outcome, invoked, completed)
             }
         } else {
-            let answer = await ChaosHTTP.send("DELETE", "\(base)/kv/\(key)")
+            let answer = await ChaosHTTP.send(
+                "DELETE", "\(base)/kv/\(key)", headers: ["Idempotency-Key": "c\(id)-\(counter)"])
             let completed = monotonicNow()
             // 404 not_found: the key was already absent, and still is — as good as a delete.
             let outcome: HistoryOperation.Outcome =

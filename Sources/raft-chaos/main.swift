@@ -174,7 +174,8 @@ if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "--check" {
     let data = try Data(contentsOf: URL(fileURLWithPath: CommandLine.arguments[2]))
     let history = try JSONDecoder().decode([HistoryOperation].self, from: data)
     let started = monotonicNow()
-    let report = LinearizabilityChecker.check(history)
+    let budget = ProcessInfo.processInfo.environment["CHECK_BUDGET"].flatMap(Int.init) ?? 5_000_000
+    let report = LinearizabilityChecker.check(history, budgetPerKey: budget)
     print(
         "\(report.verdict) — \(history.count) operations, \(report.keys) keys, \(report.statesExplored) states, \((monotonicNow() - started) / 1_000_000) ms"
     )
