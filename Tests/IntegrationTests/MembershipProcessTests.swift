@@ -95,6 +95,14 @@ struct MembershipProcessTests {
             return line.flatMap { Double($0.split(separator: " ").last!) }.map { $0 >= 4 } ?? false
         }
         #expect(counted, "the empty datagram may never be delivered; the other four are counted")
+        let metrics = await HTTP.request("GET", "http://127.0.0.1:\(cluster.http(1))/metrics").body
+        for name in [
+            #"raftgate_swim_members{state="alive"} 3"#, "raftgate_swim_local_health_multiplier",
+            "raftgate_swim_probes_total", "raftgate_swim_suspicions_total", "raftgate_swim_refutations_total",
+            "raftgate_swim_false_suspicion_refutations_total",
+        ] {
+            #expect(metrics.contains(name), "\(name) in /metrics")
+        }
         #expect(await Self.view(cluster, observer: 1, member: 2)?.status == "alive")
         #expect(await cluster.write(port: cluster.http(1), key: "still", value: "fine"))
     }
