@@ -227,9 +227,17 @@ public actor MembershipService {
     private func startPushPull(with target: String) {
         let request = authenticator.seal(SWIMWireCodec.encode(instance.pushPullRequest()))
         guard let (host, port) = Self.split(target) else { return }
+        let bindHost = configuration.host
+        let source =
+            bindHost == "0.0.0.0" || bindHost == "::" ? nil : try? SocketAddress(ipAddress: bindHost, port: 0)
         Task {
             do {
-                let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                // From our own address, as the datagrams are, so firewalls (and the chaos tests'
+                // partitions) treat both halves of the protocol alike.
+                if let source { bootstrap = bootstrap.bind(to: source) }
+                let channel =
+                    try await bootstrap
                     .connectTimeout(.seconds(1))
                     .connect(host: host, port: port) { channel in
                         channel.eventLoop.makeCompletedFuture {
