@@ -34,14 +34,13 @@ public enum LinearizabilityChecker {
         var explored = 0
         var undecided: String?
         for key in byKey.keys.sorted() {
-            // First without the unknown operations whose effect nobody observed (unknown
-            // deletes, and writes of values no read saw): "it never took effect" is always a
-            // legal reading of an unknown operation, so a linearizable verdict on the pruned
-            // history holds for the whole one — while every pending unknown operation multiplies
-            // the search. Anything else is decided on the whole history.
-            let pruned = withoutUnobservedUnknownWrites(byKey[key]!)
-            var (verdict, states) = checkKey(key, pruned, budget: budgetPerKey)
-            if verdict != .linearizable && pruned.count < byKey[key]!.count {
+            // First a search in which an unknown operation takes effect only right before an
+            // observation that needs it, and otherwise never ("never took effect" is always a
+            // legal reading): every linearization it finds is valid, and it stays small, while
+            // the full search multiplies with every pending unknown operation. Only when it
+            // finds none is the whole search run, to decide.
+            var (verdict, states) = checkKeyLazily(key, byKey[key]!, budget: budgetPerKey)
+            if verdict != .linearizable {
                 let (whole, more) = checkKey(key, byKey[key]!, budget: budgetPerKey)
                 states += more
                 verdict = whole
@@ -58,29 +57,179 @@ public enum LinearizabilityChecker {
         return Report(verdict: verdict, keys: byKey.count, operations: history.count, statesExplored: explored)
     }
 
-    /// Drops unknown deletes, and unknown writes and compare-and-sets whose value no read observed
-    /// and no compare-and-set expected.
-    static func withoutUnobservedUnknownWrites(_ operations: [HistoryOperation]) -> [HistoryOperation] {
-        var observed: Set<String> = []
-        for operation in operations {
-            switch operation.kind {
-            case .read(let value?) where operation.outcome == .ok: observed.insert(value)
-            case .compareAndSet(let expected?, _, _): observed.insert(expected)
-            default: break
+    /// Wing & Gong over the answered operations only; an unknown operation is linearized only
+    /// as a helper, immediately before an answered one that is impossible without it (a read of
+    /// its value, a compare-and-set expecting it, a refused compare-and-set it explains). Sound
+    /// for a linearizable verdict, not complete: a failure here is re-decided by `checkKey`.
+    static func checkKeyLazily(_ key: String, _ all: [HistoryOperation], budget: Int) -> (Verdict, Int) {
+        let operations = all.filter { $0.outcome == .ok }
+        let unknowns = all.filter {
+            if case .read = $0.kind { return false }
+            return $0.outcome == .unknown
+        }
+        guard !operations.isEmpty else { return (.linearizable, 0) }
+        // Unknown operations by the value they would leave (nil: deletes).
+        var producers: [String?: [Int]] = [:]
+        for (index, unknown) in unknowns.enumerated() {
+            switch unknown.kind {
+            case .write(let value): producers[value, default: []].append(index)
+            case .compareAndSet(_, let new, _): producers[new, default: []].append(index)
+            case .delete: producers[nil, default: []].append(index)
+            case .read: break
             }
         }
-        return operations.filter { operation in
-            guard operation.outcome == .unknown else { return true }
+        var events: [Event] = []
+        for (index, operation) in operations.enumerated() {
+            events.append(Event(operation: index, isCall: true, time: operation.invokedAt))
+            events.append(Event(operation: index, isCall: false, time: max(operation.completedAt, operation.invokedAt)))
+        }
+        events.sort { ($0.time, $0.isCall ? 0 : 1, $0.operation) < ($1.time, $1.isCall ? 0 : 1, $1.operation) }
+        var list = EventList(events: events, operationCount: operations.count)
+        let zobrist = ZobristTable(count: operations.count + unknowns.count)
+        var used = [Bool](repeating: false, count: unknowns.count)
+        var linearized: (high: UInt64, low: UInt64) = (0, 0)
+        var cache: Set<CacheKey> = [CacheKey(high: 0, low: 0, state: nil)]
+        var stack: [(operation: Int, helper: Int?, stateBefore: String?)] = []
+        var state: String? = nil
+        var entry = list.first
+        var explored = 0
+        var deepest: (depth: Int, blocking: Int) = (0, 0)
+
+        /// Helpers worth trying before `operation` in `state`. A helper placed now must not
+        /// jump ahead of an operation that returned before it was invoked: it must be invoked
+        /// by the first return still in the list (every earlier return is linearized already).
+        func helpers(for operation: HistoryOperation, in state: String?, at entry: Int) -> [Int] {
+            var wanted: [String?] = []
             switch operation.kind {
-            case .write(let value): return observed.contains(value)
-            case .compareAndSet(_, let new, _): return observed.contains(new)
-            case .delete: return false
-            case .read: return true
+            case .read(let observed): wanted = [observed]
+            case .compareAndSet(let expected, _, true): wanted = [expected]
+            case .compareAndSet(let expected, _, false) where state == expected:
+                wanted = Array(producers.keys.filter { $0 != expected })
+            default: return []
+            }
+            var node = entry
+            while node != list.end && events[node - 1].isCall { node = list.next(after: node) }
+            let firstReturn = node == list.end ? UInt64.max : events[node - 1].time
+            return wanted.flatMap { producers[$0] ?? [] }.filter {
+                !used[$0] && unknowns[$0].invokedAt <= firstReturn
+            }
+        }
+
+        while !list.isEmpty {
+            explored += 1
+            if explored > budget { return (.undecided(key: key), explored) }
+            let event = events[entry - 1]
+            if event.isCall {
+                let operation = event.operation
+                var chosen: (helper: Int?, state: String?, hash: (UInt64, UInt64))?
+                let own = zobrist.keys[operation]
+                if let newState = RegisterModel.step(state, operations[operation]) {
+                    let hash = (linearized.high ^ own.high, linearized.low ^ own.low)
+                    if cache.insert(CacheKey(high: hash.0, low: hash.1, state: newState)).inserted {
+                        chosen = (nil, newState, hash)
+                    }
+                } else {
+                    for helper in helpers(for: operations[operation], in: state, at: entry) {
+                        guard let between = RegisterModel.step(state, unknowns[helper]),
+                            let newState = RegisterModel.step(between, operations[operation])
+                        else { continue }
+                        let other = zobrist.keys[operations.count + helper]
+                        let hash = (linearized.high ^ own.high ^ other.high, linearized.low ^ own.low ^ other.low)
+                        if cache.insert(CacheKey(high: hash.0, low: hash.1, state: newState)).inserted {
+                            chosen = (helper, newState, hash)
+                            break
+                        }
+                    }
+                }
+                if let chosen {
+                    stack.append((operation, chosen.helper, state))
+                    if let helper = chosen.helper { used[helper] = true }
+                    state = chosen.state
+                    linearized = (chosen.hash.0, chosen.hash.1)
+                    list.lift(operation)
+                    entry = list.first
+                } else {
+                    entry = list.next(after: entry)
+                }
+            } else {
+                if stack.count >= deepest.depth { deepest = (stack.count, event.operation) }
+                guard let (operation, helper, stateBefore) = stack.popLast() else {
+                    let blocking = operations[deepest.blocking]
+                    return (
+                        .notLinearizable(
+                            key: key, operation: blocking,
+                            explanation: "no order explains \(describe(blocking)) (answered operations only)"),
+                        explored
+                    )
+                }
+                state = stateBefore
+                let own = zobrist.keys[operation]
+                linearized = (linearized.high ^ own.high, linearized.low ^ own.low)
+                if let helper {
+                    used[helper] = false
+                    let other = zobrist.keys[operations.count + helper]
+                    linearized = (linearized.high ^ other.high, linearized.low ^ other.low)
+                }
+                list.unlift(operation)
+                // Back at its call: another helper may still be untried there (the cache skips
+                // every choice already explored).
+                entry = list.callNode[operation]
+            }
+        }
+        return (.linearizable, explored)
+    }
+
+    struct CacheKey: Hashable {
+        var high: UInt64
+        var low: UInt64
+        var state: String?
+    }
+
+    /// Dancing links over call/return events in time order: node 0 is the head, nodes
+    /// 1...count the events, node count + 1 the tail.
+    struct EventList {
+        var next: [Int]
+        var previous: [Int]
+        var callNode: [Int]
+        var returnNode: [Int]
+        let end: Int
+
+        init(events: [Event], operationCount: Int) {
+            let count = events.count
+            end = count + 1
+            next = Array(1...(count + 1)) + [end]
+            previous = [0] + Array(0...count)
+            callNode = [Int](repeating: 0, count: operationCount)
+            returnNode = [Int](repeating: 0, count: operationCount)
+            for (position, event) in events.enumerated() {
+                if event.isCall {
+                    callNode[event.operation] = position + 1
+                } else {
+                    returnNode[event.operation] = position + 1
+                }
+            }
+        }
+
+        var isEmpty: Bool { next[0] == end }
+        var first: Int { next[0] }
+        func next(after node: Int) -> Int { next[node] }
+
+        mutating func lift(_ operation: Int) {
+            for node in [callNode[operation], returnNode[operation]] {
+                next[previous[node]] = next[node]
+                previous[next[node]] = previous[node]
+            }
+        }
+
+        mutating func unlift(_ operation: Int) {
+            for node in [returnNode[operation], callNode[operation]] {
+                next[previous[node]] = node
+                previous[next[node]] = node
             }
         }
     }
 
-    private struct Event {
+    struct Event {
         var operation: Int
         var isCall: Bool
         var time: UInt64

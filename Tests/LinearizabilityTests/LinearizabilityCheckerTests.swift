@@ -130,6 +130,51 @@ struct LinearizabilityCheckerTests {
             ]))
     }
 
+    /// The quick search places an unknown write only where an observation needs it, and never
+    /// ahead of an operation that returned before the write was invoked.
+    @Test func unknownHelpersRespectRealTime() {
+        // b (unknown, invoked at 5) may land after the read of a at 8–9 and before r1 ends at 10.
+        #expect(
+            Self.isLinearizable([
+                Self.op(3, .read(observed: "b"), 0, 10), Self.op(1, .write("a"), 1, 3),
+                Self.op(2, .write("b"), 5, 6, .unknown), Self.op(4, .read(observed: "a"), 8, 9),
+            ]))
+        // Here the read of b ends at 4, before b was ever invoked (at 5): impossible.
+        #expect(
+            !Self.isLinearizable([
+                Self.op(1, .write("a"), 0, 1), Self.op(3, .read(observed: "b"), 2, 4),
+                Self.op(2, .write("b"), 5, 6, .unknown),
+            ]))
+        // An unknown delete explains a later absent read; unknown writes nobody saw are ignored.
+        #expect(
+            Self.isLinearizable([
+                Self.op(1, .write("a"), 0, 1), Self.op(2, .delete, 2, 3, .unknown),
+                Self.op(4, .write("z"), 2, 3, .unknown), Self.op(3, .read(observed: nil), 10, 11),
+            ]))
+        // A refused compare-and-set explained by an unknown write that changed the value.
+        #expect(
+            Self.isLinearizable([
+                Self.op(1, .write("a"), 0, 1), Self.op(2, .write("q"), 2, 3, .unknown),
+                Self.op(3, .compareAndSet(expected: "a", new: "c", succeeded: false), 4, 5),
+            ]))
+    }
+
+    /// Many pending unknown operations: the quick search stays small.
+    @Test func manyUnknownOperationsStayTractable() {
+        var history: [Op] = []
+        var time: UInt64 = 0
+        for index in 0..<3000 {
+            time += 10
+            history.append(Self.op(index % 5, .write("v\(index)"), time, time + 5))
+            history.append(Self.op(5 + index % 3, .delete, time + 1, time + 2, .unknown))
+            history.append(Self.op(8, .write("lost\(index)"), time + 2, time + 3, .unknown))
+            history.append(Self.op(9, .read(observed: "v\(index)"), time + 6, time + 8))
+        }
+        let report = LinearizabilityChecker.check(history)
+        #expect(report.verdict == .linearizable)
+        #expect(report.statesExplored < 100_000)
+    }
+
     @Test func failedOperationsNeverHappened() {
         #expect(
             !Self.isLinearizable([
