@@ -34,6 +34,7 @@ rg_start() {
         --log-level warning 2>>"$WORK/raftgate-$1.log" &
     RG_PID[$1]=$!
     PIDS+=($!)
+    disown $!  # stopped by pid in cleanup; no job-control chatter when it is killed
 }
 rg_leader() {
     for id in 1 2 3; do [ "$(code "http://127.0.0.1:$(rg_health $id)/primary")" = 200 ] && { echo $id; return; }; done
@@ -50,6 +51,7 @@ etcd_start() {
         --log-level error >>"$WORK/etcd-$1.log" 2>&1 &
     ETCD_PID[$1]=$!
     PIDS+=($!)
+    disown $!
 }
 etcd_leader() {
     for id in 1 2 3; do
@@ -84,6 +86,7 @@ sed -e "s/127.0.0.1:8080/127.0.0.1:25080/; s/127.0.0.1:8404/127.0.0.1:25079/" \
     examples/three-nodes/haproxy.cfg >"$WORK/haproxy.cfg"
 haproxy -db -f "$WORK/haproxy.cfg" >/dev/null 2>&1 &
 PIDS+=($!)
+disown $!
 wait_for 30 http_ok -X PUT --data x http://127.0.0.1:25080/kv/bench/1
 wait_for 30 etcd_put 1
 curl -s -X POST "http://127.0.0.1:$(etcd_client 1)/v3/kv/put" -d '{"key":"YmVuY2gvMQ==","value":"eA=="}' >/dev/null
