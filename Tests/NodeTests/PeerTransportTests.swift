@@ -94,6 +94,28 @@ struct PeerTransportTests {
         await transport.shutdown()
     }
 
+    /// A peer SWIM declared dead waits the longest back-off (2 s) from its first failed dial,
+    /// instead of climbing to it from 20 ms.
+    @Test func peersDeclaredDeadAreRedialledOnlyAtTheLongestBackOff() async throws {
+        let transport = try await PeerTransport.start(id: 1, host: "127.0.0.1", port: 0)
+        let probe = try await PeerTransport.start(id: 9, host: "127.0.0.1", port: 0)
+        let deadPort = probe.localAddress.port!
+        await probe.shutdown()
+        transport.setPeer(2, host: "127.0.0.1", port: deadPort)
+        transport.setPeerDeclaredDead(2, true)
+        let start = ContinuousClock.now
+        for _ in 0..<300 {
+            transport.send(Message(from: 1, to: 2, term: 1, payload: Self.heartbeat))
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        let elapsed = ContinuousClock.now - start
+        let attempts = transport.statistics.connectAttempts
+        // Not declared dead, the same sends cost a dial at 20, 40, 80, 160 ms… (four or more).
+        #expect(attempts >= 1)
+        #expect(attempts <= 1 + Int(elapsed.components.seconds / 2) + 1, "\(attempts) dials in \(elapsed)")
+        await transport.shutdown()
+    }
+
     @Test func aPeerThatStopsReadingCostsBoundedMemory() async throws {
         // A listener that accepts and then never reads, like a SIGSTOPped node.
         let stalled = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
