@@ -363,14 +363,7 @@ struct ZobristTable {
     var keys: [(high: UInt64, low: UInt64)]
 
     init(count: Int) {
-        var state: UInt64 = 0x5241_4654_4741_5445
-        func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        keys = (0..<count).map { _ in (next(), next()) }
+        var random = SplitMix64(seed: 0x5241_4654_4741_5445)
+        keys = (0..<count).map { _ in (random.next(), random.next()) }
     }
 }

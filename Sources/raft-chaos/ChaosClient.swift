@@ -60,7 +60,7 @@ struct ChaosClient {
     let keys: [String]
     let cluster: ChaosCluster
     let recorder: HistoryRecorder
-    var random: ChaosRandom
+    var random: SplitMix64
     /// The last (value, modRevision) this client saw per key, for If-Match.
     var lastSeen: [String: (value: String, revision: Int)] = [:]
     var counter = 0
@@ -72,7 +72,7 @@ struct ChaosClient {
         self.keys = keys
         self.cluster = cluster
         self.recorder = recorder
-        random = ChaosRandom(seed: seed)
+        random = SplitMix64(seed: seed)
     }
 
     mutating func run(until deadline: UInt64) async {
@@ -163,18 +163,4 @@ struct ChaosClient {
             HistoryOperation(
                 client: id, key: key, kind: kind, outcome: outcome, invokedAt: invoked, completedAt: completed))
     }
-}
-
-/// SplitMix64: the harness's only randomness, seeded, so a run's choices replay.
-struct ChaosRandom: Sendable {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func next(below bound: UInt64) -> UInt64 { bound == 0 ? 0 : next() % bound }
 }

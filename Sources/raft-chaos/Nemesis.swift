@@ -1,4 +1,5 @@
 import Foundation
+import Linearizability
 
 /// The faults, chosen from the run's seed. Each is injected, held for a while, then healed;
 /// `log` keeps what happened when, for the report.
@@ -8,14 +9,14 @@ struct Nemesis {
     }
 
     let cluster: ChaosCluster
-    var random: ChaosRandom
+    var random: SplitMix64
     /// Restricts the faults (`--faults`); all of them when empty.
     var allowed: Set<Fault> = []
     private(set) var log: [(at: UInt64, event: String)] = []
 
     init(cluster: ChaosCluster, seed: UInt64) {
         self.cluster = cluster
-        random = ChaosRandom(seed: seed)
+        random = SplitMix64(seed: seed)
     }
 
     mutating func note(_ event: String) {

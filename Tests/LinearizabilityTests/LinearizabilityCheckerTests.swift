@@ -200,7 +200,7 @@ struct LinearizabilityCheckerTests {
     /// Many concurrent clients over a real sequential run: valid by construction, and the
     /// memoized search stays small.
     @Test func largeConcurrentValidHistoryIsCheckedQuickly() {
-        var generator = SplitMix(seed: 7)
+        var generator = SplitMix64(seed: 7)
         var history: [Op] = []
         var value: String? = nil
         var time: UInt64 = 0
@@ -236,17 +236,5 @@ struct LinearizabilityCheckerTests {
             broken[index].kind = .read(observed: "never written")
             #expect(LinearizabilityChecker.check(broken).verdict != .linearizable)
         }
-    }
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
