@@ -40,7 +40,7 @@ struct NodeMetrics: Sendable {
 
 extension Duration {
     /// Whole nanoseconds, for metrics that take them.
-    var nanoseconds: Int64 {
+    public var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }

@@ -413,7 +413,7 @@ public actor RaftNode {
         if !ready.entries.isEmpty || ready.snapshot != nil || termOrVoteChanged {
             let started = ContinuousClock.now
             try wal.sync()
-            metrics.fsyncDuration.recordNanoseconds(Int64((ContinuousClock.now - started).nanoseconds))
+            metrics.fsyncDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
             if let hardState = ready.hardState { durableTermAndVote = (hardState.term, hardState.votedFor) }
         }
         persistedEntries += ready.entries.count
