@@ -97,12 +97,9 @@ struct ChaosClient {
         if choice < 40 {
             let answer = await ChaosHTTP.send("GET", "\(base)/kv/\(key)\(readQuery)")
             let completed = monotonicNow()
-            if answer.status == 200, let value = answer.body?["value"] as? String {
-                lastSeen[key] = (value, answer.body?["modRevision"] as? Int ?? 0)
-                await record(key, .read(observed: value), .ok, invoked, completed)
-            } else if answer.status == 404, Self.errorCode(answer) == "not_found" {
-                lastSeen[key] = nil
-                await record(key, .read(observed: nil), .ok, invoked, completed)
+            if let observed = Self.observedValue(answer) {
+                lastSeen[key] = observed.map { ($0, answer.body?["modRevision"] as? Int ?? 0) }
+                await record(key, .read(observed: observed), .ok, invoked, completed)
             }
             // Any other answer says nothing about the value: a read has no effect to record.
         } else if choice < 70 || (choice < 90 && lastSeen[key] == nil) {
@@ -138,6 +135,14 @@ struct ChaosClient {
             if outcome == .ok { lastSeen[key] = nil }
             await record(key, .delete, outcome, invoked, completed)
         }
+    }
+
+    /// What a read answer says of the key: its value, absent (`.some(nil)`: 404 not_found), or
+    /// nothing at all (nil: any other answer).
+    static func observedValue(_ answer: HTTPAnswer) -> String?? {
+        if answer.status == 200, let value = answer.body?["value"] as? String { return .some(value) }
+        if answer.status == 404, errorCode(answer) == "not_found" { return .some(nil) }
+        return nil
     }
 
     static func errorCode(_ answer: HTTPAnswer) -> String? {

@@ -66,11 +66,8 @@ struct Nemesis {
             await cluster.resume(victim)
         case .isolateLeader:
             guard let leader = await currentLeader() else { return note("no leader to isolate") }
-            note("isolate leader n\(leader) from its peers for \(hold)")
-            cluster.firewall?.cut([cluster.address(leader)], from: ids.filter { $0 != leader }.map(cluster.address))
-            try await Task.sleep(for: hold)
-            note("heal")
-            cluster.firewall?.heal()
+            try await partition(
+                "isolate leader n\(leader) from its peers", [leader], ids.filter { $0 != leader }, for: hold)
         case .minorityPartition:
             var shuffled = ids
             for index in shuffled.indices.reversed() where index > 0 {
@@ -78,22 +75,14 @@ struct Nemesis {
             }
             let minority = Array(shuffled.prefix((ids.count - 1) / 2))
             let majority = Array(shuffled.dropFirst(minority.count))
-            note("partition \(minority.map { "n\($0)" }) | \(majority.map { "n\($0)" }) for \(hold)")
-            cluster.firewall?.cut(minority.map(cluster.address), from: majority.map(cluster.address))
-            try await Task.sleep(for: hold)
-            note("heal")
-            cluster.firewall?.heal()
+            try await partition("partition \(names(minority)) | \(names(majority))", minority, majority, for: hold)
         case .bridge:
             // Two halves that cannot see each other, and one node that sees both (Jepsen's bridge).
             let bridge = pick()
             let others = ids.filter { $0 != bridge }
             let left = Array(others.prefix(others.count / 2))
             let right = Array(others.dropFirst(left.count))
-            note("bridge through n\(bridge): \(left.map { "n\($0)" }) | \(right.map { "n\($0)" }) for \(hold)")
-            cluster.firewall?.cut(left.map(cluster.address), from: right.map(cluster.address))
-            try await Task.sleep(for: hold)
-            note("heal")
-            cluster.firewall?.heal()
+            try await partition("bridge through n\(bridge): \(names(left)) | \(names(right))", left, right, for: hold)
         case .tornWAL:
             // What power loss leaves when it strikes mid-append: the start of a record that was
             // never completed — so never fsync'ed, never acknowledged. (Cutting into records that
@@ -128,6 +117,17 @@ struct Nemesis {
             try await Task.sleep(for: hold)
         }
     }
+
+    /// Cuts `left` from `right` for `hold`, then heals.
+    mutating func partition(_ description: String, _ left: [Int], _ right: [Int], for hold: Duration) async throws {
+        note("\(description) for \(hold)")
+        cluster.firewall?.cut(left.map(cluster.address), from: right.map(cluster.address))
+        try await Task.sleep(for: hold)
+        note("heal")
+        cluster.firewall?.heal()
+    }
+
+    func names(_ ids: [Int]) -> String { "\(ids.map { "n\($0)" })" }
 
     func currentLeader() async -> Int? {
         for id in cluster.ids {

@@ -129,18 +129,11 @@ func runRound(options: ChaosOptions, nodes: Int, seed: UInt64, firewall: Firewal
             let invoked = monotonicNow()
             let answer = await ChaosHTTP.send("GET", cluster.proxyURL + "/kv/\(key)")
             let completed = monotonicNow()
-            if answer.status == 200, let value = answer.body?["value"] as? String {
-                finalValues[key] = .some(value)
+            if let observed = ChaosClient.observedValue(answer) {
+                finalValues[key] = .some(observed)
                 await recorder.record(
                     HistoryOperation(
-                        client: -1, key: key, kind: .read(observed: value), outcome: .ok, invokedAt: invoked,
-                        completedAt: completed))
-                answered = true
-            } else if answer.status == 404, ChaosClient.errorCode(answer) == "not_found" {
-                finalValues[key] = .some(nil)
-                await recorder.record(
-                    HistoryOperation(
-                        client: -1, key: key, kind: .read(observed: nil), outcome: .ok, invokedAt: invoked,
+                        client: -1, key: key, kind: .read(observed: observed), outcome: .ok, invokedAt: invoked,
                         completedAt: completed))
                 answered = true
             } else {
