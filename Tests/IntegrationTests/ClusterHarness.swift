@@ -173,32 +173,39 @@ enum HTTP {
     }
 }
 
+/// Polls `probe` every 20 ms until it yields a value or `seconds` have passed.
+func poll<Value>(within seconds: Double = 20, _ probe: () async -> Value?) async -> Value? {
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    while ContinuousClock.now < deadline {
+        if let value = await probe() { return value }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return nil
+}
+
+/// Polls `condition` until it holds (true) or `seconds` have passed (false).
+func eventually(within seconds: Double = 20, _ condition: () async -> Bool) async -> Bool {
+    await poll(within: seconds) { await condition() ? true : nil } ?? false
+}
+
 extension ProcessCluster {
     /// Polls every node's /primary until exactly one answers 200.
     func leader(within seconds: Double = 20, excluding: Int? = nil) async -> Int? {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while ContinuousClock.now < deadline {
+        await poll(within: seconds) {
             var leaders: [Int] = []
             for id in processes.keys.sorted()
             where await HTTP.request("GET", "http://127.0.0.1:\(health(id))/primary").status == 200 {
                 leaders.append(id)
             }
-            if leaders.count == 1 && leaders[0] != excluding { return leaders[0] }
-            try? await Task.sleep(for: .milliseconds(20))
+            return leaders.count == 1 && leaders[0] != excluding ? leaders[0] : nil
         }
-        return nil
     }
 
     /// PUTs through `port`, retrying anything but 200 (no leader yet, outcome unknown, proxy
     /// still routing to a dead node) until 200 or the deadline.
     func write(port: Int, key: String, value: String, within seconds: Double = 20) async -> Bool {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while ContinuousClock.now < deadline {
-            if await HTTP.request("PUT", "http://127.0.0.1:\(port)/kv/\(key)", body: value).status == 200 {
-                return true
-            }
-            try? await Task.sleep(for: .milliseconds(20))
+        await eventually(within: seconds) {
+            await HTTP.request("PUT", "http://127.0.0.1:\(port)/kv/\(key)", body: value).status == 200
         }
-        return false
     }
 }

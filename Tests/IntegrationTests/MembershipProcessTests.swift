@@ -16,20 +16,11 @@ struct MembershipProcessTests {
         return (status, incarnation)
     }
 
-    static func eventually(within seconds: Double = 20, _ condition: () async -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while ContinuousClock.now < deadline {
-            if await condition() { return true }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return false
-    }
-
     @Test func aKilledNodeIsDeclaredDeadAndComesBackWithAHigherIncarnation() async throws {
         let cluster = ProcessCluster()
         defer { cluster.stopAll() }
         for id in 1...3 { try cluster.start(id) }
-        let everyoneAlive = await Self.eventually {
+        let everyoneAlive = await eventually {
             for observer in 1...3 {
                 for member in 1...3
                 where await Self.view(cluster, observer: observer, member: member)?.status != "alive" {
@@ -41,7 +32,7 @@ struct MembershipProcessTests {
         #expect(everyoneAlive, "all three see all three alive")
         let before = try #require(await Self.view(cluster, observer: 1, member: 3))
         cluster.kill(3)
-        let declaredDead = await Self.eventually {
+        let declaredDead = await eventually {
             for observer in [1, 2] where await Self.view(cluster, observer: observer, member: 3)?.status != "dead" {
                 return false
             }
@@ -49,7 +40,7 @@ struct MembershipProcessTests {
         }
         #expect(declaredDead, "both survivors mark n3 dead")
         try cluster.start(3)
-        let back = await Self.eventually {
+        let back = await eventually {
             for observer in [1, 2] {
                 guard let view = await Self.view(cluster, observer: observer, member: 3), view.status == "alive",
                     view.incarnation > before.incarnation
@@ -87,7 +78,7 @@ struct MembershipProcessTests {
                 }
             }
         }
-        let counted = await Self.eventually(within: 10) {
+        let counted = await eventually(within: 10) {
             let metrics = await HTTP.request("GET", "http://127.0.0.1:\(cluster.http(1))/metrics").body
             let line = metrics.split(separator: "\n").first {
                 $0.hasPrefix("raftgate_swim_dropped_unauthenticated_total ")

@@ -64,13 +64,10 @@ struct ProcessClusterTests {
 
     /// Polls a stale (local) read on one node until it shows the value.
     static func eventuallyReads(_ cluster: ProcessCluster, node: Int, key: String, value: String) async -> Bool {
-        let deadline = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < deadline {
+        await eventually {
             let read = await HTTP.request("GET", "http://127.0.0.1:\(cluster.http(node))/kv/\(key)?consistency=stale")
-            if read.status == 200 && read.body.contains("\"\(value)\"") { return true }
-            try? await Task.sleep(for: .milliseconds(20))
+            return read.status == 200 && read.body.contains("\"\(value)\"")
         }
-        return false
     }
 
     /// A config file supplies what flags do not; a flag overrides the file.
