@@ -15,14 +15,23 @@ CHAOS_SEED ?= $(shell date +%s)
 
 all: build
 
-deps:
-	@missing=""; for package in $(DEBIAN_PACKAGES); do \
+# $(call install_missing,packages,shell run after an install): apt-get installs whichever of the
+# Debian packages are missing (sudo when not root; apt-get update only if the first try fails).
+install_missing = @missing=""; for package in $(1); do \
 	    dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; done; \
 	if [ -n "$$missing" ]; then \
 	    echo "installing Debian packages:$$missing"; \
 	    sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	    $$sudo apt-get install -y $$missing || { $$sudo apt-get update && $$sudo apt-get install -y $$missing; }; \
+	    $(2) \
 	fi
+
+# The etcd-server package may start a system etcd; the benchmark runs its own.
+STOP_PACKAGED_ETCD := if command -v systemctl >/dev/null && systemctl is-active --quiet etcd 2>/dev/null; then \
+	    echo "stopping and disabling the etcd service the package started"; $$sudo systemctl disable --now etcd; fi;
+
+deps:
+	$(call install_missing,$(DEBIAN_PACKAGES),)
 
 build: deps
 	$(SWIFT) build
@@ -52,15 +61,7 @@ chaos: deps
 ## raftgate beside etcd 3.4 (Debian's etcd-server), same wrk load, same machine: writes, reads,
 ## failover, failure detection, RSS, start-up. Prints a table and writes bench/results/<date>.md.
 bench: deps
-	@missing=""; for package in etcd-server wrk; do \
-	    dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; done; \
-	if [ -n "$$missing" ]; then \
-	    sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
-	    $$sudo apt-get install -y $$missing || { $$sudo apt-get update && $$sudo apt-get install -y $$missing; }; \
-	    if command -v systemctl >/dev/null && systemctl is-active --quiet etcd 2>/dev/null; then \
-	        echo "stopping and disabling the etcd service the package started (bench runs its own)"; \
-	        $$sudo systemctl disable --now etcd; fi; \
-	fi
+	$(call install_missing,etcd-server wrk,$(STOP_PACKAGED_ETCD))
 	$(SWIFT) build -c release --product raftgate
 	$(SWIFT) build -c release --product raft-bench-disk
 	bench/run.sh

@@ -15,7 +15,7 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+. scripts/lib.sh
 median() { sort -n | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : "-")}'; }
 code() { curl -s -m 2 -o /dev/null -w '%{http_code}' "$@" || true; }
 http_ok() { [ "$(code "$@")" = 200 ]; }
@@ -63,10 +63,7 @@ etcd_leader() {
     echo ""
 }
 etcd_put() { curl -s -m 2 -X POST "http://127.0.0.1:$(etcd_client "$1")/v3/kv/put" -d '{"key":"Zm8=","value":"YmFy"}' | grep -q revision; }
-wait_for() { # seconds, command...
-    local deadline=$((SECONDS + $1)); shift
-    until "$@" >/dev/null 2>&1; do [ $SECONDS -lt $deadline ] || return 1; sleep 0.01; done
-}
+etcd_healthy() { curl -s -m 1 "http://127.0.0.1:$(etcd_client "$1")/health" | grep -q '"health":"true"'; }
 rss_mb() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 
 echo "bench: physical floor"
@@ -79,7 +76,7 @@ for id in 1 2 3; do wait_for 30 http_ok "http://127.0.0.1:$(rg_health $id)/healt
 RG_READY=$(( $(now_ms) - t0 ))
 t0=$(now_ms)
 for id in 1 2 3; do etcd_start $id; done
-for id in 1 2 3; do wait_for 30 sh -c "curl -s -m 1 http://127.0.0.1:$(etcd_client $id)/health | grep -q '\"health\":\"true\"'"; done
+for id in 1 2 3; do wait_for 30 etcd_healthy $id; done
 ETCD_READY=$(( $(now_ms) - t0 ))
 sed -e "s/127.0.0.1:8080/127.0.0.1:25080/; s/127.0.0.1:8404/127.0.0.1:25079/" \
     -e "s/127.0.0.1:808\([123]\)/127.0.0.1:2508\1/; s/port 1000\([123]\)/port 2509\1/" \
@@ -146,16 +143,11 @@ for _ in $(seq "$RUNS"); do
     wait_for 30 etcd_put "$other"
     ETCD_FAILOVERS+=($(( $(now_ms) - t0 )))
     etcd_start "$leader"
-    wait_for 30 sh -c "curl -s -m 1 http://127.0.0.1:$(etcd_client "$leader")/health | grep -q '\"health\":\"true\"'"
+    wait_for 30 etcd_healthy "$leader"
     sleep 2
 done
 
 echo "bench: failure detection, $RUNS runs (SIGKILL a follower → every other node's SWIM view says dead)"
-swim_status() {
-    curl -s -m 2 "http://127.0.0.1:$(rg_http "$2")/cluster" | grep -o "\"id\":$1,\"incarnation\":[^}]*" |
-        grep -o '"status":"[a-z]*"' | cut -d'"' -f4
-}
-swim_is() { [ "$(swim_status "$1" "$2")" = "$3" ]; }
 RG_DETECTIONS=()
 for _ in $(seq "$RUNS"); do
     leader=$(rg_leader)
@@ -164,13 +156,13 @@ for _ in $(seq "$RUNS"); do
     kill -9 "${RG_PID[$victim]}"
     for observer in 1 2 3; do
         [ "$observer" = "$victim" ] && continue
-        wait_for 30 swim_is "$victim" "$observer" dead
+        wait_for 30 swim_is "$victim" "$(rg_http "$observer")" dead
     done
     RG_DETECTIONS+=($(( $(now_ms) - t0 )))
     rg_start "$victim"
     for observer in 1 2 3; do
         [ "$observer" = "$victim" ] && continue
-        wait_for 30 swim_is "$victim" "$observer" alive
+        wait_for 30 swim_is "$victim" "$(rg_http "$observer")" alive
     done
 done
 
