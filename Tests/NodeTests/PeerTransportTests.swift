@@ -70,13 +70,18 @@ struct PeerTransportTests {
         await receiver.shutdown()
     }
 
-    @Test func deadPeersAreRedialledWithBackOffNotOnEverySend() async throws {
+    /// A transport whose peer 2 is at a port nobody listens on (bound once, noted, closed).
+    static func transportWithDeadPeer() async throws -> PeerTransport {
         let transport = try await PeerTransport.start(id: 1, host: "127.0.0.1", port: 0)
-        // A port nobody listens on: bind one, note it, close it.
         let probe = try await PeerTransport.start(id: 9, host: "127.0.0.1", port: 0)
         let deadPort = probe.localAddress.port!
         await probe.shutdown()
         transport.setPeer(2, host: "127.0.0.1", port: deadPort)
+        return transport
+    }
+
+    @Test func deadPeersAreRedialledWithBackOffNotOnEverySend() async throws {
+        let transport = try await Self.transportWithDeadPeer()
         let start = ContinuousClock.now
         let sends = 300
         for _ in 0..<sends {
@@ -97,11 +102,7 @@ struct PeerTransportTests {
     /// A peer SWIM declared dead waits the longest back-off (2 s) from its first failed dial,
     /// instead of climbing to it from 20 ms.
     @Test func peersDeclaredDeadAreRedialledOnlyAtTheLongestBackOff() async throws {
-        let transport = try await PeerTransport.start(id: 1, host: "127.0.0.1", port: 0)
-        let probe = try await PeerTransport.start(id: 9, host: "127.0.0.1", port: 0)
-        let deadPort = probe.localAddress.port!
-        await probe.shutdown()
-        transport.setPeer(2, host: "127.0.0.1", port: deadPort)
+        let transport = try await Self.transportWithDeadPeer()
         transport.setPeerDeclaredDead(2, true)
         let start = ContinuousClock.now
         for _ in 0..<300 {
