@@ -18,6 +18,7 @@ public actor MembershipService {
     private let metrics: MembershipMetrics
     private var udpOutbound: NIOAsyncChannelOutboundWriter<AddressedEnvelope<ByteBuffer>>?
     private var tasks: [Task<Void, Never>] = []
+    private var pushPullServer: Channel?
     private var subscribers: [Int: AsyncStream<MemberChange>.Continuation] = [:]
     private var nextSubscriber = 0
     private var resolved: [String: SocketAddress] = [:]
@@ -59,23 +60,29 @@ public actor MembershipService {
                         wrappingChannelSynchronously: channel)
                 }
             }
-        let tcp = try await ServerBootstrap(group: group)
+        let pushPullServer = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .bind(host: configuration.host, port: configuration.port) { channel in
+            .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LengthPrefixedFrameDecoder()))
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    try channel.pipeline.syncOperations.addHandlers(
+                        ByteToMessageHandler(LengthPrefixedFrameDecoder()),
+                        PushPullServerHandler { request, remote in
+                            await service.pushPullReply(to: request, from: remote)
+                        })
                 }
             }
-        await service.run(udp: udp, tcp: tcp)
+            .bind(host: configuration.host, port: configuration.port)
+            .get()
+        await service.run(udp: udp, pushPullServer: pushPullServer)
         await service.join()
         return service
     }
 
     private func run(
         udp: NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>,
-        tcp: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        pushPullServer: Channel
     ) {
+        self.pushPullServer = pushPullServer
         let ready = AsyncStream<Void>.makeStream()
         tasks.append(
             Task {
@@ -84,16 +91,6 @@ public actor MembershipService {
                     ready.continuation.finish()
                     for try await envelope in inbound {
                         self.handleDatagram(envelope)
-                    }
-                }
-            })
-        tasks.append(
-            Task {
-                try? await tcp.executeThenClose { connections in
-                    try await withThrowingDiscardingTaskGroup { group in
-                        for try await connection in connections {
-                            group.addTask { await self.answerPushPull(connection) }
-                        }
                     }
                 }
             })
@@ -160,6 +157,8 @@ public actor MembershipService {
         stopped = true
         for task in tasks { task.cancel() }
         tasks = []
+        try? await pushPullServer?.close()
+        pushPullServer = nil
         udpOutbound = nil
         for (_, continuation) in subscribers { continuation.finish() }
         subscribers = [:]
@@ -187,17 +186,7 @@ public actor MembershipService {
         perform(instance.receive(message, from: sender))
     }
 
-    /// One inbound push-pull: a request frame in, the instance's response frame out.
-    private nonisolated func answerPushPull(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
-        let remote = connection.channel.remoteAddress.flatMap(Self.text) ?? "tcp"
-        try? await connection.executeThenClose { inbound, outbound in
-            var frames = inbound.makeAsyncIterator()
-            guard let frame = try await frames.next() else { return }
-            guard let reply = await self.pushPullReply(to: Array(frame.readableBytesView), from: remote) else { return }
-            try await outbound.write(.frame(reply))
-        }
-    }
-
+    /// One inbound push-pull (`PushPullServerHandler`): the instance's response to a request.
     private func pushPullReply(to sealed: [UInt8], from remote: String) -> [UInt8]? {
         guard !stopped else { return nil }
         guard let payload = authenticator.open(sealed) else {
