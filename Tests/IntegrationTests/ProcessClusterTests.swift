@@ -1,4 +1,5 @@
 import Foundation
+import TestPorts
 import Testing
 
 /// Three real `raftgate serve` processes on 127.0.0.1, driven over HTTP like a user would.
@@ -56,7 +57,7 @@ struct ProcessClusterTests {
     }
 
     @Test func statusFailsWhenNoNodeAnswers() throws {
-        let port = Int.random(in: 200..<290) * 100 + 99
+        let port = TestPorts.block()
         let result = try Self.run(["status", "--endpoints", "127.0.0.1:\(port)"])
         #expect(result.status == 1)
         #expect(result.output.contains("unreachable"))

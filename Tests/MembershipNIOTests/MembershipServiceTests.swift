@@ -1,5 +1,6 @@
 import Foundation
 import Membership
+import TestPorts
 import Testing
 
 @testable import MembershipNIO
@@ -38,7 +39,7 @@ struct MembershipServiceTests {
     }
 
     @Test func joinCrashAndLeaveAreSeenBySubscribers() async throws {
-        let base = Int.random(in: 200..<290) * 100 + 50
+        let base = TestPorts.block()
         let services = try await Self.start([1, 2, 3], base: base)
         let changes = await services[1]!.changes()
         let seen = Task {
@@ -72,7 +73,7 @@ struct MembershipServiceTests {
     }
 
     @Test func aMemberWithAnotherKeyIsNeverAdmitted() async throws {
-        let base = Int.random(in: 200..<290) * 100 + 60
+        let base = TestPorts.block()
         var services = try await Self.start([1, 2], base: base)
         let intruder = try await Self.start(
             [3], base: base, key: Array("another-key-entirely-000".utf8), seeds: [1, 2])

@@ -1,5 +1,6 @@
 import Foundation
 import Raft
+import TestPorts
 import Testing
 
 @testable import Node
@@ -27,18 +28,10 @@ struct ThreeNodeClusterTests {
         }
 
         func startAll() async throws {
-            // Fixed ports below the kernel's ephemeral range (32768 and up), checked free by
-            // binding: a restarted node must get its port back, and an ephemeral port could be
-            // taken meanwhile as the source port of some outbound connection.
-            for id: NodeID in [1, 2, 3] where ports[id] == nil {
-                while ports[id] == nil {
-                    let candidate = Int.random(in: 20_000..<30_000)
-                    guard !ports.values.contains(candidate),
-                        let probe = try? await PeerTransport.start(id: id, host: "127.0.0.1", port: candidate)
-                    else { continue }
-                    ports[id] = candidate
-                    await probe.shutdown()
-                }
+            // Fixed ports, not ephemeral ones: a restarted node must get its port back.
+            if ports.isEmpty {
+                let base = TestPorts.block()
+                for id: NodeID in [1, 2, 3] { ports[id] = base + Int(id) }
             }
             for id: NodeID in [1, 2, 3] { try await start(id) }
         }
