@@ -1,4 +1,5 @@
 import Foundation
+import TestPorts
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -6,8 +7,8 @@ import Testing
 #endif
 
 /// Real `raftgate serve` processes (and optionally a real HAProxy) on 127.0.0.1, started and
-/// stopped by pid. Ports sit below the ephemeral range and are picked per run, so a run never
-/// collides with the example cluster or with sockets an earlier run left in TIME_WAIT.
+/// stopped by pid. Each cluster takes its own block of `TestPorts`, so clusters of parallel suites
+/// never meet, nor the example cluster's ports, nor sockets an earlier run left in TIME_WAIT.
 final class ProcessCluster {
     /// The package root, found from this file.
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -16,7 +17,7 @@ final class ProcessCluster {
     static var executable: String { packageRoot.appendingPathComponent(".build/debug/raftgate").path }
 
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("procs-\(UUID().uuidString)").path
-    let base = Int.random(in: 200..<290) * 100
+    let base = TestPorts.block()
     /// Per node: extra arguments (for example `--config file`); the ports are always set by flags.
     var extraArguments: [String] = ["--tick-ms", "20"]
     var configFile: ((Int) -> String)?
@@ -98,7 +99,10 @@ final class ProcessCluster {
             haproxy.waitUntilExit()
         }
         haproxy = nil
-        try? FileManager.default.removeItem(atPath: root)
+        // RAFTGATE_TEST_KEEP_DIRS=1 keeps each cluster's data and node logs for a post-mortem.
+        if ProcessInfo.processInfo.environment["RAFTGATE_TEST_KEEP_DIRS"] == nil {
+            try? FileManager.default.removeItem(atPath: root)
+        }
     }
 
     func log(_ id: Int) -> String {
@@ -173,13 +177,14 @@ enum HTTP {
     }
 }
 
-/// Polls `probe` every 20 ms until it yields a value or `seconds` have passed.
+/// Polls `probe` every 20 ms until it yields a value or `seconds` have passed; it is always
+/// asked at least once, so `within: 0` means "check now".
 func poll<Value>(within seconds: Double = 20, _ probe: () async -> Value?) async -> Value? {
     let deadline = ContinuousClock.now + .seconds(seconds)
-    while ContinuousClock.now < deadline {
+    repeat {
         if let value = await probe() { return value }
         try? await Task.sleep(for: .milliseconds(20))
-    }
+    } while ContinuousClock.now < deadline
     return nil
 }
 
@@ -199,6 +204,33 @@ extension ProcessCluster {
             }
             return leaders.count == 1 && leaders[0] != excluding ? leaders[0] : nil
         }
+    }
+
+    /// Polls until exactly one node answers /primary 200 and every running node answers
+    /// /health/ready 200, i.e. the followers have heard from that leader too. `leader()` alone
+    /// returns as soon as the leader wins, before its first heartbeat reaches the followers.
+    func settledLeader(within seconds: Double = 20) async -> Int? {
+        await poll(within: seconds) {
+            guard let leader = await leader(within: 0) else { return nil }
+            for id in processes.keys.sorted()
+            where await HTTP.request("GET", "http://127.0.0.1:\(health(id))/health/ready").status != 200 {
+                return nil
+            }
+            return leader
+        }
+    }
+
+    /// GETs `path` through `port`, retrying 503s (no leader yet, or HAProxy's read backend has no
+    /// node marked ready yet: its checks run every 200 ms and a follower is not ready while it
+    /// knows no leader) until another answer or the deadline.
+    func read(port: Int, path: String, within seconds: Double = 20) async -> (status: Int, body: String) {
+        let url = "http://127.0.0.1:\(port)" + path
+        let answer = await poll(within: seconds) {
+            let answer = await HTTP.request("GET", url)
+            return answer.status == 503 ? nil : answer
+        }
+        if let answer { return answer }
+        return await HTTP.request("GET", url)
     }
 
     /// PUTs through `port`, retrying anything but 200 (no leader yet, outcome unknown, proxy

@@ -18,12 +18,25 @@ struct HAProxyClusterTests {
         return cluster
     }
 
+    /// The example cluster once HAProxy routes both ways: a write reached the leader, and a read
+    /// reached a ready node (raftgate's own JSON 404, not HAProxy's 503 page).
+    static func servingExampleCluster() async throws -> ProcessCluster {
+        let cluster = try exampleCluster()
+        guard await cluster.write(port: cluster.frontend, key: "first", value: "1"),
+            await cluster.read(port: cluster.frontend, path: "/kv/never-written").status == 404
+        else {
+            cluster.stopAll()
+            throw ClusterNotServing()
+        }
+        return cluster
+    }
+
+    struct ClusterNotServing: Error {}
+
     @Test func writeThroughHAProxyKillTheLeaderNothingLost() async throws {
-        let cluster = try Self.exampleCluster()
+        let cluster = try await Self.servingExampleCluster()
         defer { cluster.stopAll() }
         let proxy = "http://127.0.0.1:\(cluster.frontend)"
-        // The first write through the proxy waits for an election and for HAProxy's checks.
-        #expect(await cluster.write(port: cluster.frontend, key: "first", value: "1"))
         var acknowledged: [String: String] = ["first": "1"]
         for index in 0..<20 {
             let posted = await HTTP.request("POST", proxy + "/kv", body: #"{"key":"k\#(index)","value":"v\#(index)"}"#)
@@ -37,7 +50,7 @@ struct HAProxyClusterTests {
                 #expect(read.status == 200 && read.body.contains("\"\(value)\""), "n\(id) reads \(key): \(read)")
             }
         }
-        let viaProxy = await HTTP.request("GET", proxy + "/kv/k7")
+        let viaProxy = await cluster.read(port: cluster.frontend, path: "/kv/k7")
         #expect(viaProxy.status == 200 && viaProxy.body.contains("\"v7\""))
 
         let oldLeader = try #require(await cluster.leader())
@@ -51,7 +64,7 @@ struct HAProxyClusterTests {
         // Safety net only (the measured number is in the README and `make failover-demo`).
         #expect(failover < .seconds(15))
         for (key, value) in acknowledged {
-            let read = await HTTP.request("GET", proxy + "/kv/\(key)")
+            let read = await cluster.read(port: cluster.frontend, path: "/kv/\(key)")
             #expect(read.status == 200 && read.body.contains("\"\(value)\""), "acknowledged \(key) survives: \(read)")
         }
         try cluster.start(oldLeader)
@@ -65,7 +78,7 @@ struct HAProxyClusterTests {
     @Test func healthChecksAnswerHTTP10WithoutHost() async throws {
         let cluster = try Self.exampleCluster()
         defer { cluster.stopAll() }
-        let leader = try #require(await cluster.leader())
+        let leader = try #require(await cluster.settledLeader())
         for id in 1...3 {
             for method in ["GET", "HEAD", "OPTIONS"] {
                 for port in [cluster.health(id), cluster.http(id)] {
@@ -82,11 +95,11 @@ struct HAProxyClusterTests {
 
     /// Bad input through the proxy: a clear 4xx each, nothing changed, the node keeps serving.
     @Test func badInputThroughHAProxy() async throws {
-        let cluster = try Self.exampleCluster()
+        let cluster = try await Self.servingExampleCluster()
         defer { cluster.stopAll() }
         let proxy = "http://127.0.0.1:\(cluster.frontend)"
         #expect(await cluster.write(port: cluster.frontend, key: "existing", value: "kept"))
-        let before = await HTTP.request("GET", proxy + "/kv?prefix=")
+        let before = await cluster.read(port: cluster.frontend, path: "/kv?prefix=")
         let cases: [(String, String, Data?, Int)] = [
             ("POST", "/kv", Data("{not json".utf8), 400),
             ("POST", "/kv", Data(#"{"key": 1, "value": true}"#.utf8), 400),
@@ -102,7 +115,7 @@ struct HAProxyClusterTests {
             #expect(response.status == expected, "\(method) \(path.prefix(40)): \(response.status) \(response.body)")
             #expect(response.body.contains("\"error\""), "a JSON error for \(method) \(path.prefix(40))")
         }
-        let after = await HTTP.request("GET", proxy + "/kv?prefix=")
+        let after = await cluster.read(port: cluster.frontend, path: "/kv?prefix=")
         #expect(after.status == 200)
         #expect(after.body == before.body, "nothing changed")
         #expect(await cluster.write(port: cluster.frontend, key: "still", value: "serving"))
