@@ -152,6 +152,9 @@ struct Firewall {
         _ = run(["-N", chain])
         _ = run(["-F", chain])
         if !run(["-C", "OUTPUT", "-j", chain]) { _ = run(["-I", "OUTPUT", "-j", chain]) }
+        // Listing can work where changing rules cannot (a container without NET_ADMIN): only a
+        // jump that is really in place makes partitions possible.
+        guard run(["-C", "OUTPUT", "-j", chain]) else { return nil }
         return Firewall()
     }
 
