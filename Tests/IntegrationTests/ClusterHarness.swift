@@ -16,7 +16,9 @@ final class ProcessCluster {
     /// The executable `swift build` produced next to this package.
     static var executable: String { packageRoot.appendingPathComponent(".build/debug/raftgate").path }
 
-    let root = FileManager.default.temporaryDirectory.appendingPathComponent("procs-\(UUID().uuidString)").path
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+        LeftoverProcesses.directoryPrefix + UUID().uuidString
+    ).path
     let base = TestPorts.block()
     /// Per node: extra arguments (for example `--config file`); the ports are always set by flags.
     var extraArguments: [String] = ["--tick-ms", "20"]
@@ -25,7 +27,9 @@ final class ProcessCluster {
     private var haproxy: Process?
 
     init() {
+        LeftoverProcesses.reaped
         try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        LeftoverProcesses.record(owner: root)
     }
 
     func http(_ id: Int) -> Int { base + id }
@@ -55,6 +59,7 @@ final class ProcessCluster {
         handle.seekToEndOfFile()
         process.standardError = handle
         try process.run()
+        LeftoverProcesses.record(child: process.processIdentifier, in: root)
         processes[id] = process
     }
 
@@ -77,6 +82,7 @@ final class ProcessCluster {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
+        LeftoverProcesses.record(child: process.processIdentifier, in: root)
         haproxy = process
     }
 
