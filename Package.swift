@@ -79,14 +79,14 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Configuration", package: "swift-configuration"),
             ]),
-        // Port blocks shared by the test targets that open fixed loopback ports.
-        .target(name: "TestPorts", path: "Tests/TestPorts"),
+        // What the socket-level test targets share: fixed loopback port blocks, raw TCP.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "RaftTests", dependencies: ["Raft", "RaftSimulation"]),
         .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability"]),
-        .testTarget(name: "MembershipNIOTests", dependencies: ["Membership", "MembershipNIO", "TestPorts"]),
+        .testTarget(name: "MembershipNIOTests", dependencies: ["Membership", "MembershipNIO", "TestSupport"]),
         .testTarget(name: "MembershipTests", dependencies: ["Membership", "MembershipSimulation"]),
         // Starts real `raftgate` processes (built by `swift build`, which `swift test` runs first).
-        .testTarget(name: "IntegrationTests", dependencies: ["raftgate", "TestPorts"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["raftgate", "TestSupport"]),
         .testTarget(
             name: "GatewayTests",
             dependencies: [
@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             dependencies: [
-                "Node", "Raft", "TestPorts", .product(name: "NIOCore", package: "swift-nio"),
+                "Node", "Raft", "TestSupport", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),

@@ -1,5 +1,5 @@
 import Foundation
-import TestPorts
+import TestSupport
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -138,23 +138,9 @@ enum HTTP {
     /// One request exactly as HAProxy's checks send it: HTTP/1.0, no Host header, over a raw
     /// socket. Returns the status code of the answer, or nil if there was none.
     static func rawStatus(_ method: String, _ path: String, port: Int) -> Int? {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { return nil }
+        guard let descriptor = LoopbackSocket.connect(port: port) else { return nil }
         defer { close(descriptor) }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard connected == 0 else { return nil }
-        let request = Array("\(method) \(path) HTTP/1.0\r\n\r\n".utf8)
-        guard request.withUnsafeBytes({ send(descriptor, $0.baseAddress, $0.count, 0) }) == request.count else {
+        guard LoopbackSocket.send(Array("\(method) \(path) HTTP/1.0\r\n\r\n".utf8), on: descriptor) else {
             return nil
         }
         // Read the head and as much body as Content-Length announces (HEAD: none). Reading to

@@ -1,5 +1,5 @@
 import Foundation
-import TestPorts
+import TestSupport
 import Testing
 
 /// Three real `raftgate serve` processes on 127.0.0.1, driven over HTTP like a user would.

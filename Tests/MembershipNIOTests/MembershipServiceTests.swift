@@ -1,6 +1,6 @@
 import Foundation
 import Membership
-import TestPorts
+import TestSupport
 import Testing
 
 @testable import MembershipNIO

@@ -1,6 +1,6 @@
 import Foundation
 import Membership
-import TestPorts
+import TestSupport
 import Testing
 
 @testable import MembershipNIO
@@ -9,33 +9,22 @@ import Testing
 /// full-state sync), one request frame in, one response frame out, then the listener hangs up.
 @Suite("Push-pull listener over TCP")
 struct PushPullListenerTests {
-    /// Sends `bytes` to 127.0.0.1:`port` and returns everything read until the listener closes.
-    static func exchange(_ bytes: [UInt8], port: Int) throws -> [UInt8] {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        try #require(descriptor >= 0)
-        defer { close(descriptor) }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+    /// Sends `bytes` to 127.0.0.1:`port` and returns everything read until the listener closes,
+    /// or nil if it could not be reached. Off the pool: the listener answers from this process.
+    static func exchange(_ bytes: [UInt8], port: Int) async -> [UInt8]? {
+        await offThePool {
+            guard let descriptor = LoopbackSocket.connect(port: port) else { return nil }
+            defer { close(descriptor) }
+            guard LoopbackSocket.send(bytes, on: descriptor) else { return nil }
+            var received: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+                guard count > 0 else { break }
+                received += chunk[..<count]
             }
+            return received
         }
-        try #require(connected == 0, "connect: \(String(cString: strerror(errno)))")
-        let sent = bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
-        try #require(sent == bytes.count)
-        var received: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
-            guard count > 0 else { break }
-            received += chunk[..<count]
-        }
-        return received
     }
 
     static func frame(_ payload: [UInt8]) -> [UInt8] {
@@ -64,7 +53,7 @@ struct PushPullListenerTests {
             metadataVersion: 1)
         let request = authenticator.seal(SWIMWireCodec.encode(.pushPull(.request, members: [stranger])))
 
-        let answer = try Self.exchange(Self.frame(request), port: base + 1)
+        let answer = try #require(await Self.exchange(Self.frame(request), port: base + 1), "the listener accepts")
 
         let sealed = try #require(Self.unframe(answer), "one whole frame, then the listener closed")
         let payload = try #require(authenticator.open(sealed), "the response is sealed with the cluster key")
@@ -87,16 +76,20 @@ struct PushPullListenerTests {
         var generator = SystemRandomNumberGenerator()
         let garbage = (0..<300).map { _ in UInt8.random(in: 0...255, using: &generator) }
 
-        #expect(try Self.exchange(Self.frame(forged), port: base + 1).isEmpty, "a forged request: no answer")
-        #expect(try Self.exchange(Self.frame(garbage), port: base + 1).isEmpty, "garbage: no answer")
+        let forgedAnswer = await Self.exchange(Self.frame(forged), port: base + 1)
+        #expect(forgedAnswer == [], "a forged request: no answer")
+        let garbageAnswer = await Self.exchange(Self.frame(garbage), port: base + 1)
+        #expect(garbageAnswer == [], "garbage: no answer")
         // A length far over the limit is refused before any body is awaited.
-        #expect(try Self.exchange([0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3], port: base + 1).isEmpty)
+        let oversizedAnswer = await Self.exchange([0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3], port: base + 1)
+        #expect(oversizedAnswer == [])
 
         #expect(await services[1]!.droppedUnauthenticated == 2)
         #expect(Set(await services[1]!.members) == Set(before), "nothing merged")
         // And the listener still serves a real request.
         let authenticator = MessageAuthenticator(clusterKey: MembershipServiceTests.key)
         let request = authenticator.seal(SWIMWireCodec.encode(.pushPull(.request, members: [])))
-        #expect(try Self.unframe(Self.exchange(Self.frame(request), port: base + 1)) != nil)
+        let answer = await Self.exchange(Self.frame(request), port: base + 1)
+        #expect(answer.flatMap(Self.unframe) != nil)
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 import Raft
-import TestPorts
+import TestSupport
 import Testing
 
 @testable import Node
