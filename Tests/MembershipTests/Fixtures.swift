@@ -17,6 +17,13 @@ enum Fixtures {
             metadata: metadata(node), metadataVersion: 1)
     }
 
+    /// Gossip that `node` is suspected at incarnation 0, confirmed by `suspector`.
+    static func suspect(_ node: UInt64, by suspector: UInt64) -> Member {
+        Member(
+            id: MemberID(node), address: address(node),
+            status: .suspect(incarnation: 0, confirmations: [MemberID(suspector)]))
+    }
+
     /// Member `node` that knows members `1...members` as alive at incarnation 0.
     static func instance(
         _ node: UInt64, knowing members: Int, settings: SWIMSettings = SWIMSettings()

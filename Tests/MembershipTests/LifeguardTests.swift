@@ -130,9 +130,7 @@ struct LifeguardTests {
     /// Buddy system: a ping to a member we suspect carries that suspicion as its first record.
     @Test func pingToASuspectCarriesTheSuspicion() throws {
         var instance = try Fixtures.instance(1, knowing: 3)
-        let suspicion = Member(
-            id: MemberID(3), address: Fixtures.address(3),
-            status: .suspect(incarnation: 0, confirmations: [MemberID(2)]))
+        let suspicion = Fixtures.suspect(3, by: 2)
         _ = instance.receive(.ping(sequence: 1, target: MemberID(1), gossip: [suspicion]), from: Fixtures.address(2))
         #expect(instance.member(MemberID(3))?.status.kind == .suspect)
         // Drain the normal dissemination of that news, so only the buddy rule can put it in the ping.

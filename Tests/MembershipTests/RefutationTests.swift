@@ -9,9 +9,7 @@ struct RefutationTests {
     @Test func refutationBeatsAFalseSuspicion() throws {
         var accused = try Fixtures.instance(1, knowing: 3)
         var accuser = try Fixtures.instance(2, knowing: 3)
-        let suspicion = Member(
-            id: MemberID(1), address: Fixtures.address(1),
-            status: .suspect(incarnation: 0, confirmations: [MemberID(2)]))
+        let suspicion = Fixtures.suspect(1, by: 2)
         _ = accuser.receive(.ack(sequence: 0, target: MemberID(3), gossip: [suspicion]), from: Fixtures.address(3))
         #expect(accuser.member(MemberID(1))?.status.kind == .suspect)
 
@@ -75,9 +73,7 @@ struct RefutationTests {
         let first = instance.suspicionTimeout(of: MemberID(5))
         #expect(first == nil)
         for suspector in [2, 3, 4, 3] as [UInt64] {
-            let item = Member(
-                id: MemberID(5), address: Fixtures.address(5),
-                status: .suspect(incarnation: 0, confirmations: [MemberID(suspector)]))
+            let item = Fixtures.suspect(5, by: suspector)
             _ = instance.receive(.nack(sequence: 0, gossip: [item]), from: Fixtures.address(suspector))
         }
         guard case .suspect(0, let confirmations)? = instance.member(MemberID(5))?.status else {
