@@ -28,8 +28,6 @@ public actor RaftNode {
     /// Who each forwarded write went to: only that node's answer counts.
     private var forwardTargets: [UInt64: NodeID] = [:]
     private var drainScheduled = false
-    /// Term and vote last made durable; a Ready that changes only the commit index needs no fsync.
-    private var durableTermAndVote: (term: UInt64, votedFor: NodeID?)?
     private var lastTick = ContinuousClock.now
     private var tasks: [Task<Void, Never>] = []
     private var stopped = false
@@ -98,20 +96,17 @@ public actor RaftNode {
         }
         let node = RaftNode(
             configuration: configuration, core: core, wal: wal, snapshots: snapshots, transport: transport,
-            store: store, appliedIndex: base.metadata.index, logger: logger,
-            durableTermAndVote: (recovery.hardState.term, recovery.hardState.votedFor))
+            store: store, appliedIndex: base.metadata.index, logger: logger)
         await node.run()
         return node
     }
 
     private init(
         configuration: NodeConfiguration, core: RaftCore, wal: WriteAheadLog, snapshots: SnapshotStore,
-        transport: PeerTransport, store: KeyValueStore, appliedIndex: UInt64, logger: Logger,
-        durableTermAndVote: (term: UInt64, votedFor: NodeID?)
+        transport: PeerTransport, store: KeyValueStore, appliedIndex: UInt64, logger: Logger
     ) {
         self.logger = logger
         self.metrics = NodeMetrics(factory: configuration.metricsFactory)
-        self.durableTermAndVote = durableTermAndVote
         self.id = configuration.id
         self.configuration = configuration
         self.core = core
@@ -403,18 +398,12 @@ public actor RaftNode {
             try snapshots.save(snapshot)
         }
         wal.append(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot?.metadata)
-        // The commit index need not be durable (it is re-learned from the leader), so a Ready
-        // that changes nothing else rides along with the next fsync instead of paying for one.
-        var termOrVoteChanged = false
-        if let hardState = ready.hardState {
-            termOrVoteChanged =
-                durableTermAndVote.map { $0.term != hardState.term || $0.votedFor != hardState.votedFor } ?? true
-        }
-        if !ready.entries.isEmpty || ready.snapshot != nil || termOrVoteChanged {
+        // The core decides (`Ready.mustSync`): a Ready that changes only the commit index rides
+        // along with the next fsync instead of paying for one.
+        if ready.mustSync {
             let started = ContinuousClock.now
             try wal.sync()
             metrics.fsyncDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
-            if let hardState = ready.hardState { durableTermAndVote = (hardState.term, hardState.votedFor) }
         }
         persistedEntries += ready.entries.count
         metrics.persistedEntries.increment(by: ready.entries.count)

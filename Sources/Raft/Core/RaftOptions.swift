@@ -29,6 +29,8 @@ public struct RaftOptions: Sendable, Hashable {
     /// Seed of the generator behind randomized election timeouts. A seeded simulation replays
     /// exactly; production hosts pass a random seed.
     public var randomSeed: UInt64 = 1
+    /// See `PlantedBug`: empty except in mutation tests.
+    var _plantedBugs: Set<PlantedBug> = []
 
     public init(id: NodeID) {
         self.id = id
