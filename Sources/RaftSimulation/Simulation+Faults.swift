@@ -5,7 +5,7 @@ extension Simulation {
     func injectFaults() {
         guard random.chance(0.03) else { return }
         let n = options.nodeCount
-        switch random.next(below: 12) {
+        switch random.next(below: 15) {
         case 0:
             let victim = random.next(below: n)
             trace("crash n\(victim + 1)")
@@ -55,6 +55,29 @@ extension Simulation {
             trace(
                 "network: loss \(network.lossRate) duplicates \(network.duplicateRate) delay ≤\(network.delaySpread) long delays \(network.longDelayRate)"
             )
+        case 14:
+            // The leader's link to one follower fails one way (a flaky NIC, a half-applied firewall
+            // rule): the follower stops hearing the leader while everyone else still does. Often
+            // while the clients are idle, so that the follower's log is as long as anyone's and
+            // only the others' lease promise keeps it from being elected.
+            if let leader = currentLeaderIndex() {
+                let followers = nodes.indices.filter { $0 != leader }
+                if let cut = followers.randomElement(using: &random) {
+                    network.blocked[leader + 1][cut + 1] = true
+                    if random.chance(0.5) { clientsQuietUntil = now + 3 * options.electionTimeout }
+                    trace("link n\(leader + 1) → n\(cut + 1) fails")
+                }
+            }
+        case 13:
+            let until = now + 5 + random.next(below: 6 * options.electionTimeout)
+            clientsQuietUntil = until
+            trace("clients go quiet until t=\(until)")
+        case 12:
+            // A clock changes speed within the drift bound (NTP slewing, a VM descheduled, …).
+            let victim = random.next(below: n)
+            nodes[victim].rate = drawRate(for: victim)
+            report.stats.clockRateChanges += 1
+            trace("n\(victim + 1)'s clock now runs at \(nodes[victim].rate)/1000 ticks per step")
         default:
             trace("heal network")
             network.heal()
@@ -104,7 +127,8 @@ extension Simulation {
     /// Clients: writes to whoever claims to lead, reads anywhere, in both read modes.
     func driveClients() {
         let quiet = calm.active && now > calm.endsAt - CalmWindow.quiet
-        if !quiet && random.chance(calm.active ? 0.5 : 0.3) {
+        let idle = clientsQuietUntil > now && !calm.active
+        if !quiet && !idle && random.chance(calm.active ? 0.5 : 0.3) {
             let leaders = nodes.indices.filter { nodes[$0].core?.role == .leader && nodes[$0].pausedUntil <= now }
             let target =
                 leaders.randomElement(using: &random)
@@ -132,7 +156,9 @@ extension Simulation {
                 let requestID = nextReadID
                 nextReadID += 1
                 nodes[target].reads.append(
-                    PendingClientRead(requestID: requestID, acknowledgedFloor: safety.highestAcknowledged))
+                    PendingClientRead(
+                        requestID: requestID, acknowledgedFloor: safety.highestAcknowledged,
+                        observedFloor: safety.highestObserved))
                 nodes[target].core!.readIndex(requestID: requestID, mode: random.chance(0.5) ? .lease : .linearizable)
             }
         }

@@ -3,7 +3,8 @@
 /// is behind `@_spi(PlantedBugs)`, and with an empty set the core behaves exactly as without it.
 @_spi(PlantedBugs)
 public enum PlantedBug: String, Sendable, Hashable, CaseIterable {
-    /// Followers grant votes and pre-votes without checking their promise to a recent leader.
+    /// Followers grant votes and pre-votes without checking their promise to a recent leader
+    /// (a leader still ignores higher-term vote requests, as before).
     case noLeaseCheck
     /// The promise is inferred from `leader != nil`, as before the fix of the lease-promise bug:
     /// any higher-term message that is not from a leader makes the follower forget it.

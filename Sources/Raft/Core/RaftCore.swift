@@ -197,11 +197,11 @@ public struct RaftCore: Sendable {
         }
         var ready = Ready()
         var hardState = currentHardState
-        if options._plantedBugs.contains(.voteSentBeforePersisted), hardState.votedFor != reportedHardState.votedFor,
-            hardState.term == reportedHardState.term
+        if options._plantedBugs.contains(.voteSentBeforePersisted), hardState.votedFor != nil,
+            hardState.term != reportedHardState.term || hardState.votedFor != reportedHardState.votedFor
         {
             // Planted bug: the vote leaves now, its record only with the next Ready.
-            hardState.votedFor = reportedHardState.votedFor
+            hardState.votedFor = hardState.term == reportedHardState.term ? reportedHardState.votedFor : nil
             plantedVoteOwed = true
         } else if plantedVoteOwed {
             plantedVoteOwed = false
