@@ -236,7 +236,7 @@ struct WALCrashPropertyTests {
                 run.reopen(step: 151)
             }
             for problem in run.problems { Issue.record("\(problem)") }
-            if !run.problems.isEmpty { break }
+            guard run.problems.isEmpty else { return }
             totals.crashes += run.crashes
             totals.failedSyncs += run.failedSyncs
             tornTails.merge(run.tornTails, uniquingKeysWith: +)
