@@ -108,7 +108,9 @@ public final class SimulatedFileSystem: WALFileSystem {
         crashes += 1
         crashCountdown = nil
         failingSyncs = 0
-        for (number, file) in files {
+        // In a fixed order: dictionary order changes from process to process, the seed must not.
+        for number in files.keys.sorted() {
+            let file = files[number]!
             let survivor = reachDisk(file.unsynced, from: file.durable, loss: loss)
             files[number] = File(current: survivor, durable: survivor)
         }
@@ -148,7 +150,7 @@ public final class SimulatedFileSystem: WALFileSystem {
     public func fileNames(in directory: String) throws(WALError) -> [String] {
         guard !isDown else { throw Self.powerLost(directory) }
         guard directories.contains(directory) else { throw .io(operation: "opendir", path: directory, errno: 2) }
-        return names.keys.compactMap { path in
+        return names.keys.sorted().compactMap { path in
             let (parent, name) = Self.split(path)
             return parent == directory ? name : nil
         }
