@@ -90,9 +90,9 @@ public final class SimulatedFileSystem: WALFileSystem {
         failingSyncs += count
     }
 
-    /// Power fails at the `count`-th operation that changes something (0: the next one) before it
-    /// takes effect — inside a log call, between its write and its fsync for instance. That call
-    /// and every later one fail until `restart()`.
+    /// Power fails after `count` more operations that change something (0: at the next one),
+    /// just before the next takes effect — inside a log call, say between its write and its
+    /// fsync. That call and every later one fail until `restart()`.
     public func scheduleCrash(afterOperations count: Int) {
         crashCountdown = count
     }
