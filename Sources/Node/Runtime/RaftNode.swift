@@ -375,7 +375,9 @@ public actor RaftNode {
             }
             for message in ready.messages { transport.send(message) }
             if let snapshot = ready.snapshot, !install(snapshot) { return }
-            for entry in ready.committedEntries { apply(entry) }
+            for entry in ready.committedEntries {
+                guard apply(entry) else { return }
+            }
             for state in ready.readStates { confirmRead(state) }
             for requestID in ready.failedReads { pendingReads.removeValue(forKey: requestID)?.resume(returning: nil) }
             core.advance()
@@ -451,11 +453,19 @@ public actor RaftNode {
         readsAwaitingApply = still
     }
 
-    private func apply(_ entry: LogEntry) {
+    /// Applies one committed entry; false when it stopped the node. A command this node cannot
+    /// decode (written by a newer version, or damaged) stops it: skipping the entry would let
+    /// this store drift from the others', silently.
+    private func apply(_ entry: LogEntry) -> Bool {
         var result: StoreResult?
         if entry.kind == .command {
-            if let command = try? StoreCommand(decoding: entry.data) {
-                result = store.apply(command)
+            do {
+                result = store.apply(try StoreCommand(decoding: entry.data))
+            } catch {
+                fail(
+                    "committed entry \(entry.index) (term \(entry.term)) is not a store command this node can decode: \(error)"
+                )
+                return false
             }
         }
         appliedIndex = entry.index
@@ -467,6 +477,7 @@ public actor RaftNode {
             }
         }
         releaseReads()
+        return true
     }
 
     private func confirmRead(_ state: ReadState) {
