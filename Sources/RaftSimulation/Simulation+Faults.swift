@@ -5,7 +5,7 @@ extension Simulation {
     func injectFaults() {
         guard random.chance(0.03) else { return }
         let n = options.nodeCount
-        switch random.next(below: 15) {
+        switch random.next(below: 16) {
         case 0:
             let victim = random.next(below: n)
             trace("crash n\(victim + 1)")
@@ -22,7 +22,7 @@ extension Simulation {
             }
         case 4:
             let victim = currentLeaderIndex() ?? random.next(below: n)
-            let ticks = 1 + random.next(below: 3 * options.electionTimeout)
+            let ticks = 1 + random.next(below: options.steps(forTicks: 3 * options.electionTimeout))
             if nodes[victim].isUp {
                 trace("pause n\(victim + 1) for \(ticks) ticks")
                 nodes[victim].pausedUntil = now + ticks
@@ -64,12 +64,29 @@ extension Simulation {
                 let followers = nodes.indices.filter { $0 != leader }
                 if let cut = followers.randomElement(using: &random) {
                     network.blocked[leader + 1][cut + 1] = true
-                    if random.chance(0.5) { clientsQuietUntil = now + 3 * options.electionTimeout }
+                    if random.chance(0.5) {
+                        clientsQuietUntil = now + options.steps(forTicks: 3 * options.electionTimeout)
+                    }
                     trace("link n\(leader + 1) → n\(cut + 1) fails")
                 }
             }
+        case 15:
+            // The worst case the drift bound allows: the leader's clock at its slowest, every other
+            // at its fastest, and often the leader's outbound links cut right away — its followers'
+            // promises then run out as early as they can while its lease lasts as long as it can.
+            guard let leader = currentLeaderIndex(), options.clockDriftPerMille > 0 else { break }
+            for index in nodes.indices {
+                let edge = index == leader ? -options.clockDriftPerMille : options.clockDriftPerMille
+                nodes[index].rate = nodes[index].nominalRate * (1000 + edge) / 1000
+            }
+            report.stats.clockRateChanges += nodes.count
+            let cut = random.chance(0.5)
+            if cut { network.isolate(leader + 1, inbound: false, outbound: true) }
+            trace(
+                "clocks at the edges of the drift bound, leader n\(leader + 1) slowest\(cut ? ", its outbound links cut" : "")"
+            )
         case 13:
-            let until = now + 5 + random.next(below: 6 * options.electionTimeout)
+            let until = now + 5 + random.next(below: options.steps(forTicks: 6 * options.electionTimeout))
             clientsQuietUntil = until
             trace("clients go quiet until t=\(until)")
         case 12:
@@ -126,7 +143,7 @@ extension Simulation {
 
     /// Clients: writes to whoever claims to lead, reads anywhere, in both read modes.
     func driveClients() {
-        let quiet = calm.active && now > calm.endsAt - CalmWindow.quiet
+        let quiet = calm.active && now > calm.endsAt - options.steps(forTicks: CalmWindow.quiet)
         let idle = clientsQuietUntil > now && !calm.active
         if !quiet && !idle && random.chance(calm.active ? 0.5 : 0.3) {
             let leaders = nodes.indices.filter { nodes[$0].core?.role == .leader && nodes[$0].pausedUntil <= now }

@@ -39,8 +39,10 @@ public final class Simulation {
         let voters = (1...options.nodeCount).map { NodeID($0) }
         nodes = voters.map { SimulatedNode(id: $0, core: nil, disk: SimulatedDisk(voters: voters)) }
         compactionThreshold = UInt64(8 + random.next(below: 120))
-        if options.mixedTickLengths {
-            for index in nodes.indices where random.chance(0.5) { nodes[index].nominalRate = 2000 }
+        let baseRate = 1000 / options.stepsPerTick
+        for index in nodes.indices {
+            let halfLength = options.mixedTickLengths && random.chance(0.5)
+            nodes[index].nominalRate = halfLength ? 2 * baseRate : baseRate
         }
         for index in nodes.indices { restart(index) }
     }
@@ -73,11 +75,12 @@ public final class Simulation {
 
     /// A node with half-length ticks waits twice as many of them.
     func electionTimeout(of index: Int) -> Int {
-        options.electionTimeout * nodes[index].nominalRate / 1000
+        options.electionTimeout * nodes[index].nominalRate * options.stepsPerTick / 1000
     }
 
     /// The drift bound this cluster really has, as `RaftOptions.maxClockDrift` defines it, for the
-    /// node at `index` as a leader. In steps (real time): its lease of D ticks, sent at a step
+    /// node at `index` as a leader. In steps (real time; a message takes at least one): its lease
+    /// of D ticks, sent at a step
     /// s, can be used in steps before s + D × 1000 / (its slowest rate); a follower F that got
     /// the heartbeat at s + 1 or later grants a vote only after more than
     /// (E_F − 1) × 1000 / (F's fastest rate) further steps (ticks come in whole steps, so up to
