@@ -378,6 +378,14 @@ public actor RaftNode {
         return store.range(prefix: prefix, limit: limit)
     }
 
+    /// A range read, and the store revision it was read at (where a watch continues from).
+    public func range(
+        prefix: String, limit: Int = .max, consistency: ReadConsistency, includeReserved: Bool
+    ) async -> (rows: [(key: String, record: KeyValueStore.Record)], revision: UInt64)? {
+        guard await readable(consistency) else { return nil }
+        return (store.range(prefix: prefix, limit: limit, includeReserved: includeReserved), store.revision)
+    }
+
     /// Whether the local state may now answer a read of this consistency.
     private func readable(_ consistency: ReadConsistency) async -> Bool {
         guard !stopped else { return false }

@@ -48,13 +48,19 @@ public struct KeyValueStore: Sendable, Hashable {
 
     public func get(_ key: String) -> Record? { records[StoreKey(key)] }
 
-    /// Keys beginning with `prefix`, in order, at most `limit`.
-    public func range(prefix: String, limit: Int = .max) -> [(key: String, record: Record)] {
+    /// Keys beginning with `prefix`, in order, at most `limit`; without `includeReserved`, keys
+    /// under `reservedPrefix` are left out.
+    public func range(prefix: String, limit: Int = .max, includeReserved: Bool = true) -> [(
+        key: String, record: Record
+    )] {
         let prefixKey = StoreKey(prefix)
+        let reserved = Array(Self.reservedPrefix.utf8)
         var result: [(String, Record)] = []
         var position = lowerBound(prefixKey)
         while position < keys.count, keys[position].bytes.starts(with: prefixKey.bytes), result.count < limit {
-            result.append((keys[position].string, records[keys[position]]!))
+            if includeReserved || !keys[position].bytes.starts(with: reserved) {
+                result.append((keys[position].string, records[keys[position]]!))
+            }
             position += 1
         }
         return result
