@@ -61,6 +61,9 @@ public final class ChangeSubscription: Sendable {
     /// Items waiting to be taken.
     public var backlog: Int { state.withLockedValue { $0.buffer.count - $0.head } }
 
+    /// Whether a consumer is parked in `next` (tests use it to reach the hand-over path).
+    var isWaiting: Bool { state.withLockedValue { $0.waiter != nil } }
+
     /// The next item, waiting for one until `deadline` (forever when nil). After the end, every
     /// call answers `.ended`; items buffered before a `.stopped` or `.cancelled` end are dropped.
     public func next(until deadline: ContinuousClock.Instant? = nil) async -> Next {
