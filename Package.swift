@@ -93,7 +93,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "Node", "Raft", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "Gateway", "Node", "Raft", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),

@@ -204,7 +204,7 @@ enum JSONValue: Encodable {
 
 func json(_ fields: [String: JSONValue], status: HTTPResponse.Status = .ok) -> Response {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     let data = (try? encoder.encode(fields)) ?? Data()
     return Response(
         status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))

@@ -176,8 +176,8 @@ extension ProjectConfig.RateLimit {
     public init(from decoder: any Decoder) throws {
         try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue))
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        perSecond = try container.decode(Int.self, forKey: .perSecond)
-        burst = try container.decode(Int.self, forKey: .burst)
+        perSecond = try StrictKeys.integer(container, .perSecond)
+        burst = try StrictKeys.integer(container, .burst)
     }
 }
 
@@ -192,8 +192,8 @@ extension ProjectConfig.Postgres {
         database = try container.decode(String.self, forKey: .database)
         user = try container.decode(String.self, forKey: .user)
         maxConnections =
-            try container.decodeIfPresent(Int.self, forKey: .maxConnections)
-            ?? ProjectConfig.Rules.defaultMaxConnections
+            container.contains(.maxConnections)
+            ? try StrictKeys.integer(container, .maxConnections) : ProjectConfig.Rules.defaultMaxConnections
     }
 }
 
@@ -263,6 +263,20 @@ private enum StrictKeys {
         var intValue: Int? { nil }
         init(stringValue: String) { self.stringValue = stringValue }
         init?(intValue: Int) { nil }
+    }
+
+    /// An integer field; a fraction, a string or an out-of-range number is an error naming it
+    /// (Foundation's own error for those carries no field path).
+    static func integer<Key: CodingKey>(_ container: KeyedDecodingContainer<Key>, _ key: Key) throws -> Int {
+        guard container.contains(key) else {
+            throw ProjectConfigError.invalid(
+                field: ProjectConfigError.path(container.codingPath + [key]), reason: "is required")
+        }
+        guard let value = try? container.decode(Int.self, forKey: key) else {
+            throw ProjectConfigError.invalid(
+                field: ProjectConfigError.path(container.codingPath + [key]), reason: "must be an integer")
+        }
+        return value
     }
 
     static func check(_ decoder: any Decoder, allowed: [String]) throws {
