@@ -62,6 +62,8 @@ let package = Package(
         .executableTarget(name: "raft-bench-disk", dependencies: ["Raft"]),
         .executableTarget(name: "raft-bench-node", dependencies: ["Node", "Raft"]),
         .executableTarget(name: "raft-chaos", dependencies: ["Linearizability"]),
+        // `make bench`'s propagation rows: write → a follower's watch, config → every node's cache.
+        .executableTarget(name: "raft-bench-watch"),
         .target(
             name: "Gateway",
             dependencies: [
