@@ -20,6 +20,10 @@ final class SafetyRecord {
     private var appliedIdentities: [UInt64] = [0]
     private var appliedHashes: [UInt64] = [0]
     private(set) var highestAcknowledged: UInt64 = 0
+    /// The highest state index any served read has shown a client.
+    private(set) var highestObserved: UInt64 = 0
+    /// The newest term in which any node has become leader, and who.
+    private(set) var newestLeader: (term: UInt64, id: NodeID) = (0, 0)
 
     var highestCommitted: UInt64 { UInt64(committedTerms.count - 1) }
 
@@ -27,6 +31,7 @@ final class SafetyRecord {
     func recordLeader(_ id: NodeID, term: UInt64) -> String? {
         if let existing = leaders[term], existing != id { return "n\(existing) and n\(id) both lead term \(term)" }
         leaders[term] = id
+        if term > newestLeader.term { newestLeader = (term, id) }
         return nil
     }
 
@@ -85,6 +90,10 @@ final class SafetyRecord {
     }
 
     var highestApplied: UInt64 { UInt64(appliedIdentities.count - 1) }
+
+    func observe(index: UInt64) {
+        highestObserved = max(highestObserved, index)
+    }
 
     func acknowledge(index: UInt64, term: UInt64) {
         highestAcknowledged = max(highestAcknowledged, index)

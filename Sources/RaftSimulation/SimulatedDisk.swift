@@ -1,38 +1,89 @@
 import Raft
 
-/// What survives a crash: exactly what the host persisted from `Ready`s, nothing more.
-struct SimulatedDisk {
+/// One write the host issued, in the order it issued them (a write-ahead log's records).
+enum DiskWrite {
+    case snapshot(Snapshot)
+    /// An entry replaces any stored entry at its index and everything after it.
+    case entry(LogEntry)
+    case hardState(HardState)
+}
+
+/// What a disk holds at one moment.
+struct DiskImage {
     var hardState = HardState()
     var snapshot: Snapshot
     var entries: [LogEntry] = []
 
-    init(voters: [NodeID]) {
-        snapshot = RestoredState.bootstrap(voters: voters).snapshot
-    }
-
-    var restoredState: RestoredState {
-        RestoredState(hardState: hardState, snapshot: snapshot, entries: entries)
-    }
-
-    /// Persists a `Ready` in the order the contract asks: snapshot, entries, hard state.
-    mutating func persist(_ ready: Ready) {
-        if let received = ready.snapshot {
+    mutating func apply(_ write: DiskWrite) {
+        switch write {
+        case .snapshot(let received):
             snapshot = received
             entries = []
+        case .entry(let entry):
+            let base = snapshot.metadata.index
+            // Below the snapshot: already covered. Past the end: a log with a hole, which no
+            // recovery would read beyond; the write is as good as lost.
+            guard entry.index > base, entry.index <= base + UInt64(entries.count) + 1 else { return }
+            entries.removeSubrange(Int(entry.index - base - 1)...)
+            entries.append(entry)
+        case .hardState(let state):
+            hardState = state
         }
-        if let first = ready.entries.first {
-            let keep = Int(first.index - snapshot.metadata.index - 1)
-            if keep < entries.count { entries.removeSubrange(max(0, keep)...) }
-            entries.append(contentsOf: ready.entries)
-        }
-        if let hardState = ready.hardState { self.hardState = hardState }
+    }
+}
+
+/// A disk with a write-back cache: writes are durable only once synced. A crash keeps what was
+/// synced plus some prefix of the writes issued since — none, all, or a torn part (a crash in the
+/// middle of persisting a `Ready`: entries written but not the hard state, or only some entries).
+struct SimulatedDisk {
+    private(set) var synced: DiskImage
+    private(set) var unsynced: [DiskWrite] = []
+
+    init(voters: [NodeID]) {
+        synced = DiskImage(snapshot: RestoredState.bootstrap(voters: voters).snapshot)
     }
 
-    /// The host took a snapshot: store it and drop the entries it covers.
+    var snapshot: Snapshot { synced.snapshot }
+
+    /// What a node reads back at start. Only meaningful after `crash`, which settles the cache.
+    var restoredState: RestoredState {
+        // As the real host does: the commit index is not fsync'ed on its own, and lowering it to
+        // what the log holds is always safe.
+        var hardState = synced.hardState
+        hardState.commit = min(hardState.commit, synced.snapshot.metadata.index + UInt64(synced.entries.count))
+        return RestoredState(hardState: hardState, snapshot: synced.snapshot, entries: synced.entries)
+    }
+
+    /// Issues a `Ready`'s writes in the order the contract asks: snapshot, entries, hard state.
+    mutating func write(_ ready: Ready) {
+        if let received = ready.snapshot { unsynced.append(.snapshot(received)) }
+        for entry in ready.entries { unsynced.append(.entry(entry)) }
+        if let hardState = ready.hardState { unsynced.append(.hardState(hardState)) }
+    }
+
+    /// fsync: everything written so far is durable.
+    mutating func sync() {
+        for write in unsynced { synced.apply(write) }
+        unsynced = []
+    }
+
+    /// Power is cut: the first `kept` unsynced writes happened to reach the platter, the rest are
+    /// lost. Returns how many were lost.
+    @discardableResult
+    mutating func crash(keeping kept: Int) -> Int {
+        let kept = min(kept, unsynced.count)
+        for write in unsynced.prefix(kept) { synced.apply(write) }
+        let lost = unsynced.count - kept
+        unsynced = []
+        return lost
+    }
+
+    /// The host took a snapshot: it writes the file and fsyncs it (then renames it in place), and
+    /// the log entries it covers are dropped. Earlier unsynced writes stay in the cache.
     mutating func saveSnapshot(_ taken: Snapshot) {
-        let drop = Int(taken.metadata.index - snapshot.metadata.index)
-        entries.removeFirst(min(drop, entries.count))
-        snapshot = taken
+        let drop = Int(taken.metadata.index - synced.snapshot.metadata.index)
+        synced.entries.removeFirst(min(max(0, drop), synced.entries.count))
+        synced.snapshot = taken
     }
 }
 
@@ -98,6 +149,9 @@ struct PendingClientRead {
     var requestID: UInt64
     /// The highest index of any write acknowledged before this read began.
     var acknowledgedFloor: UInt64
+    /// The highest index any read served before this one began had seen: a later read that does
+    /// not see it would take back what a client already observed.
+    var observedFloor: UInt64
     var readIndex: UInt64?
 }
 
@@ -118,6 +172,12 @@ struct SimulatedNode {
     var crashAt: Int?
     /// How far this node's commit index has been checked against the global record.
     var checkedCommit: UInt64 = 0
+    /// This node's clock: ticks per 1000 steps at nominal speed (1000, or 2000 for a node
+    /// configured with half-length ticks), the current drifted rate, and the fraction of a tick
+    /// accumulated so far (in thousandths).
+    var nominalRate = 1000
+    var rate = 1000
+    var phase = 0
 
     var isUp: Bool { core != nil }
 }

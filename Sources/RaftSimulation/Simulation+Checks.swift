@@ -61,6 +61,54 @@ extension Simulation {
         }
     }
 
+    /// DESIGN.md's durability rule, checked on what the host is about to send: nothing is
+    /// acknowledged before it is on disk. A granted vote must be in the synced hard state, and
+    /// an append acknowledged up to `i` must have the synced log reach `i` with the same term.
+    /// An answer from a term the disk has already moved past promises nothing more: the node
+    /// will never act in that term again (and a newer leader may rightly have replaced entries).
+    func checkDurableBeforeSend(_ ready: Ready, node index: Int) {
+        let disk = nodes[index].disk.synced
+        let core = nodes[index].core!
+        for message in ready.messages where message.term >= disk.hardState.term {
+            switch message.payload {
+            case .voteResponse(let response) where response.granted && !response.preVote:
+                if disk.hardState.term != message.term || disk.hardState.votedFor != message.to {
+                    violation(
+                        "durability: n\(index + 1) grants its vote in term \(message.term) to n\(message.to) before the vote is on disk"
+                    )
+                }
+            case .appendResponse(let response) where response.success:
+                let base = disk.snapshot.metadata.index
+                guard response.index > base else { continue }
+                let position = Int(response.index - base) - 1
+                let durableTerm = position < disk.entries.count ? disk.entries[position].term : nil
+                if durableTerm == nil || durableTerm != core.term(at: response.index) {
+                    violation(
+                        "durability: n\(index + 1) acknowledges entries up to \(response.index) before they are on disk"
+                    )
+                }
+            default:
+                continue
+            }
+        }
+    }
+
+    /// The lease invariant, every step: no running node believes it holds a valid lease in a term
+    /// older than one in which some node has become leader (that leader may already have
+    /// committed writes the lease holder's reads would miss). A paused node believes nothing: it
+    /// catches up on its clock before it does anything else.
+    func checkLeases() {
+        let newest = safety.newestLeader
+        for node in nodes where node.pausedUntil <= now {
+            guard let core = node.core, core.role == .leader, core.term < newest.term, core.hasValidLease else {
+                continue
+            }
+            violation(
+                "lease: n\(node.id) holds a lease in term \(core.term) after n\(newest.id) became leader in term \(newest.term)"
+            )
+        }
+    }
+
     // MARK: Liveness
 
     /// Calm windows: every `calmEvery` steps the last `calmLength` are calm, and so is the end of

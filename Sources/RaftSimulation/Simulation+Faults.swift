@@ -5,7 +5,7 @@ extension Simulation {
     func injectFaults() {
         guard random.chance(0.03) else { return }
         let n = options.nodeCount
-        switch random.next(below: 12) {
+        switch random.next(below: 16) {
         case 0:
             let victim = random.next(below: n)
             trace("crash n\(victim + 1)")
@@ -22,7 +22,7 @@ extension Simulation {
             }
         case 4:
             let victim = currentLeaderIndex() ?? random.next(below: n)
-            let ticks = 1 + random.next(below: 3 * options.electionTimeout)
+            let ticks = 1 + random.next(below: options.steps(forTicks: 3 * options.electionTimeout))
             if nodes[victim].isUp {
                 trace("pause n\(victim + 1) for \(ticks) ticks")
                 nodes[victim].pausedUntil = now + ticks
@@ -55,6 +55,46 @@ extension Simulation {
             trace(
                 "network: loss \(network.lossRate) duplicates \(network.duplicateRate) delay ≤\(network.delaySpread) long delays \(network.longDelayRate)"
             )
+        case 14:
+            // The leader's link to one follower fails one way (a flaky NIC, a half-applied firewall
+            // rule): the follower stops hearing the leader while everyone else still does. Often
+            // while the clients are idle, so that the follower's log is as long as anyone's and
+            // only the others' lease promise keeps it from being elected.
+            if let leader = currentLeaderIndex() {
+                let followers = nodes.indices.filter { $0 != leader }
+                if let cut = followers.randomElement(using: &random) {
+                    network.blocked[leader + 1][cut + 1] = true
+                    if random.chance(0.5) {
+                        clientsQuietUntil = now + options.steps(forTicks: 3 * options.electionTimeout)
+                    }
+                    trace("link n\(leader + 1) → n\(cut + 1) fails")
+                }
+            }
+        case 15:
+            // The worst case the drift bound allows: the leader's clock at its slowest, every other
+            // at its fastest, and often the leader's outbound links cut right away — its followers'
+            // promises then run out as early as they can while its lease lasts as long as it can.
+            guard let leader = currentLeaderIndex(), options.clockDriftPerMille > 0 else { break }
+            for index in nodes.indices {
+                let edge = index == leader ? -options.clockDriftPerMille : options.clockDriftPerMille
+                nodes[index].rate = nodes[index].nominalRate * (1000 + edge) / 1000
+            }
+            report.stats.clockRateChanges += nodes.count
+            let cut = random.chance(0.5)
+            if cut { network.isolate(leader + 1, inbound: false, outbound: true) }
+            trace(
+                "clocks at the edges of the drift bound, leader n\(leader + 1) slowest\(cut ? ", its outbound links cut" : "")"
+            )
+        case 13:
+            let until = now + 5 + random.next(below: options.steps(forTicks: 6 * options.electionTimeout))
+            clientsQuietUntil = until
+            trace("clients go quiet until t=\(until)")
+        case 12:
+            // A clock changes speed within the drift bound (NTP slewing, a VM descheduled, …).
+            let victim = random.next(below: n)
+            nodes[victim].rate = drawRate(for: victim)
+            report.stats.clockRateChanges += 1
+            trace("n\(victim + 1)'s clock now runs at \(nodes[victim].rate)/1000 ticks per step")
         default:
             trace("heal network")
             network.heal()
@@ -103,8 +143,9 @@ extension Simulation {
 
     /// Clients: writes to whoever claims to lead, reads anywhere, in both read modes.
     func driveClients() {
-        let quiet = calm.active && now > calm.endsAt - CalmWindow.quiet
-        if !quiet && random.chance(calm.active ? 0.5 : 0.3) {
+        let quiet = calm.active && now > calm.endsAt - options.steps(forTicks: CalmWindow.quiet)
+        let idle = clientsQuietUntil > now && !calm.active
+        if !quiet && !idle && random.chance(calm.active ? 0.5 : 0.3) {
             let leaders = nodes.indices.filter { nodes[$0].core?.role == .leader && nodes[$0].pausedUntil <= now }
             let target =
                 leaders.randomElement(using: &random)
@@ -132,7 +173,9 @@ extension Simulation {
                 let requestID = nextReadID
                 nextReadID += 1
                 nodes[target].reads.append(
-                    PendingClientRead(requestID: requestID, acknowledgedFloor: safety.highestAcknowledged))
+                    PendingClientRead(
+                        requestID: requestID, acknowledgedFloor: safety.highestAcknowledged,
+                        observedFloor: safety.highestObserved))
                 nodes[target].core!.readIndex(requestID: requestID, mode: random.chance(0.5) ? .lease : .linearizable)
             }
         }

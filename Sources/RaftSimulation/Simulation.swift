@@ -1,4 +1,4 @@
-import Raft
+@_spi(PlantedBugs) import Raft
 
 /// One seeded run of a cluster of real `RaftCore`s over a simulated network and simulated
 /// disks, with faults, clients and an operator, checking Raft's safety properties after every
@@ -16,6 +16,10 @@ public final class Simulation {
     var nextWriteID: UInt64 = 1
     var nextReadID: UInt64 = 1
     var calm = CalmWindow()
+    /// Clients write nothing until this step: an idle spell, in which logs stop moving, so a
+    /// follower cut off from the leader is as up to date as anyone — exactly when nothing but the
+    /// lease promise keeps the others from electing it.
+    var clientsQuietUntil = 0
 
     struct CalmWindow {
         var active = false
@@ -35,6 +39,11 @@ public final class Simulation {
         let voters = (1...options.nodeCount).map { NodeID($0) }
         nodes = voters.map { SimulatedNode(id: $0, core: nil, disk: SimulatedDisk(voters: voters)) }
         compactionThreshold = UInt64(8 + random.next(below: 120))
+        let baseRate = 1000 / options.stepsPerTick
+        for index in nodes.indices {
+            let halfLength = options.mixedTickLengths && random.chance(0.5)
+            nodes[index].nominalRate = halfLength ? 2 * baseRate : baseRate
+        }
         for index in nodes.indices { restart(index) }
     }
 
@@ -49,7 +58,12 @@ public final class Simulation {
 
     func coreOptions(for id: NodeID, boot: Int) -> RaftOptions {
         var raftOptions = RaftOptions(id: id)
-        raftOptions.electionTimeout = options.electionTimeout
+        let index = Int(id) - 1
+        raftOptions.electionTimeout = electionTimeout(of: index)
+        raftOptions.maxClockDrift = options.understatesDrift ? 0 : declaredDrift(of: index)
+        raftOptions.leaseSafetyMargin = RaftOptions.minimumLeaseSafetyMargin(
+            electionTimeout: raftOptions.electionTimeout, maxClockDrift: raftOptions.maxClockDrift)
+        raftOptions.plantedBugs = options.plantedBugs
         raftOptions.heartbeatInterval = 1
         raftOptions.preVote = options.preVote
         raftOptions.snapshotChunkBytes = 7
@@ -57,6 +71,41 @@ public final class Simulation {
         raftOptions.maxInflightMessages = 16
         raftOptions.randomSeed = options.seed &* 0x2545_F491_4F6C_DD1D ^ (id << 40) ^ UInt64(boot)
         return raftOptions
+    }
+
+    /// A node with half-length ticks waits twice as many of them.
+    func electionTimeout(of index: Int) -> Int {
+        options.electionTimeout * nodes[index].nominalRate * options.stepsPerTick / 1000
+    }
+
+    /// The drift bound this cluster really has, as `RaftOptions.maxClockDrift` defines it, for the
+    /// node at `index` as a leader. In steps (real time; a message takes at least one): its lease
+    /// of D ticks, sent at a step
+    /// s, can be used in steps before s + D × 1000 / (its slowest rate); a follower F that got
+    /// the heartbeat at s + 1 or later grants a vote only after more than
+    /// (E_F − 1) × 1000 / (F's fastest rate) further steps (ticks come in whole steps, so up to
+    /// one tick of a step may count at once). The lease is safe while D ≤ B, B the smaller
+    /// side in the leader's ticks; the drift that makes `minimumLeaseSafetyMargin` give exactly
+    /// that is 1 − B / (E_L − 1).
+    func declaredDrift(of index: Int) -> Double {
+        let drift = Double(options.clockDriftPerMille) / 1000
+        let slowest = Double(nodes[index].nominalRate) / 1000 * (1 - drift)
+        var shortestPromise = Double.infinity
+        for other in nodes.indices where other != index {
+            let fastest = Double(nodes[other].nominalRate) / 1000 * (1 + drift)
+            shortestPromise = min(shortestPromise, Double(electionTimeout(of: other) - 1) / fastest)
+        }
+        let bound = slowest * (1 + shortestPromise)
+        let own = Double(electionTimeout(of: index) - 1)
+        // A hair of extra drift so rounding can never turn the bound into one tick more.
+        return min(0.9, max(0, 1 - bound / own + 1e-9))
+    }
+
+    /// A clock rate within the drift bound around the node's nominal rate.
+    func drawRate(for index: Int) -> Int {
+        let drift = options.clockDriftPerMille
+        let offset = drift == 0 ? 0 : random.next(below: 2 * drift + 1) - drift
+        return nodes[index].nominalRate * (1000 + offset) / 1000
     }
 
     func trace(_ line: @autoclosure () -> String) {
@@ -104,6 +153,7 @@ public final class Simulation {
             processReady(index)
             if !report.violations.isEmpty { return }
         }
+        checkLeases()
         checkLiveness()
     }
 
@@ -127,32 +177,53 @@ public final class Simulation {
         }
     }
 
+    /// Each node ticks at its own rate: a thousandth of a tick per unit of rate each step.
     private func tickNodes() {
         for index in nodes.indices where nodes[index].isUp {
-            if nodes[index].pausedUntil > now {
-                nodes[index].missedTicks += 1
-                continue
+            nodes[index].phase += nodes[index].rate
+            while nodes[index].phase >= 1000 {
+                nodes[index].phase -= 1000
+                if nodes[index].pausedUntil > now {
+                    nodes[index].missedTicks += 1
+                } else {
+                    nodes[index].core!.tick()
+                }
             }
-            nodes[index].core!.tick()
         }
     }
 
     // MARK: Hosting a node
 
-    /// Handles one `Ready` the way a host must: persist, send, apply, advance — with a rare crash
-    /// injected before or after persisting.
+    /// Handles one `Ready` the way a host must: write, fsync when `mustSync` says so, send, apply,
+    /// advance — with rare crashes before writing, in the middle of writing (a torn Ready), and
+    /// failed fsyncs (the host stops; what the failed fsync did not write is lost).
     func processReady(_ index: Int) {
         guard nodes[index].core!.hasReady else { return }
         let ready = nodes[index].core!.ready()
         checkReady(ready, node: index)
-        if !calm.active && random.chance(0.002) {
-            let afterPersist = random.chance(0.5)
-            if afterPersist { nodes[index].disk.persist(ready) }
-            trace("n\(index + 1) crashes \(afterPersist ? "after" : "before") persisting a Ready")
+        let faults = !calm.active && options.diskFaults
+        if faults && random.chance(0.002) {
+            trace("n\(index + 1) crashes before persisting a Ready")
             crash(index)
             return
         }
-        nodes[index].disk.persist(ready)
+        nodes[index].disk.write(ready)
+        if faults && random.chance(0.002) {
+            trace("n\(index + 1) crashes in the middle of persisting a Ready")
+            report.stats.tornReadys += 1
+            crash(index)
+            return
+        }
+        if ready.mustSync {
+            if faults && random.chance(0.001) {
+                trace("n\(index + 1): fsync fails, the host stops")
+                report.stats.failedFsyncs += 1
+                crash(index)
+                return
+            }
+            nodes[index].disk.sync()
+        }
+        checkDurableBeforeSend(ready, node: index)
         for message in ready.messages { network.send(message, now: now, random: &random) }
         if let snapshot = ready.snapshot { installSnapshot(snapshot, node: index) }
         for entry in ready.committedEntries { apply(entry, node: index) }
@@ -220,6 +291,10 @@ public final class Simulation {
             violation(
                 "stale read on n\(index + 1): read index \(state.index) misses write \(read.acknowledgedFloor) acknowledged before the read began"
             )
+        } else if state.index < read.observedFloor {
+            violation(
+                "stale read on n\(index + 1): read index \(state.index) misses entry \(read.observedFloor), which a read served before this one began had seen"
+            )
         }
         nodes[index].reads[position].readIndex = state.index
     }
@@ -228,7 +303,9 @@ public final class Simulation {
         let applied = nodes[index].machine.index
         let before = nodes[index].reads.count
         nodes[index].reads.removeAll { read in read.readIndex.map { $0 <= applied } ?? false }
-        report.stats.readsServed += before - nodes[index].reads.count
+        let served = before - nodes[index].reads.count
+        report.stats.readsServed += served
+        if served > 0 { safety.observe(index: applied) }
     }
 
     private func maybeCompact(_ index: Int) {
@@ -248,6 +325,10 @@ public final class Simulation {
     func crash(_ index: Int) {
         nodes[index].crashAt = nil
         guard nodes[index].isUp else { return }
+        // Any prefix of the unsynced writes may have reached the disk, none of the rest.
+        let unsynced = nodes[index].disk.unsynced.count
+        let kept = options.diskFaults ? random.next(below: unsynced + 1) : unsynced
+        report.stats.unsyncedWritesLost += nodes[index].disk.crash(keeping: kept)
         nodes[index].core = nil
         nodes[index].writes = []
         nodes[index].reads = []
@@ -259,6 +340,8 @@ public final class Simulation {
     func restart(_ index: Int) {
         guard !nodes[index].isUp else { return }
         nodes[index].boots += 1
+        nodes[index].rate = drawRate(for: index)
+        nodes[index].phase = random.next(below: 1000)
         let disk = nodes[index].disk
         do {
             nodes[index].core = try RaftCore(

@@ -1,4 +1,4 @@
-import Raft
+@_spi(PlantedBugs) import Raft
 
 /// Runs many seeds on all cores and summarizes.
 public enum SimulationRunner {
@@ -12,6 +12,17 @@ public enum SimulationRunner {
     public static func run(
         firstSeed: UInt64, count: Int, steps: Int, nodeCount: Int? = nil, workers: Int
     ) async -> Summary {
+        await run(
+            firstSeed: firstSeed, count: count, steps: steps, nodeCount: nodeCount, workers: workers, plantedBugs: [],
+            understatesDrift: false)
+    }
+
+    /// The same, with deliberate bugs planted in every core (mutation tests).
+    @_spi(PlantedBugs)
+    public static func run(
+        firstSeed: UInt64, count: Int, steps: Int, nodeCount: Int? = nil, workers: Int, plantedBugs: Set<PlantedBug>,
+        understatesDrift: Bool
+    ) async -> Summary {
         await withTaskGroup(of: Summary.self) { group in
             for worker in 0..<max(1, workers) {
                 group.addTask {
@@ -20,8 +31,10 @@ public enum SimulationRunner {
                     while offset < count {
                         let seed = firstSeed + UInt64(offset)
                         let nodes = nodeCount ?? (seed % 2 == 0 ? 3 : 5)
-                        let report = Simulation(options: SimulationOptions(seed: seed, nodeCount: nodes, steps: steps))
-                            .run()
+                        var options = SimulationOptions(seed: seed, nodeCount: nodes, steps: steps)
+                        options.plantedBugs = plantedBugs
+                        options.understatesDrift = understatesDrift
+                        let report = Simulation(options: options).run()
                         summary.seeds += 1
                         summary.stats.add(report.stats)
                         if !report.passed { summary.failures.append(report) }

@@ -1,15 +1,19 @@
 import Foundation
-import RaftSimulation
+@_spi(PlantedBugs) import Raft
+@_spi(PlantedBugs) import RaftSimulation
 
 // `raft-sim --seeds N --steps M [--first-seed S] [--workers W]` runs many seeds and prints one
 // summary line; `raft-sim --seed S --nodes K --steps M [--verbose]` replays one run exactly.
+// `--plant BUG` (repeatable) runs a core with a deliberate bug (see `PlantedBug`): the mutation
+// check that the simulator's invariants catch it.
 
 func usage() -> Never {
     FileHandle.standardError.write(
         Data(
             """
-            usage: raft-sim --seeds N --steps M [--first-seed S] [--workers W] [--nodes K]
-                   raft-sim --seed S --nodes K --steps M [--verbose]
+            usage: raft-sim --seeds N --steps M [--first-seed S] [--workers W] [--nodes K] [--plant BUG]
+                   raft-sim --seed S --nodes K --steps M [--verbose] [--plant BUG]
+            bugs: \(PlantedBug.allCases.map(\.rawValue).joined(separator: ", ")), understatedDrift
 
             """.utf8))
     exit(2)
@@ -17,10 +21,20 @@ func usage() -> Never {
 
 var values: [String: String] = [:]
 var verbose = false
+var planted: Set<PlantedBug> = []
+var understatesDrift = false
 var arguments = CommandLine.arguments.dropFirst()
 while let argument = arguments.popFirst() {
     switch argument {
     case "--verbose": verbose = true
+    case "--plant":
+        guard let name = arguments.popFirst() else { usage() }
+        if name == "understatedDrift" {
+            understatesDrift = true
+        } else {
+            guard let bug = PlantedBug(rawValue: name) else { usage() }
+            planted.insert(bug)
+        }
     case "--seeds", "--steps", "--first-seed", "--workers", "--seed", "--nodes":
         guard let value = arguments.popFirst() else { usage() }
         values[argument] = value
@@ -41,6 +55,8 @@ if values["--seed"] != nil {
     let seed = UInt64(number("--seed", default: 1))
     var options = SimulationOptions(seed: seed, nodeCount: nodeOverride ?? (seed % 2 == 0 ? 3 : 5), steps: steps)
     options.verbose = verbose
+    options.plantedBugs = planted
+    options.understatesDrift = understatesDrift
     let report = Simulation(options: options).run()
     for line in report.trace { print(line) }
     let stats = report.stats
@@ -56,7 +72,8 @@ let firstSeed = UInt64(number("--first-seed", default: 1))
 let workers = number("--workers", default: ProcessInfo.processInfo.activeProcessorCount)
 let started = Date()
 let summary = await SimulationRunner.run(
-    firstSeed: firstSeed, count: seeds, steps: steps, nodeCount: nodeOverride, workers: workers)
+    firstSeed: firstSeed, count: seeds, steps: steps, nodeCount: nodeOverride, workers: workers,
+    plantedBugs: planted, understatesDrift: understatesDrift)
 let elapsed = Date().timeIntervalSince(started)
 for failure in summary.failures {
     print("FAILED seed \(failure.options.seed) (\(failure.options.nodeCount) nodes): \(failure.violations.first ?? "")")
@@ -66,7 +83,8 @@ let stats = summary.stats
 print(
     String(
         format:
-            "sim: %d seeds, %d steps, %d violations (%.1fs; %d writes acknowledged, %d reads served, %d elections, %d crashes, %d snapshots installed, %d membership changes, %d transfers)",
+            "sim: %d seeds, %d steps, %d violations (%.1fs; %d writes acknowledged, %d reads served, %d elections, %d crashes, %d torn Readys, %d failed fsyncs, %d unsynced writes lost, %d clock-rate changes, %d snapshots installed, %d membership changes, %d transfers)",
         summary.seeds, stats.steps, summary.failures.count, elapsed, stats.acknowledgedWrites, stats.readsServed,
-        stats.elections, stats.crashes, stats.snapshotsInstalled, stats.configurationChanges, stats.transfers))
+        stats.elections, stats.crashes, stats.tornReadys, stats.failedFsyncs, stats.unsyncedWritesLost,
+        stats.clockRateChanges, stats.snapshotsInstalled, stats.configurationChanges, stats.transfers))
 exit(summary.failures.isEmpty ? 0 : 1)

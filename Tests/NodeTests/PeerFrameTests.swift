@@ -32,6 +32,7 @@ struct PeerFrameTests {
         .readIndexRequest(ReadIndexRequest(requestID: 5, mode: .lease)),
         .readIndexResponse(ReadIndexResponse(requestID: 5, index: 88)),
         .readIndexResponse(ReadIndexResponse(requestID: 6, index: nil)),
+        .removed(configurationIndex: 42),
     ]
 
     var messages: [Message] {

@@ -140,6 +140,27 @@ struct ElectionTests {
             ready.messages.contains { $0.payload == .voteResponse(VoteResponse(preVote: false, granted: false)) })
     }
 
+    /// The lease margin must cover the declared drift (see `RaftOptions.minimumLeaseSafetyMargin`).
+    @Test func leaseMarginsThatLeaveNoRoomForDriftAreRejected() throws {
+        func accepts(electionTimeout: Int, margin: Int, drift: Double) -> Bool {
+            var options = RaftOptions(id: 1)
+            options.electionTimeout = electionTimeout
+            options.leaseSafetyMargin = margin
+            options.maxClockDrift = drift
+            return (try? RaftCore(options: options, restoring: .bootstrap(voters: [1]))) != nil
+        }
+        #expect(accepts(electionTimeout: 10, margin: 1, drift: 0))
+        #expect(!accepts(electionTimeout: 10, margin: 1, drift: 0.1), "9 × 0.9 = 8.1: the lease may last 8 ticks")
+        #expect(accepts(electionTimeout: 10, margin: 2, drift: 0.1), "the defaults")
+        #expect(!accepts(electionTimeout: 10, margin: 3, drift: 0.3), "9 × 0.7 = 6.3: 6 ticks at most")
+        #expect(accepts(electionTimeout: 10, margin: 4, drift: 0.3))
+        #expect(accepts(electionTimeout: 100, margin: 6, drift: 0.05), "99 × 0.95 = 94.05")
+        #expect(!accepts(electionTimeout: 100, margin: 5, drift: 0.05))
+        #expect(!accepts(electionTimeout: 10, margin: 9, drift: 1.0), "no clock at all is not a bound")
+        #expect(!accepts(electionTimeout: 10, margin: 10, drift: 0), "a margin of the whole timeout leaves no lease")
+        #expect(RaftOptions.minimumLeaseSafetyMargin(electionTimeout: 10, maxClockDrift: 0.1) == 2)
+    }
+
     @Test func invalidOptionsAreRejected() {
         var options = RaftOptions(id: 1)
         options.leaseSafetyMargin = 0

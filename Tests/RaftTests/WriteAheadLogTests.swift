@@ -95,23 +95,25 @@ struct WriteAheadLogTests {
         #expect(try segmentBytes(path) == intact)
     }
 
-    @Test func aTornRecordFollowedByZeroesIsATornWrite() throws {
+    @Test func aRecordWhoseSectorsFromABoundaryOnAreZerosIsATornWrite() throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let (log, _) = try WriteAheadLog.open(directory: directory)
         log.append(entries: entries(1...3))
         try log.sync()
         let path = log.segmentPaths[0]
         let intact = try segmentBytes(path)
-        log.append(entries: entries(4...4))
+        // A record that starts before the first sector boundary and ends after it.
+        log.append(entries: [LogEntry(index: 4, term: 1, kind: .command, data: [UInt8](repeating: 0x61, count: 700))])
         try log.sync()
         var bytes = try segmentBytes(path)
-        // The last record's second half never reached the disk: zeroes, and the page after too.
-        for position in (intact.count + 12)..<bytes.count { bytes[position] = 0 }
-        bytes += [UInt8](repeating: 0, count: 4096)
+        #expect(intact.count < 512 && bytes.count > 512)
+        // The file grew by the whole write, but its second sector never reached the disk.
+        for position in 512..<bytes.count { bytes[position] = 0 }
         try write(bytes, to: path)
         let (_, recovery) = try WriteAheadLog.open(directory: directory)
         #expect(recovery.entries == entries(1...3))
         #expect(recovery.truncatedTail?.offset == intact.count)
+        #expect(try segmentBytes(path) == intact)
     }
 
     @Test func aDamagedLengthWithValidRecordsAfterItIsCorruption() throws {

@@ -28,8 +28,6 @@ public actor RaftNode {
     /// Who each forwarded write went to: only that node's answer counts.
     private var forwardTargets: [UInt64: NodeID] = [:]
     private var drainScheduled = false
-    /// Term and vote last made durable; a Ready that changes only the commit index needs no fsync.
-    private var durableTermAndVote: (term: UInt64, votedFor: NodeID?)?
     private var lastTick = ContinuousClock.now
     private var tasks: [Task<Void, Never>] = []
     private var stopped = false
@@ -111,8 +109,7 @@ public actor RaftNode {
         }
         let node = RaftNode(
             configuration: configuration, core: core, wal: wal, snapshots: snapshots, transport: transport,
-            store: store, appliedIndex: base.metadata.index, logger: logger,
-            durableTermAndVote: (recovery.hardState.term, recovery.hardState.votedFor))
+            store: store, appliedIndex: base.metadata.index, logger: logger)
         await node.run()
         await node.leaderServices.add(
             LeaseExpiry(
@@ -124,13 +121,11 @@ public actor RaftNode {
 
     private init(
         configuration: NodeConfiguration, core: RaftCore, wal: WriteAheadLog, snapshots: SnapshotStore,
-        transport: PeerTransport, store: KeyValueStore, appliedIndex: UInt64, logger: Logger,
-        durableTermAndVote: (term: UInt64, votedFor: NodeID?)
+        transport: PeerTransport, store: KeyValueStore, appliedIndex: UInt64, logger: Logger
     ) {
         self.logger = logger
         self.leaderServices = LeaderServices(logger: logger)
         self.metrics = NodeMetrics(factory: configuration.metricsFactory)
-        self.durableTermAndVote = durableTermAndVote
         self.id = configuration.id
         self.configuration = configuration
         self.core = core
@@ -518,7 +513,9 @@ public actor RaftNode {
             }
             for message in ready.messages { transport.send(message) }
             if let snapshot = ready.snapshot, !install(snapshot) { return }
-            for entry in ready.committedEntries { apply(entry) }
+            for entry in ready.committedEntries {
+                guard apply(entry) else { return }
+            }
             for state in ready.readStates { confirmRead(state) }
             for requestID in ready.failedReads { pendingReads.removeValue(forKey: requestID)?.resume(returning: nil) }
             core.advance()
@@ -542,18 +539,12 @@ public actor RaftNode {
             try snapshots.save(snapshot)
         }
         wal.append(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot?.metadata)
-        // The commit index need not be durable (it is re-learned from the leader), so a Ready
-        // that changes nothing else rides along with the next fsync instead of paying for one.
-        var termOrVoteChanged = false
-        if let hardState = ready.hardState {
-            termOrVoteChanged =
-                durableTermAndVote.map { $0.term != hardState.term || $0.votedFor != hardState.votedFor } ?? true
-        }
-        if !ready.entries.isEmpty || ready.snapshot != nil || termOrVoteChanged {
+        // The core decides (`Ready.mustSync`): a Ready that changes only the commit index rides
+        // along with the next fsync instead of paying for one.
+        if ready.mustSync {
             let started = ContinuousClock.now
             try wal.sync()
             metrics.fsyncDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
-            if let hardState = ready.hardState { durableTermAndVote = (hardState.term, hardState.votedFor) }
         }
         persistedEntries += ready.entries.count
         metrics.persistedEntries.increment(by: ready.entries.count)
@@ -606,13 +597,21 @@ public actor RaftNode {
         readsAwaitingApply = still
     }
 
-    private func apply(_ entry: LogEntry) {
+    /// Applies one committed entry; false when it stopped the node. A command this node cannot
+    /// decode (written by a newer version, or damaged) stops it: skipping the entry would let
+    /// this store drift from the others', silently.
+    private func apply(_ entry: LogEntry) -> Bool {
         var result: StoreResult?
         if entry.kind == .command {
-            if let command = try? StoreCommand(decoding: entry.data) {
-                let applied = store.applyRecordingChange(command)
+            do {
+                let applied = store.applyRecordingChange(try StoreCommand(decoding: entry.data))
                 result = applied.result
                 if let change = applied.change { changes.publish(.change(change)) }
+            } catch {
+                fail(
+                    "committed entry \(entry.index) (term \(entry.term)) is not a store command this node can decode: \(error)"
+                )
+                return false
             }
         }
         appliedIndex = entry.index
@@ -624,6 +623,7 @@ public actor RaftNode {
             }
         }
         releaseReads()
+        return true
     }
 
     private func confirmRead(_ state: ReadState) {

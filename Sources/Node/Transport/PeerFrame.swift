@@ -79,6 +79,9 @@ public enum PeerFrame {
             body.appendLittleEndian(response.requestID)
             body.append(response.index == nil ? 0 : 1)
             body.appendLittleEndian(response.index ?? 0)
+        case .removed(let configurationIndex):
+            body.append(12)
+            body.appendLittleEndian(configurationIndex)
         }
         var frame: [UInt8] = []
         frame.reserveCapacity(body.count + 4)
@@ -168,6 +171,8 @@ public enum PeerFrame {
                 let hasIndex = try flag(&reader)
                 let index = try reader.uint64()
                 payload = .readIndexResponse(ReadIndexResponse(requestID: requestID, index: hasIndex ? index : nil))
+            case 12:
+                payload = .removed(configurationIndex: try reader.uint64())
             case let tag:
                 throw PeerFrameError.malformed("unknown message type \(tag)")
             }

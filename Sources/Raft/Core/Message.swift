@@ -29,6 +29,10 @@ public struct Message: Sendable, Hashable {
         /// A follower asks the leader to confirm a read index on its behalf (thesis §6.4).
         case readIndexRequest(ReadIndexRequest)
         case readIndexResponse(ReadIndexResponse)
+        /// The leader tells a node that campaigns from outside the committed configuration that it
+        /// was removed (thesis §4.2.3): it stops campaigning until its log shows it a member again.
+        /// `configurationIndex` is the index of the leader's committed configuration.
+        case removed(configurationIndex: UInt64)
     }
 }
 

@@ -4,7 +4,6 @@ extension RaftCore {
     mutating func tickElection() {
         expireForwardedReads()
         electionElapsed += 1
-        if electionElapsed >= options.electionTimeout { withinBootLease = false }
         if electionElapsed >= randomizedElectionTimeout {
             // Randomized timeouts make split votes rare (paper §5.2).
             startElection(leadershipTransfer: false)
@@ -69,6 +68,7 @@ extension RaftCore {
     /// Starts PreVote (thesis §9.6) or, when PreVote is off or for a transfer, a real election.
     mutating func startElection(leadershipTransfer: Bool) {
         guard log.configuration.isVoter(id) else { return }
+        if let removedBy, log.lastConfigurationIndex < removedBy { return }
         if options.preVote && !leadershipTransfer {
             becomePreCandidate()
         } else {
@@ -114,6 +114,10 @@ extension RaftCore {
         leadTransferee = nil
         sentTimeoutNowThisTerm = false
         rebuildProgress()
+        // As etcd: a new leader counts only itself as recently active, so that if it is cut off
+        // right after its election, its first CheckQuorum already finds no quorum and it steps
+        // down within one election timeout instead of two.
+        for index in progress.indices { progress[index].recentActive = false }
         // Paper §5.4.2 / thesis §6.4: a new leader commits a no-op of its own term, through which
         // the entries of earlier terms it holds become committed.
         let noop = LogEntry(index: log.lastIndex + 1, term: term, kind: .noop, data: [])
@@ -125,6 +129,16 @@ extension RaftCore {
     // MARK: Votes
 
     mutating func handleVoteRequest(_ request: VoteRequest, from candidate: NodeID, term requestTerm: UInt64) {
+        // Thesis §6.4.1: the promise holds whatever term this node has been moved to since it heard
+        // from the leader (see `isWithinLeaderLease`). A vote already cast for this candidate in
+        // this term may be repeated: that elects no one new.
+        let repeatsVote = !request.preVote && votedFor == candidate
+        // The old rule checked the promise only on a higher-term request, in `acceptHigherTerm`.
+        let checksPromise = !options._plantedBugs.contains(.promiseFromLeaderField)
+        if checksPromise && options.checkQuorum && !request.leadershipTransfer && isWithinLeaderLease && !repeatsVote {
+            send(.voteResponse(VoteResponse(preVote: request.preVote, granted: false)), to: candidate)
+            return
+        }
         // Paper §5.2: one vote per term, first come first served; a PreVote for a later term is
         // only a prediction and binds nothing (thesis §9.6).
         let canVote =

@@ -177,8 +177,14 @@ extension RaftCore {
             readsAwaitingCommit = []
             for read in waiting { registerLeaderRead(read) }
         }
-        // Thesis §4.2.2: a leader removed from the configuration steps down once the change commits.
+        // Thesis §4.2.2: a leader removed from the configuration steps down once the change
+        // commits. It first hands leadership to the most caught-up voter (thesis §3.10), so the
+        // cluster does not sit through an election timeout without a leader.
         if !log.configuration.isVoter(id) && log.committed >= log.lastConfigurationIndex {
+            let voters = progress.filter { log.configuration.isVoter($0.id) }
+            if let successor = voters.max(by: { ($0.match, $1.id) < ($1.match, $0.id) }) {
+                sendTimeoutNow(to: successor.id)
+            }
             becomeFollower(term: term, leader: nil)
         }
     }

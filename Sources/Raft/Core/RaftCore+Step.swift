@@ -4,6 +4,16 @@ extension RaftCore {
     public mutating func step(_ message: Message) {
         guard message.to == id, message.from != id, message.from != 0 else { return }
         if log.violation != nil { return }
+        if case .removed(let configurationIndex) = message.payload {
+            // No term rule: the notice is about membership, and whether it is stale is judged by
+            // the configuration index it names, not by the sender's term.
+            if configurationIndex > log.lastConfigurationIndex {
+                removedBy = configurationIndex
+                if role == .preCandidate || role == .candidate { becomeFollower(term: term, leader: nil) }
+            }
+            return
+        }
+        if case .voteRequest = message.payload, tellsRemovedCandidate(message.from) { return }
         if message.term > term {
             guard acceptHigherTerm(message) else { return }
         } else if message.term < term {
@@ -39,7 +49,20 @@ extension RaftCore {
             handleForwardedRead(request, from: message.from)
         case .readIndexResponse(let response):
             handleForwardedReadResponse(response)
+        case .removed:
+            break
         }
+    }
+
+    /// Thesis §4.2.3: a server removed from the configuration never receives the entry that
+    /// removes it (the leader stops replicating to it at once), so it times out and campaigns
+    /// forever. The leader answers such a candidate, whatever its term, with a removal notice —
+    /// only from a committed configuration, so a member being re-added is never turned away.
+    private mutating func tellsRemovedCandidate(_ candidate: NodeID) -> Bool {
+        guard role == .leader, !log.configuration.contains(candidate), log.lastConfigurationIndex <= log.committed
+        else { return false }
+        send(.removed(configurationIndex: log.lastConfigurationIndex), to: candidate)
+        return true
     }
 
     /// A message from a higher term. Returns false when it must be ignored.
@@ -82,16 +105,25 @@ extension RaftCore {
     }
 
     /// Thesis §6.4.1: whether this node promised, by having heard from a leader within the minimum
-    /// election timeout, not to help elect another.
+    /// election timeout, not to help elect another. Judged by the clock of the last leader contact
+    /// alone, never by `leader` or `term`, which other messages change. A leader keeps its own
+    /// promise; a node that just started cannot know what it promised before, so it keeps one for
+    /// a full election timeout (the boot lease: thesis §6.4.1, made robust to restarts).
     var isWithinLeaderLease: Bool {
-        switch role {
-        case .leader:
-            return true
-        case .follower:
-            return (leader != nil || withinBootLease) && electionElapsed < options.electionTimeout
-        case .preCandidate, .candidate:
-            return false
+        if options._plantedBugs.contains(.noLeaseCheck) { return role == .leader }
+        if options._plantedBugs.contains(.promiseFromLeaderField) {
+            return role == .leader
+                || (role == .follower && (leader != nil || withinBootLease)
+                    && electionElapsed < options.electionTimeout)
         }
+        return role == .leader || withinBootLease || heardFromLeaderRecently
+    }
+
+    var withinBootLease: Bool { clock < UInt64(options.electionTimeout) }
+
+    var heardFromLeaderRecently: Bool {
+        guard let contact = lastLeaderContact else { return false }
+        return clock &- contact < UInt64(options.electionTimeout)
     }
 
     /// A leader of the current term spoke: follow it and reset the election timer (paper §5.2).
@@ -100,5 +132,6 @@ extension RaftCore {
             becomeFollower(term: term, leader: sender)
         }
         electionElapsed = 0
+        lastLeaderContact = clock
     }
 }

@@ -27,10 +27,16 @@ public struct RaftCore: Sendable {
     var randomizedElectionTimeout = 0
     /// Ticks since this node started: the leader's monotonic clock for leases.
     var clock: UInt64 = 0
-    /// True until a full election timeout has passed since start. A restarted node cannot know
-    /// whether it recently promised a leader not to vote (the lease guarantee below), so it acts
-    /// as if it had, for one election timeout (thesis §6.4.1, made robust to restarts).
-    var withinBootLease = true
+    /// `clock` when a leader last spoke to this node (AppendEntries, heartbeat or snapshot chunk
+    /// of its current term). The lease promise runs from here. It is kept apart from `leader` and
+    /// `term` on purpose: a higher-term message that is not from a leader (a vote rejection, say)
+    /// clears `leader`, but it tells nothing about the leader this node acknowledged, whose lease
+    /// still counts on the promise.
+    var lastLeaderContact: UInt64?
+
+    /// Set when a leader said this node was removed by the configuration at this index: it does
+    /// not campaign until its own log holds a configuration at least that new (which then decides).
+    var removedBy: UInt64?
 
     /// The current election was started by TimeoutNow (thesis §3.10).
     var transferElection = false
@@ -70,6 +76,8 @@ public struct RaftCore: Sendable {
     var reportedSoftState: SoftState
     var reportedConfiguration: ClusterConfiguration
     var handedOut: (lastIndex: UInt64, lastTerm: UInt64, applying: UInt64)?
+    /// `PlantedBug.voteSentBeforePersisted`: a vote went out whose hard state is still owed.
+    var plantedVoteOwed = false
 
     /// Creates a node from what the host read back from disk (`RestoredState.bootstrap` for a new one).
     public init(options: RaftOptions, restoring state: RestoredState) throws {
@@ -114,7 +122,7 @@ public struct RaftCore: Sendable {
     public var ticksSinceLeaderContact: Int? {
         switch role {
         case .leader: 0
-        case .follower: leader == nil ? nil : electionElapsed
+        case .follower: leader == nil ? nil : lastLeaderContact.map { Int(clamping: clock &- $0) }
         case .preCandidate, .candidate: nil
         }
     }
@@ -164,7 +172,7 @@ public struct RaftCore: Sendable {
     /// Refused while this node heard from a leader within the election timeout: it promised that
     /// leader's lease not to help elect another (use `transferLeadership` on the leader instead).
     public mutating func campaign() {
-        guard role != .leader, !(options.checkQuorum && isWithinLeaderLease && leader != nil) else { return }
+        guard role != .leader, !(options.checkQuorum && heardFromLeaderRecently) else { return }
         startElection(leadershipTransfer: false)
     }
 
@@ -176,6 +184,7 @@ public struct RaftCore: Sendable {
         if log.hasUnstableEntries || log.hasEntriesToApply || log.pendingSnapshot != nil { return true }
         if role == .leader && (appendsNeeded || readHeartbeatNeeded) { return true }
         if currentHardState != reportedHardState || currentSoftState != reportedSoftState { return true }
+        if plantedVoteOwed { return true }
         return log.configuration != reportedConfiguration
     }
 
@@ -187,7 +196,18 @@ public struct RaftCore: Sendable {
             if appendsNeeded { sendAppendsToAll() }
         }
         var ready = Ready()
-        let hardState = currentHardState
+        var hardState = currentHardState
+        if options._plantedBugs.contains(.voteSentBeforePersisted), hardState.votedFor != nil,
+            hardState.term != reportedHardState.term || hardState.votedFor != reportedHardState.votedFor
+        {
+            // Planted bug: the vote leaves now, its record only with the next Ready.
+            hardState.votedFor = hardState.term == reportedHardState.term ? reportedHardState.votedFor : nil
+            plantedVoteOwed = true
+        } else if plantedVoteOwed {
+            plantedVoteOwed = false
+        }
+        let termOrVoteChanged =
+            hardState.term != reportedHardState.term || hardState.votedFor != reportedHardState.votedFor
         if hardState != reportedHardState {
             ready.hardState = hardState
             reportedHardState = hardState
@@ -204,6 +224,8 @@ public struct RaftCore: Sendable {
         ready.snapshot = log.takePendingSnapshot()
         ready.entries = log.takeUnstableEntries()
         ready.committedEntries = log.takeEntriesToApply()
+        let entriesNeedSync = !ready.entries.isEmpty && !options._plantedBugs.contains(.noSyncForEntries)
+        ready.mustSync = termOrVoteChanged || entriesNeedSync || ready.snapshot != nil
         swap(&ready.messages, &messages)
         swap(&ready.readStates, &readStates)
         swap(&ready.failedReads, &failedReads)

@@ -14,8 +14,16 @@ public struct RaftOptions: Sendable, Hashable {
     /// and followers that heard from a leader recently refuse to vote (§4.2.3).
     public var checkQuorum: Bool = true
     /// How many ticks before the theoretical end of the lease the leader stops trusting it, to
-    /// cover clock drift between nodes (thesis §6.4.1: "bounded clock drift").
+    /// cover clock drift between nodes (thesis §6.4.1: "bounded clock drift"). `validate()` asks
+    /// for at least `minimumLeaseSafetyMargin` under `maxClockDrift`.
     public var leaseSafetyMargin: Int = 2
+    /// The bound on drift the lease relies on: the fraction by which any other voter's promise
+    /// window — `electionTimeout − 1` of *its* ticks, measured in real time — may fall short of
+    /// `electionTimeout − 1` ticks of this node's clock. It covers clock-rate drift between
+    /// machines and any difference in configured tick length or election timeout between nodes.
+    /// (The "− 1" is the granularity of whole ticks: a follower's first tick may come right after
+    /// the message that began its promise.)
+    public var maxClockDrift: Double = 0.1
     /// Upper bound on the bytes of entries in one AppendEntries.
     public var maxMessageBytes: Int = 1 << 20
     /// Upper bound on AppendEntries in flight to one follower in the replicate state.
@@ -29,6 +37,8 @@ public struct RaftOptions: Sendable, Hashable {
     /// Seed of the generator behind randomized election timeouts. A seeded simulation replays
     /// exactly; production hosts pass a random seed.
     public var randomSeed: UInt64 = 1
+    /// See `PlantedBug`: empty except in mutation tests.
+    var _plantedBugs: Set<PlantedBug> = []
 
     public init(id: NodeID) {
         self.id = id
@@ -79,13 +89,33 @@ extension RaftOptions {
         guard heartbeatInterval >= 1, electionTimeout > heartbeatInterval else {
             throw RaftError.invalidOptions("electionTimeout must exceed heartbeatInterval, both at least 1 tick")
         }
-        // Time is counted in whole ticks: a follower's promise can end up to one tick earlier than
-        // the leader's clock suggests, so the lease needs at least one tick of margin.
-        guard leaseSafetyMargin >= 1, leaseSafetyMargin < electionTimeout else {
-            throw RaftError.invalidOptions("leaseSafetyMargin must be at least 1 and below electionTimeout")
+        guard maxClockDrift >= 0, maxClockDrift < 1 else {
+            throw RaftError.invalidOptions("maxClockDrift must be in [0, 1)")
+        }
+        let minimumMargin = Self.minimumLeaseSafetyMargin(
+            electionTimeout: electionTimeout, maxClockDrift: maxClockDrift)
+        guard leaseSafetyMargin >= minimumMargin, leaseSafetyMargin < electionTimeout else {
+            throw RaftError.invalidOptions(
+                "leaseSafetyMargin \(leaseSafetyMargin) leaves no room for drift: with electionTimeout \(electionTimeout) and maxClockDrift \(maxClockDrift) it must be at least \(minimumMargin) and below electionTimeout"
+            )
         }
         guard maxMessageBytes > 0, maxInflightMessages > 0, maxInflightBytes > 0, snapshotChunkBytes > 0 else {
             throw RaftError.invalidOptions("message, in-flight and chunk limits must be positive")
         }
+    }
+}
+
+extension RaftOptions {
+    /// The smallest margin that keeps the lease inside every voter's promise.
+    ///
+    /// A quorum acknowledged a heartbeat this leader sent at tick `t`; each of them received it no
+    /// earlier and refuses votes until `electionTimeout` of its own ticks have passed, which takes
+    /// at least `(electionTimeout − 1) × (1 − maxClockDrift)` of this node's ticks in real time.
+    /// The lease (`electionTimeout − margin` ticks from `t`) must end no later, so
+    /// `electionTimeout − margin ≤ ⌊(electionTimeout − 1) × (1 − maxClockDrift)⌋`. With no drift
+    /// that is one tick; with the default 10 % on a 10-tick timeout, two.
+    public static func minimumLeaseSafetyMargin(electionTimeout: Int, maxClockDrift: Double) -> Int {
+        let promise = Double(max(0, electionTimeout - 1)) * (1 - maxClockDrift)
+        return max(1, electionTimeout - Int(promise.rounded(.down)))
     }
 }

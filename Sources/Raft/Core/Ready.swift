@@ -28,6 +28,11 @@ public struct Ready: Sendable {
     /// Set when the configuration in force changed (it changes when a configuration entry is
     /// appended to the log or truncated from it, thesis §4.1, not when it commits).
     public var configuration: ClusterConfiguration?
+    /// Whether the host must fsync before sending: true when there are entries or a snapshot to
+    /// persist, or the term or vote changed. A Ready that changes only the commit index may ride
+    /// along with the next fsync: the commit index is re-learned from the leader, and restoring a
+    /// lower one is always safe (as etcd's `MustSync`).
+    public var mustSync = false
 
     public init() {}
 

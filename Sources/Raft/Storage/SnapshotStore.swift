@@ -88,7 +88,7 @@ public struct SnapshotStore {
     }
 
     public func load(_ path: String) throws -> Snapshot {
-        let bytes = try WriteAheadLog.readFile(path)
+        let bytes = try POSIXFileSystem().readFile(path)
         func corrupt(_ reason: String) -> SnapshotStoreError { .corrupt(file: path, reason: reason) }
         guard bytes.count >= 17, Array(bytes[0..<4]) == Self.magic else { throw corrupt("missing header") }
         guard bytes[4] == 1 else { throw corrupt("unsupported version \(bytes[4])") }

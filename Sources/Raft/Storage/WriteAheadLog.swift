@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 /// Why the log cannot be opened or written. Corruption names the file and byte offset.
 public enum WALError: Error, Hashable, CustomStringConvertible {
     case corrupt(file: String, offset: Int, reason: String)
@@ -44,9 +38,17 @@ public struct WALRecovery: Sendable, Hashable {
 /// and vote of one `Ready` — however many proposals it carries — costs one fsync. Nothing may be
 /// acknowledged before `sync` returns.
 ///
-/// Recovery: a record cut short at the very end of the newest segment (a write torn by a crash)
-/// is truncated away and reported; a bad record anywhere else stops the open with the file and
-/// offset, because skipping it could silently lose acknowledged data.
+/// Recovery: a record at the very end of the newest segment that bears the marks of a write
+/// torn by a crash (see `parseRecord`) is truncated away — durably — and reported; a bad record
+/// anywhere else, or one whose bytes are all present but damaged, stops the open with the file
+/// and offset, because skipping it could silently lose acknowledged data.
+///
+/// Failure: once a write or fsync has failed, every later `sync` throws. The kernel may have
+/// dropped the failed pages while marking them clean, so a retried fsync could succeed without
+/// making anything durable (PostgreSQL's "fsyncgate"); the host stops, and reopening reads what
+/// the disk really holds.
+///
+/// Files go through a `WALFileSystem`: the real disk unless a simulated one is passed in.
 ///
 /// Not thread-safe: one owner (an actor or an event loop) uses it.
 public final class WriteAheadLog {
@@ -58,8 +60,12 @@ public final class WriteAheadLog {
 
     public let directory: String
     private let options: Options
+    private let fileSystem: any WALFileSystem
     private var segments: [Segment] = []
-    private var descriptor: Int32 = -1
+    /// The newest segment, open for appending (nil only before the first one is started).
+    private var file: WALFileHandle?
+    /// The first write or fsync that failed: from then on nothing is assumed durable.
+    private var failure: WALError?
     private var buffer: [UInt8] = []
     private var lastHardState = HardState()
     private var snapshotIndex: UInt64 = 0
@@ -78,19 +84,22 @@ public final class WriteAheadLog {
     }
 
     /// Opens (creating if needed) the log in `directory` and replays it.
-    public static func open(directory: String, options: Options = Options()) throws -> (WriteAheadLog, WALRecovery) {
-        let log = WriteAheadLog(directory: directory, options: options)
+    public static func open(
+        directory: String, options: Options = Options(), fileSystem: any WALFileSystem = POSIXFileSystem()
+    ) throws -> (WriteAheadLog, WALRecovery) {
+        let log = WriteAheadLog(directory: directory, options: options, fileSystem: fileSystem)
         let recovery = try log.recover()
         return (log, recovery)
     }
 
-    private init(directory: String, options: Options) {
+    private init(directory: String, options: Options, fileSystem: any WALFileSystem) {
         self.directory = directory
         self.options = options
+        self.fileSystem = fileSystem
     }
 
     deinit {
-        if descriptor >= 0 { _ = Glibc.close(descriptor) }
+        if let file { fileSystem.close(file) }
     }
 
     // MARK: Writing
@@ -120,11 +129,15 @@ public final class WriteAheadLog {
         snapshotTerm = term
     }
 
-    /// Writes everything buffered and fsyncs it: the moment it becomes durable.
+    /// Writes everything buffered and fsyncs it: the moment it becomes durable. Throws, now and
+    /// on every later call, once a write or fsync has failed.
     public func sync() throws {
-        guard !buffer.isEmpty else { return }
-        do { try writeAll(buffer, to: descriptor, path: currentPath) } catch { throw WALError(error) }
-        guard fsync(descriptor) == 0 else { throw WALError.io(operation: "fsync", path: currentPath, errno: errno) }
+        if let failure { throw failure }
+        guard !buffer.isEmpty, let file else { return }
+        try recordingFailure { () throws(WALError) in
+            try fileSystem.append(buffer, to: file)
+            try fileSystem.sync(file)
+        }
         fsyncCount += 1
         segments[segments.count - 1].bytes += buffer.count
         buffer.removeAll(keepingCapacity: true)
@@ -135,29 +148,39 @@ public final class WriteAheadLog {
     /// segment always stays, and every segment begins with the hard state and snapshot marker,
     /// so nothing the remaining segments need is lost.
     public func releaseSegments(coveredBy index: UInt64) throws {
-        while segments.count > 1, segments[0].lastEntryIndex <= index {
-            guard unlink(segments[0].path) == 0 else {
-                throw WALError.io(operation: "unlink", path: segments[0].path, errno: errno)
+        if let failure { throw failure }
+        try recordingFailure { () throws(WALError) in
+            while segments.count > 1, segments[0].lastEntryIndex <= index {
+                try fileSystem.remove(segments[0].path)
+                segments.removeFirst()
             }
-            segments.removeFirst()
+            try fileSystem.syncDirectory(directory)
         }
-        try syncDirectory()
     }
 
     public var segmentPaths: [String] { segments.map(\.path) }
-    private var currentPath: String { segments.last?.path ?? directory }
+
+    /// Remembers the first failure of `body`, so every later write refuses too.
+    private func recordingFailure(_ body: () throws(WALError) -> Void) throws(WALError) {
+        do { try body() } catch {
+            failure = failure ?? error
+            throw error
+        }
+    }
 
     /// Closes the current segment and starts the next, beginning with the state replay needs.
     private func startSegment() throws {
         startingSegment = true
         defer { startingSegment = false }
-        if descriptor >= 0 { _ = Glibc.close(descriptor) }
+        if let file { fileSystem.close(file) }
+        file = nil
         let sequence = (segments.last?.sequence ?? 0) + 1
         let path = Self.segmentPath(directory: directory, sequence: sequence)
-        descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw WALError.io(operation: "create", path: path, errno: errno) }
-        segments.append(Segment(sequence: sequence, path: path, bytes: 0, lastEntryIndex: 0))
-        try syncDirectory()
+        try recordingFailure { () throws(WALError) in
+            file = try fileSystem.openForAppending(path)
+            segments.append(Segment(sequence: sequence, path: path, bytes: 0, lastEntryIndex: 0))
+            try fileSystem.syncDirectory(directory)
+        }
         var header: [UInt8] = []
         WALRecord.snapshot(index: snapshotIndex, term: snapshotTerm).encode(into: &header)
         WALRecord.hardState(lastHardState).encode(into: &header)
@@ -165,10 +188,6 @@ public final class WriteAheadLog {
         buffer = header
         try sync()
         buffer = pending
-    }
-
-    private func syncDirectory() throws {
-        do { try Raft.syncDirectory(directory) } catch { throw WALError(error) }
     }
 
     static func segmentPath(directory: String, sequence: UInt64) -> String {
@@ -179,14 +198,13 @@ public final class WriteAheadLog {
     // MARK: Recovery
 
     private func recover() throws -> WALRecovery {
-        let failure = makeDirectories(directory)
-        guard failure == 0 else { throw WALError.io(operation: "mkdir", path: directory, errno: failure) }
-        let sequences = try Self.segmentSequences(in: directory)
+        try fileSystem.makeDirectories(directory)
+        let sequences = try segmentSequences()
         var recovery = WALRecovery()
         var entries: [LogEntry] = []
         for (position, sequence) in sequences.enumerated() {
             let path = Self.segmentPath(directory: directory, sequence: sequence)
-            let bytes = try Self.readFile(path)
+            let bytes = try fileSystem.readFile(path)
             var offset = 0
             var lastEntryIndex: UInt64 = 0
             while offset < bytes.count {
@@ -196,16 +214,18 @@ public final class WriteAheadLog {
                     try apply(record, to: &recovery, entries: &entries, file: path, offset: offset)
                     if case .entry(let entry) = record { lastEntryIndex = max(lastEntryIndex, entry.index) }
                     offset = next
-                case .torn(let reason), .corrupt(let reason):
-                    // A crash can only interrupt the last write of the newest segment: a bad record
-                    // there with nothing valid after it is a torn write. Anything else — another
-                    // segment, or valid records after the bad one — is damage to acknowledged data.
-                    guard isNewest, !Self.hasValidRecord(in: bytes, after: offset) else {
-                        throw WALError.corrupt(file: path, offset: offset, reason: reason)
+                case .corrupt(let reason):
+                    throw WALError.corrupt(file: path, offset: offset, reason: reason)
+                case .torn(let reason):
+                    // A crash can only interrupt the last write of the newest segment: a torn record
+                    // there with nothing valid after it is that write. Anywhere else — another
+                    // segment, or valid records after it — it is damage to acknowledged data.
+                    guard isNewest else { throw WALError.corrupt(file: path, offset: offset, reason: reason) }
+                    guard !Self.hasValidRecord(in: bytes, after: offset) else {
+                        throw WALError.corrupt(
+                            file: path, offset: offset, reason: reason + ", and valid records follow")
                     }
-                    guard truncate(path, off_t(offset)) == 0 else {
-                        throw WALError.io(operation: "truncate", path: path, errno: errno)
-                    }
+                    try truncateDurably(path, to: offset)
                     recovery.truncatedTail = WALRecovery.TornTail(
                         file: path, offset: offset, bytes: bytes.count - offset, reason: reason)
                     offset = bytes.count
@@ -228,6 +248,18 @@ public final class WriteAheadLog {
         // snapshot marker, so every segment is self-contained whatever a crash left behind.
         try startSegment()
         return recovery
+    }
+
+    /// The cut is fsync'ed before the log is written again. Otherwise a crash could keep the next
+    /// segment (created and made durable right after recovery) yet bring the torn tail back, in a
+    /// segment that is then no longer the newest — where the next recovery must call it
+    /// corruption. A file's size is inode metadata that fsync of the file persists; no name
+    /// changes, so the directory needs no fsync.
+    private func truncateDurably(_ path: String, to length: Int) throws(WALError) {
+        let torn = try fileSystem.openForAppending(path)
+        defer { fileSystem.close(torn) }
+        try fileSystem.truncate(torn, to: length)
+        try fileSystem.sync(torn)
     }
 
     private func apply(
@@ -259,77 +291,14 @@ public final class WriteAheadLog {
         }
     }
 
-    enum Parsed {
-        case record(WALRecord, next: Int)
-        /// Cut short or unreadable at the end of the data.
-        case torn(String)
-        case corrupt(String)
-    }
-
-    /// Reads the record at `offset`. A record that runs past the end of the data, or the last
-    /// record of the data failing its checksum, is torn; a bad record followed by more data is corrupt.
-    static func parseRecord(_ bytes: [UInt8], at offset: Int) -> Parsed {
-        let available = bytes.count - offset
-        guard available >= WALRecord.headerBytes else { return .torn("header cut short") }
-        var reader = ByteReader(bytes[offset..<offset + WALRecord.headerBytes])
-        let length = Int(reader.uint32()!)
-        let checksum = reader.uint32()!
-        if length == 0 && bytes[offset...].allSatisfy({ $0 == 0 }) {
-            // The file was extended but the data never reached the disk before the crash.
-            return .torn("zero-filled tail")
-        }
-        guard length > 0, length <= WALRecord.maxBodyBytes else {
-            return length > available
-                ? .torn("length \(length) runs past the end") : .corrupt("impossible record length \(length)")
-        }
-        let end = offset + WALRecord.headerBytes + length
-        guard end <= bytes.count else { return .torn("record cut short") }
-        let body = bytes[(offset + WALRecord.headerBytes)..<end]
-        guard CRC32C.checksum(body) == checksum else {
-            return end == bytes.count ? .torn("checksum mismatch in the last record") : .corrupt("checksum mismatch")
-        }
-        guard let record = WALRecord(body: body) else { return .corrupt("unknown record layout") }
-        return .record(record, next: end)
-    }
-
-    /// Whether any well-formed record (plausible length, matching checksum) starts after `offset`.
-    static func hasValidRecord(in bytes: [UInt8], after offset: Int) -> Bool {
-        var candidate = offset + 1
-        while candidate + WALRecord.headerBytes < bytes.count {
-            if case .record = parseRecord(bytes, at: candidate) { return true }
-            candidate += 1
-        }
-        return false
-    }
-
-    static func segmentSequences(in directory: String) throws -> [UInt64] {
-        let names: [String]
-        do { names = try directoryNames(directory) } catch { throw WALError(error) }
+    private func segmentSequences() throws(WALError) -> [UInt64] {
         var sequences: [UInt64] = []
-        for name in names {
+        for name in try fileSystem.fileNames(in: directory) {
             guard name.hasPrefix("wal-"), name.hasSuffix(".log"), name.count == 24,
                 let sequence = UInt64(name.dropFirst(4).dropLast(4), radix: 16)
             else { continue }
             sequences.append(sequence)
         }
         return sequences.sorted()
-    }
-
-    static func readFile(_ path: String) throws -> [UInt8] {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw WALError.io(operation: "open", path: path, errno: errno) }
-        defer { _ = Glibc.close(fd) }
-        var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw WALError.io(operation: "read", path: path, errno: errno)
-            }
-            if count == 0 { break }
-            result.append(contentsOf: chunk[0..<count])
-        }
-        return result
     }
 }
