@@ -7,7 +7,9 @@
 //   raft-bench-watch config --writer H:P --nodes H:P,H:P,… --token T [--count N] [--name NAME]
 //       PUT /config/bench on the leader → every node's GET /config/bench (its cache) shows it
 //
-// Changes go one at a time; each latency runs from just before the request is sent to the
+// Changes go one at a time, each after a random pause of up to --jitter-ms (default 50, one Raft
+// tick): one after the other, they would fall at the same point of the followers' tick every time
+// and measure that point only. Each latency runs from just before the request is sent to the
 // moment the change is seen. Prints `NAME_p50_ms=… NAME_p99_ms=… NAME_count=…` for the shell.
 // Plain blocking sockets and threads: nothing here may cost the nodes measurable CPU.
 import Foundation
@@ -169,6 +171,11 @@ while rest.count >= 2, rest[0].hasPrefix("--") {
 }
 let count = Int(options["count"] ?? "200") ?? 200
 let name = options["name"] ?? mode
+let jitterMicroseconds = UInt32((Double(options["jitter-ms"] ?? "50") ?? 50) * 1000)
+
+func jitter() {
+    if jitterMicroseconds > 0 { usleep(UInt32.random(in: 0..<jitterMicroseconds)) }
+}
 guard let writer = options["writer"] else { fail("--writer is required") }
 let run = String(UInt32.random(in: 0...UInt32.max), radix: 16)
 
@@ -185,7 +192,8 @@ case "watch", "etcd":
     Thread {
         let stream = Connection(watcher, receiveTimeoutSeconds: 60)
         if etcd {
-            stream.request("POST", "/v3/watch", body: #"{"create_request":{"key":"\#(Data(key.utf8).base64EncodedString())"}}"#)
+            stream.request(
+                "POST", "/v3/watch", body: #"{"create_request":{"key":"\#(Data(key.utf8).base64EncodedString())"}}"#)
         } else {
             stream.request("GET", "/watch?prefix=\(key)")
         }
@@ -223,6 +231,7 @@ case "watch", "etcd":
     var latencies: [Double] = []
     for index in 0..<(count + 10) {
         let marker = "m-\(run)-\(index)"
+        jitter()
         let started = nowNanoseconds()
         if etcd {
             let body =
@@ -247,6 +256,7 @@ case "config":
     var latencies: [Double] = []
     for index in 0..<(count + 5) {
         let perSecond = index + 1
+        jitter()
         let started = nowNanoseconds()
         connection.request(
             "PUT", "/config/\(project)", body: #"{"rateLimit":{"perSecond":\#(perSecond),"burst":1000000}}"#,
