@@ -73,6 +73,7 @@ bench: deps
 	$(call install_missing,etcd-server wrk,$(STOP_PACKAGED_ETCD))
 	$(SWIFT) build -c release --product raftgate
 	$(SWIFT) build -c release --product raft-bench-disk
+	$(SWIFT) build -c release --product raft-bench-watch
 	bench/run.sh
 
 ## Entries per second the Raft core commits in memory (3 nodes; 1, 16 and 256 in flight).

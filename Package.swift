@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        // Already built for Hummingbird; named so watches can end on graceful shutdown.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
@@ -60,6 +62,8 @@ let package = Package(
         .executableTarget(name: "raft-bench-disk", dependencies: ["Raft"]),
         .executableTarget(name: "raft-bench-node", dependencies: ["Node", "Raft"]),
         .executableTarget(name: "raft-chaos", dependencies: ["Linearizability"]),
+        // `make bench`'s propagation rows: write → a follower's watch, config → every node's cache.
+        .executableTarget(name: "raft-bench-watch"),
         .target(
             name: "Gateway",
             dependencies: [
@@ -68,6 +72,7 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .executableTarget(
             name: "raftgate",
@@ -90,7 +95,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "Node", "Raft", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "Gateway", "Node", "Raft", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),

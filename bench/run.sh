@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 DURATION=${BENCH_SECONDS:-5}
 CONNECTIONS=${BENCH_CONNECTIONS:-"1 16 64"}
 RUNS=${BENCH_FAILOVERS:-5}
+CHANGES=${BENCH_CHANGES:-200}
+ADMIN_TOKEN=bench-admin-token-000000
 WORK=$(mktemp -d /tmp/raftgate-bench.XXXXXX)
 PIDS=()
 cleanup() {
@@ -31,6 +33,7 @@ rg_start() {
     "$RG" serve --id "$1" --data-dir "$WORK/raftgate-$1" --http "127.0.0.1:$(rg_http "$1")" \
         --health "127.0.0.1:$(rg_health "$1")" --raft "127.0.0.1:$((25100 + $1))" --peers "$RG_PEERS" \
         --swim "127.0.0.1:$((25110 + $1))" --swim-seeds "$RG_SWIM" --cluster-key bench-cluster-key-000000 \
+        --admin-token "$ADMIN_TOKEN" \
         --log-level warning 2>>"$WORK/raftgate-$1.log" &
     RG_PID[$1]=$!
     PIDS+=($!)
@@ -122,6 +125,18 @@ for c in $CONNECTIONS; do
     RESULT[l,etcd,$c]=$(wrk_run "http://127.0.0.1:$(etcd_client "$ETCD_LEADER")" etcd.lua "$c" MODE=read SERIALIZABLE=1)
 done
 
+echo "bench: propagation, $CHANGES changes each (write → a follower's watch; config → every node's cache)"
+WATCH_TOOL=.build/release/raft-bench-watch
+RG_LEADER=$(rg_leader)
+RG_FOLLOWER=$((RG_LEADER % 3 + 1))
+eval "$($WATCH_TOOL watch --writer "127.0.0.1:$(rg_http "$RG_LEADER")" --watcher "127.0.0.1:$(rg_http "$RG_FOLLOWER")" \
+    --count "$CHANGES" --name rg_watch)"
+eval "$($WATCH_TOOL config --writer "127.0.0.1:$(rg_http "$RG_LEADER")" --token "$ADMIN_TOKEN" --count "$CHANGES" \
+    --nodes "127.0.0.1:$(rg_http 1),127.0.0.1:$(rg_http 2),127.0.0.1:$(rg_http 3)" --name rg_config)"
+ETCD_LEADER=$(etcd_leader)
+eval "$($WATCH_TOOL etcd --writer "127.0.0.1:$(etcd_client "$ETCD_LEADER")" \
+    --watcher "127.0.0.1:$(etcd_client $((ETCD_LEADER % 3 + 1)))" --count "$CHANGES" --name etcd_watch)"
+
 echo "bench: failover, $RUNS runs each (SIGKILL the leader → first successful write)"
 RG_FAILOVERS=()
 for _ in $(seq "$RUNS"); do
@@ -196,6 +211,8 @@ RG_DETECTION=$(printf '%s\n' "${RG_DETECTIONS[@]}" | median)
     done
     echo "| failover: SIGKILL leader → first write, median of $RUNS (ms) | | ${RG_FAILOVER} (via HAProxy; runs: ${RG_FAILOVERS[*]}) | | ${ETCD_FAILOVER} (to a survivor; runs: ${ETCD_FAILOVERS[*]}) | $(ratio "$RG_FAILOVER" "$ETCD_FAILOVER") |"
     echo "| every node learns a SIGKILL'd node is dead, median of $RUNS (ms) | | ${RG_DETECTION} (SWIM; runs: ${RG_DETECTIONS[*]}) | | n/a (no failure detector: etcd never declares a member dead) | |"
+    echo "| write on the leader → event on a follower's watch, p50 / p99 ms ($CHANGES writes) | | ${rg_watch_p50_ms} / ${rg_watch_p99_ms} (direct) | | ${etcd_watch_p50_ms} / ${etcd_watch_p99_ms} (v3 JSON gateway /v3/watch) | $(ratio "$rg_watch_p50_ms" "$etcd_watch_p50_ms") (p50) |"
+    echo "| config change → in force on every node, p50 / p99 ms ($CHANGES changes) | | ${rg_config_p50_ms} / ${rg_config_p99_ms} (each node's cache, polled) | | anchor: a 60 s TTL poll is stale for 30,000 / 59,400 | |"
     echo "| idle RSS per node (MB, median) | | ${RG_RSS} | | ${ETCD_RSS} | $(ratio "$RG_RSS" "$ETCD_RSS") |"
     echo "| start to ready, 3 nodes (ms) | | ${RG_READY} | | ${ETCD_READY} | $(ratio "$RG_READY" "$ETCD_READY") |"
     echo
@@ -205,6 +222,12 @@ RG_DETECTION=$(printf '%s\n' "${RG_DETECTIONS[@]}" | median)
         [ "${e:-0}" = 0 ] || errors="$errors $key:$e"
     done
     echo "Non-2xx answers during the load cells: ${errors:-none}."
+    echo
+    echo "Propagation rows: raft-bench-watch makes one change at a time, after a random pause of up to one"
+    echo "tick (50 ms), and times from just before the request is sent until the change shows: the event"
+    echo "on a follower's watch (etcd: a follower's /v3/watch), or every node's GET /config answering it."
+    echo "A follower learns that an entry committed from the leader's next heartbeat, so these rows are"
+    echo "bounded by the tick."
 } >"$WORK/table.md"
 mkdir -p bench/results
 cp "$WORK/table.md" "bench/results/$(date -u +%Y-%m-%d).md"

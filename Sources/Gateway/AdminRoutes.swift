@@ -11,6 +11,8 @@ struct AdminRoutes: Sendable {
     /// Where the process's metrics are registered; nil serves a 404 for `/metrics`.
     let metricsRegistry: PrometheusCollectorRegistry?
     let membership: MembershipService?
+    let configCache: ConfigCache?
+    let watchMetrics: WatchMetrics
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("cluster") { _, _ in try await self.cluster() }
@@ -25,8 +27,14 @@ struct AdminRoutes: Sendable {
     }
 
     func cluster() async throws -> Response {
-        let view = ClusterView(
+        var view = ClusterView(
             status: await node.status, peers: node.configuration.peers, swim: await membership?.members)
+        let store = await node.storeStatus
+        view.appliedRevision = store.revision
+        view.compactRevision = store.compactRevision
+        view.leases = store.leases
+        view.configRevision = configCache?.configRevision
+        view.watchers = watchMetrics.openWatchers
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return Response(

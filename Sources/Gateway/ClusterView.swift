@@ -19,6 +19,15 @@ public struct ClusterView: Codable, Sendable, Hashable {
     public var raftMembers: [RaftMember]
     /// This node's SWIM view (absent when membership is not running).
     public var swimMembers: [SwimMember]?
+    /// The store revision this node has applied (the same revision means the same data on every
+    /// node), the revision its watch history reaches back to, and its live leases.
+    public var appliedRevision: UInt64?
+    public var compactRevision: UInt64?
+    public var leases: Int?
+    /// The revision of the newest project-config change this node's cache holds.
+    public var configRevision: UInt64?
+    /// Watches open on this node.
+    public var watchers: Int?
 
     public struct SwimMember: Codable, Sendable, Hashable {
         public var id: UInt64

@@ -1,3 +1,4 @@
+import CoreMetrics
 import HTTPTypes
 import Hummingbird
 import MembershipNIO
@@ -71,19 +72,32 @@ struct HealthRoutes: Sendable {
 }
 
 /// The routes of one raftgate node. Unknown routes get a JSON 404. With a metrics registry,
-/// requests are counted and timed into it and `GET /metrics` serves it.
+/// requests are counted and timed into it and `GET /metrics` serves it. With a config cache, the
+/// `/config` routes are served from it; `adminToken` guards admin routes (none: they are refused).
 public func makeGatewayRouter(
     node: RaftNode, limits: GatewayLimits = GatewayLimits(), metricsRegistry: PrometheusCollectorRegistry? = nil,
-    membership: MembershipService? = nil
+    membership: MembershipService? = nil, configCache: ConfigCache? = nil, adminToken: String? = nil
 ) -> Router<BasicRequestContext> {
     let router = Router()
-    if let metricsRegistry {
-        router.middlewares.add(RequestMetricsMiddleware(factory: makeMetricsFactory(registry: metricsRegistry)))
+    let factory: any MetricsFactory =
+        metricsRegistry.map { makeMetricsFactory(registry: $0) } ?? NOOPMetricsHandler.instance
+    if metricsRegistry != nil {
+        router.middlewares.add(RequestMetricsMiddleware(factory: factory))
     }
     router.middlewares.add(NotFoundAsJSON())
-    KeyValueRoutes(node: node, limits: limits).register(on: router)
+    let admin = AdminToken(adminToken)
+    let watchMetrics = WatchMetrics(factory: factory)
+    KeyValueRoutes(node: node, limits: limits, admin: admin).register(on: router)
+    LeaseRoutes(node: node, limits: limits, admin: admin).register(on: router)
+    WatchRoutes(node: node, limits: limits, admin: admin, metrics: watchMetrics).register(on: router)
+    if let configCache {
+        ConfigRoutes(node: node, cache: configCache, limits: limits, admin: admin).register(on: router)
+    }
     HealthRoutes(node: node).register(on: router)
-    AdminRoutes(node: node, metricsRegistry: metricsRegistry, membership: membership).register(on: router)
+    AdminRoutes(
+        node: node, metricsRegistry: metricsRegistry, membership: membership, configCache: configCache,
+        watchMetrics: watchMetrics
+    ).register(on: router)
     return router
 }
 

@@ -10,6 +10,13 @@ public struct GatewayLimits: Sendable {
     public var maxBodyBytes = 1 << 20
     /// Longer keys get 400.
     public var maxKeyBytes = 4096
+    /// Lease TTLs `POST /lease` accepts, in milliseconds (1 s to 24 h): shorter than about an
+    /// election would expire leases whose keepalives a failover merely delayed.
+    public var leaseTTLMilliseconds: ClosedRange<UInt64> = 1_000...86_400_000
+    /// A watch sends a `progress` bookmark at least this often.
+    public var watchProgressInterval: Duration = .seconds(5)
+    /// How far a watch may fall behind (changes not yet written to its client) before it is closed.
+    public var watchBuffer = ChangeSubscription.Limits(maxItems: 1024, maxBytes: 8 << 20)
 
     public init() {}
 }
@@ -18,28 +25,19 @@ public struct GatewayLimits: Sendable {
 struct KeyValueRoutes: Sendable {
     let node: RaftNode
     let limits: GatewayLimits
+    let admin: AdminToken
 
     func register(on router: Router<BasicRequestContext>) {
-        router.post("kv") { request, _ in await self.respond { try await self.postJSON(request) } }
-        router.get("kv") { request, _ in await self.respond { try await self.range(request) } }
+        router.post("kv") { request, _ in await RouteSupport.respond { try await self.postJSON(request) } }
+        router.get("kv") { request, _ in await RouteSupport.respond { try await self.range(request) } }
         router.put("kv/**") { request, context in
-            await self.respond { try await self.put(request, key: try self.key(context)) }
+            await RouteSupport.respond { try await self.put(request, key: try self.key(context)) }
         }
         router.get("kv/**") { request, context in
-            await self.respond { try await self.get(request, key: try self.key(context)) }
+            await RouteSupport.respond { try await self.get(request, key: try self.key(context)) }
         }
         router.delete("kv/**") { request, context in
-            await self.respond { try await self.delete(request, key: try self.key(context)) }
-        }
-    }
-
-    private func respond(_ work: () async throws -> Response) async -> Response {
-        do {
-            return try await work()
-        } catch let error as GatewayError {
-            return error.response
-        } catch {
-            return GatewayError(status: .internalServerError, code: "internal", message: "\(error)").response
+            await RouteSupport.respond { try await self.delete(request, key: try self.key(context)) }
         }
     }
 
@@ -61,17 +59,6 @@ struct KeyValueRoutes: Sendable {
         }
     }
 
-    private func body(_ request: Request) async throws -> [UInt8] {
-        var request = request
-        do {
-            let buffer = try await request.collectBody(upTo: limits.maxBodyBytes)
-            return Array(buffer.readableBytesView)
-        } catch {
-            throw GatewayError(
-                status: .contentTooLarge, code: "too_large", message: "the body exceeds \(limits.maxBodyBytes) bytes")
-        }
-    }
-
     // MARK: Writes
 
     private struct PostBody: Decodable {
@@ -80,7 +67,7 @@ struct KeyValueRoutes: Sendable {
     }
 
     private func postJSON(_ request: Request) async throws -> Response {
-        let bytes = try await body(request)
+        let bytes = try await RouteSupport.body(request, limit: limits.maxBodyBytes)
         let parsed: PostBody
         do {
             parsed = try JSONDecoder().decode(PostBody.self, from: Data(bytes))
@@ -92,56 +79,32 @@ struct KeyValueRoutes: Sendable {
     }
 
     private func put(_ request: Request, key: String) async throws -> Response {
-        try await write(request, .put(key: key, value: try await body(request)), key: key)
+        try await write(
+            request, .put(key: key, value: try await RouteSupport.body(request, limit: limits.maxBodyBytes)), key: key)
     }
 
     private func delete(_ request: Request, key: String) async throws -> Response {
         try await write(request, .delete(key: key), key: key)
     }
 
+    /// `?lease=ID` attaches the key to a lease (a put without one detaches it, as in etcd).
+    private func lease(_ request: Request, _ operation: StoreCommand.Operation) throws -> UInt64 {
+        guard let text = request.uri.queryParameters["lease"] else { return 0 }
+        guard case .put = operation else { throw GatewayError.badRequest("only a put takes a lease") }
+        guard let id = UInt64(text), id > 0 else { throw GatewayError.badRequest("lease must be a lease id") }
+        return id
+    }
+
     private func write(_ request: Request, _ operation: StoreCommand.Operation, key: String) async throws -> Response {
-        var condition = StoreCommand.Condition.none
-        if let ifMatch = request.headers[.ifMatch] {
-            guard let revision = UInt64(ifMatch.trimmingCharacters(in: CharacterSet(charactersIn: "\" "))) else {
-                throw GatewayError.badRequest("If-Match must be a modRevision number")
-            }
-            condition = .modRevision(revision)
-        } else if let ifNoneMatch = request.headers[.ifNoneMatch] {
-            guard ifNoneMatch.trimmingCharacters(in: .whitespaces) == "*" else {
-                throw GatewayError.badRequest("If-None-Match supports only *")
-            }
-            condition = .absent
-        }
-        let idempotencyKey = request.headers[HTTPField.Name("Idempotency-Key")!]
-        let command = StoreCommand(operation: operation, condition: condition, idempotencyKey: idempotencyKey)
+        let command = StoreCommand(
+            operation: operation, condition: try RouteSupport.condition(request),
+            idempotencyKey: RouteSupport.idempotencyKey(request), lease: try lease(request, operation))
         let outcome = await node.write(command)
-        switch outcome {
-        case .applied(.applied(let revision, let found), _):
-            if case .delete = operation, !found {
-                throw GatewayError(status: .notFound, code: "not_found", message: "no key \(key)")
-            }
-            return json(["key": .string(key), "revision": .number(revision)])
-        case .applied(.conditionFailed(let current), _):
-            throw GatewayError(
-                status: .preconditionFailed, code: "condition_failed",
-                message: "the key's modRevision is \(current)")
-        case .applied(.reservedKey, _):
-            throw GatewayError(status: .forbidden, code: "reserved_key", message: "reserved key")
-        case .notLeader(let leader):
-            var headers: HTTPFields = [.retryAfter: "1"]
-            if let leader { headers[HTTPField.Name("X-Raft-Leader")!] = "\(leader)" }
-            throw GatewayError(
-                status: .serviceUnavailable, code: "no_leader", message: "no leader can take the write now",
-                headers: headers)
-        case .notApplied(let reason):
-            throw GatewayError(
-                status: .serviceUnavailable, code: "not_applied", message: "not applied, safe to retry: \(reason)",
-                headers: [.retryAfter: "1"])
-        case .unknown(let reason):
-            throw GatewayError(
-                status: .gatewayTimeout, code: "outcome_unknown",
-                message: "the write was proposed but its outcome is unknown (it may still apply): \(reason)")
+        guard case .applied(.applied(let revision, let found), _) = outcome else { throw RouteSupport.failure(outcome) }
+        if case .delete = operation, !found {
+            throw GatewayError(status: .notFound, code: "not_found", message: "no key \(key)")
         }
+        return json(["key": .string(key), "revision": .number(revision)])
     }
 
     // MARK: Reads
@@ -164,11 +127,13 @@ struct KeyValueRoutes: Sendable {
 
     private func get(_ request: Request, key: String) async throws -> Response {
         let outcome = await node.read(key, consistency: try consistency(request))
-        guard case .value(let record, _) = outcome else { throw unavailable() }
+        guard case .value(let record, _) = outcome else { throw RouteSupport.unavailable() }
         guard let record else { throw GatewayError(status: .notFound, code: "not_found", message: "no key \(key)") }
         return json(recordFields(key, record))
     }
 
+    /// The keys under `prefix` and the store revision they were read at, which is where a watch
+    /// continues from (`GET /watch?since=`). Keys under `/_sys/` only with the admin token.
     private func range(_ request: Request) async throws -> Response {
         let query = request.uri.queryParameters
         let prefix = query["prefix"].map(String.init) ?? ""
@@ -179,24 +144,41 @@ struct KeyValueRoutes: Sendable {
             }
             limit = parsed
         }
-        guard let rows = await node.range(prefix: prefix, limit: limit, consistency: try consistency(request)) else {
-            throw unavailable()
-        }
-        return json(["kvs": .array(rows.map { .object(recordFields($0.key, $0.record)) })])
-    }
-
-    private func unavailable() -> GatewayError {
-        GatewayError(
-            status: .serviceUnavailable, code: "unavailable", message: "the read could not be confirmed now",
-            headers: [.retryAfter: "1"])
+        let seesReserved = try ReservedKeys.access(prefix: prefix, request, admin)
+        guard
+            let answer = await node.range(
+                prefix: prefix, limit: limit, consistency: try consistency(request), includeReserved: seesReserved)
+        else { throw RouteSupport.unavailable() }
+        return json([
+            "kvs": .array(answer.rows.map { .object(recordFields($0.key, $0.record)) }),
+            "revision": .number(answer.revision),
+        ])
     }
 
     private func recordFields(_ key: String, _ record: KeyValueStore.Record) -> [String: JSONValue] {
-        [
+        var fields: [String: JSONValue] = [
             "key": .string(key), "value": .string(String(decoding: record.value, as: UTF8.self)),
             "revision": .number(record.modRevision), "createRevision": .number(record.createRevision),
             "modRevision": .number(record.modRevision), "version": .number(record.version),
         ]
+        if record.lease != 0 { fields["lease"] = .number(record.lease) }
+        return fields
+    }
+}
+
+/// Who may see keys under `/_sys/` through range reads and watches: only holders of the admin
+/// token (DESIGN.md, "Security and lifecycle").
+enum ReservedKeys {
+    static func isReserved(_ key: String) -> Bool { key.utf8.starts(with: KeyValueStore.reservedPrefix.utf8) }
+
+    /// Whether reserved keys are included for this prefix and request. A prefix inside `/_sys/`
+    /// without the token is an error (401/403); a wider prefix (say "") merely leaves them out.
+    static func access(prefix: String, _ request: Request, _ admin: AdminToken) throws -> Bool {
+        if isReserved(prefix) {
+            try admin.authorize(request)
+            return true
+        }
+        return admin.isAuthorized(request)
     }
 }
 
@@ -222,7 +204,7 @@ enum JSONValue: Encodable {
 
 func json(_ fields: [String: JSONValue], status: HTTPResponse.Status = .ok) -> Response {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     let data = (try? encoder.encode(fields)) ?? Data()
     return Response(
         status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))

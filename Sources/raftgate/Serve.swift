@@ -34,13 +34,18 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "SWIM seeds, host:port,… (RAFTGATE_SWIM_SEEDS); default each peer's host at 707<peer id>.")
     var swimSeeds: String?
     @Option(help: "Shared key authenticating SWIM packets, ≥ 16 bytes (RAFTGATE_CLUSTER_KEY).") var clusterKey: String?
+    @Option(
+        help: "Bearer token for admin routes such as config writes, ≥ 16 bytes (RAFTGATE_ADMIN_TOKEN); none: refused.")
+    var adminToken: String?
+    @Option(help: "Changes a new store keeps for watches to resume from (RAFTGATE_WATCH_HISTORY); default 10000.")
+    var watchHistory: Int?
 
     func run() async throws {
         let settings = try await ServeSettings.resolve(
             .init(
                 config: config, id: id, dataDir: dataDir, http: http, health: health, raft: raft, peers: peers,
                 tickMs: tickMs, logLevel: logLevel, maxBodyBytes: maxBodyBytes, swim: swim, swimSeeds: swimSeeds,
-                clusterKey: clusterKey),
+                clusterKey: clusterKey, adminToken: adminToken, watchHistory: watchHistory),
             environment: ProcessInfo.processInfo.environment)
 
         // One line per event on stderr, each carrying the node id.
@@ -63,6 +68,7 @@ struct Serve: AsyncParsableCommand {
             peers: settings.peers.mapValues { ($0.host, $0.port) })
         configuration.tickInterval = .milliseconds(settings.tickMilliseconds)
         configuration.metricsFactory = metricsFactory
+        configuration.watchHistory = ChangeHistory.Limits(maxEvents: settings.watchHistory)
         var limits = GatewayLimits()
         limits.maxBodyBytes = settings.maxBodyBytes
 
@@ -76,6 +82,11 @@ struct Serve: AsyncParsableCommand {
                     "\(settings.peers.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
             ])
         let node = try await RaftNode.start(configuration)
+        let configCache = await ConfigCache.start(
+            node: node, metricsFactory: metricsFactory, logger: Logger(label: "raftgate.config"))
+        if settings.adminToken == nil {
+            logger.warning("no adminToken configured: config writes and other admin routes are refused")
+        }
         if settings.usesExampleKey {
             logger.warning(
                 "no clusterKey configured: SWIM uses the example key; set RAFTGATE_CLUSTER_KEY in production")
@@ -108,7 +119,9 @@ struct Serve: AsyncParsableCommand {
                 address: .hostname(settings.health.host, port: settings.health.port), serverName: "raftgate-health"),
             logger: logger)
         let api = Application(
-            router: makeGatewayRouter(node: node, limits: limits, metricsRegistry: registry, membership: membership),
+            router: makeGatewayRouter(
+                node: node, limits: limits, metricsRegistry: registry, membership: membership,
+                configCache: configCache, adminToken: settings.adminToken),
             server: .http1(configuration: .init(idleTimeout: .seconds(75))),
             configuration: .init(
                 address: .hostname(settings.http.host, port: settings.http.port), serverName: "raftgate"),
@@ -118,6 +131,7 @@ struct Serve: AsyncParsableCommand {
         // SIGTERM: tell the others this node is leaving (no suspicion period), then stop.
         await membership.leave()
         watcher.cancel()
+        configCache.stop()
         await node.stop()
         logger.info("stopped")
     }

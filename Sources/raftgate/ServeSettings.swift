@@ -10,7 +10,8 @@ import SystemPackage
 /// settings and a flag or variable can still override one for a single run.
 ///
 /// Config file keys are the flags' names in camel case: `id`, `dataDir`, `http`, `health`, `raft`,
-/// `peers`, `tickMs`, `logLevel`, `maxBodyBytes`, `swim`, `swimSeeds`, `clusterKey`.
+/// `peers`, `tickMs`, `logLevel`, `maxBodyBytes`, `swim`, `swimSeeds`, `clusterKey`, `adminToken`,
+/// `watchHistory`.
 struct ServeSettings: Sendable {
     var id: UInt64
     var dataDirectory: String
@@ -26,6 +27,10 @@ struct ServeSettings: Sendable {
     var clusterKey: String
     /// True when no cluster key was configured and the built-in example key is in use.
     var usesExampleKey: Bool
+    /// Guards admin routes (config writes); nil refuses them. There is no default.
+    var adminToken: String?
+    /// Changes a brand-new store keeps for watches to resume from.
+    var watchHistory: Int
 
     /// The example's key; fine on a laptop, and `serve` warns when it is used.
     static let exampleClusterKey = "raftgate-example-cluster-key"
@@ -45,6 +50,8 @@ struct ServeSettings: Sendable {
         var swim: String?
         var swimSeeds: String?
         var clusterKey: String?
+        var adminToken: String?
+        var watchHistory: Int?
     }
 
     static func resolve(_ flags: Flags, environment: [String: String]) async throws -> ServeSettings {
@@ -121,11 +128,16 @@ struct ServeSettings: Sendable {
         }
         let key = text(flags.clusterKey, "clusterKey")
         if let key, key.utf8.count < 16 { throw ValidationError("clusterKey must be at least 16 bytes") }
+        let adminToken = text(flags.adminToken, "adminToken")
+        if let adminToken, adminToken.utf8.count < 16 { throw ValidationError("adminToken must be at least 16 bytes") }
+        let watchHistory = try number(flags.watchHistory, "watchHistory") ?? 10_000
+        guard watchHistory > 0 else { throw ValidationError("watchHistory must be positive") }
         return ServeSettings(
             id: id, dataDirectory: text(flags.dataDir, "dataDir") ?? "./data/node-\(id)",
             http: try address(flags.http, "http", "127.0.0.1:808\(id)"),
             health: try address(flags.health, "health", "127.0.0.1:1000\(id)"), raft: raft, peers: peers,
             tickMilliseconds: tick, logLevel: level, maxBodyBytes: maxBody, swim: swim, swimSeeds: seeds,
-            clusterKey: key ?? Self.exampleClusterKey, usesExampleKey: key == nil)
+            clusterKey: key ?? Self.exampleClusterKey, usesExampleKey: key == nil, adminToken: adminToken,
+            watchHistory: watchHistory)
     }
 }

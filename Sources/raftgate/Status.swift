@@ -49,7 +49,10 @@ struct Status: AsyncParsableCommand {
             return member.map(\.status) ?? "-"
         }
         var rows = [
-            ["NODE", "ENDPOINT", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "MATCH", "LAG", "REPLICATION", "SWIM"]
+            [
+                "NODE", "ENDPOINT", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "MATCH", "LAG", "REPLICATION",
+                "REVISION", "SWIM",
+            ]
         ]
         for (address, answer) in answers {
             switch answer {
@@ -59,7 +62,7 @@ struct Status: AsyncParsableCommand {
                     "n\(view.node)", "\(address)", view.role, "\(view.term)", view.leader.map { "n\($0)" } ?? "-",
                     "\(view.commitIndex)", "\(view.appliedIndex)", member?.matchIndex.map(String.init) ?? "-",
                     member?.lag.map(String.init) ?? "-", member?.replication ?? "-",
-                    swimStatus(node: view.node, address: address),
+                    view.appliedRevision.map(String.init) ?? "-", swimStatus(node: view.node, address: address),
                 ])
             case .failure(let error):
                 rows.append([

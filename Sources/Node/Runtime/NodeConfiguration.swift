@@ -22,6 +22,12 @@ public struct NodeConfiguration: Sendable {
     public var maxCommandBytes = 4 << 20
     /// A write not applied within this long is reported as unknown.
     public var writeTimeout: Duration = .seconds(5)
+    /// How much change history a brand-new store keeps for watches (a store restored from a
+    /// snapshot keeps the limits it was created with). Set it alike on every node, like the tick:
+    /// nodes with other limits compact their history at other revisions.
+    public var watchHistory = ChangeHistory.Limits()
+    /// How often the leader checks lease deadlines: a lease ends at most this long after its TTL.
+    public var leaseCheckInterval: Duration = .milliseconds(50)
     /// Where the node's metrics go; the process-wide `MetricsSystem` factory unless a host (or a
     /// test running several nodes in one process) gives each node its own.
     public var metricsFactory: any MetricsFactory = MetricsSystem.factory
@@ -69,4 +75,13 @@ public enum ReadOutcome: Sendable, Hashable {
     case value(KeyValueStore.Record?, appliedIndex: UInt64)
     /// No leader could confirm the read, or a stale read's bound could not be met: retry.
     case unavailable
+}
+
+/// The store as this node has applied it, in numbers (`RaftNode.storeStatus`).
+public struct StoreStatus: Sendable, Hashable {
+    public var revision: UInt64
+    /// Watches can resume from any revision at or above this (`ChangeHistory`).
+    public var compactRevision: UInt64
+    public var leases: Int
+    public var keys: Int
 }

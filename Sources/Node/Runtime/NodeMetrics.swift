@@ -15,6 +15,10 @@ struct NodeMetrics: Sendable {
     let persistedEntries: Counter
     let fsyncDuration: CoreMetrics.Timer
     let snapshotsInstalled: Counter
+    let storeRevision: Gauge
+    let compactRevision: Gauge
+    let leasesLive: Gauge
+    let leasesExpired: Counter
 
     init(factory: any MetricsFactory) {
         term = Gauge(label: "raftgate_raft_term", factory: factory)
@@ -27,6 +31,10 @@ struct NodeMetrics: Sendable {
         persistedEntries = Counter(label: "raftgate_wal_entries_persisted_total", factory: factory)
         fsyncDuration = CoreMetrics.Timer(label: "raftgate_wal_fsync_duration_seconds", factory: factory)
         snapshotsInstalled = Counter(label: "raftgate_raft_snapshots_installed_total", factory: factory)
+        storeRevision = Gauge(label: "raftgate_store_revision", factory: factory)
+        compactRevision = Gauge(label: "raftgate_store_compact_revision", factory: factory)
+        leasesLive = Gauge(label: "raftgate_leases_live", factory: factory)
+        leasesExpired = Counter(label: "raftgate_leases_expired_total", factory: factory)
     }
 
     /// Brings the gauges up to the core's state after a Ready was handled.
@@ -35,6 +43,13 @@ struct NodeMetrics: Sendable {
         isLeader.record(status.role == .leader ? 1 : 0)
         commitIndex.record(Int64(clamping: status.commit))
         appliedIndex.record(Int64(clamping: status.applied))
+    }
+
+    /// The store's numbers after a Ready was applied.
+    func record(_ store: StoreStatus) {
+        storeRevision.record(Int64(clamping: store.revision))
+        compactRevision.record(Int64(clamping: store.compactRevision))
+        leasesLive.record(Int64(store.leases))
     }
 }
 

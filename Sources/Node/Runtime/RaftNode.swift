@@ -36,6 +36,17 @@ public actor RaftNode {
     public private(set) var persistedEntries = 0
     public var walFsyncs: Int { wal.fsyncCount }
     public private(set) var fatalError: String?
+    /// Every applied change, published once; watches, caches and leader services subscribe here.
+    public nonisolated let changes = ChangeFeed()
+    /// Role, leader and term as the Ready loop reports them; leader-only services follow it.
+    public nonisolated let leadership = LeadershipSignal()
+    /// Started while this node leads and stopped when it does not (lease expiry is one).
+    public nonisolated let leaderServices: LeaderServices
+    /// The leader's lease clocks (inactive on followers).
+    public nonisolated let lessor = Lessor()
+    private var pendingLeaseQueries: [UInt64: (target: NodeID, waiter: CheckedContinuation<LeaseAnswer, Never>)] = [:]
+    /// A lease status lists at most this many of its keys (the answer must fit a peer frame).
+    public static let maxListedLeaseKeys = 1000
     private let logger: Logger
     private let metrics: NodeMetrics
     /// The leader this node last reported, so a change is logged and counted once.
@@ -88,7 +99,9 @@ public actor RaftNode {
         let core = try RaftCore(
             options: configuration.raftOptions,
             restoring: RestoredState(hardState: hardState, snapshot: base, entries: entries))
-        let store = base.data.isEmpty ? KeyValueStore() : try KeyValueStore(snapshot: base.data)
+        let store =
+            base.data.isEmpty
+            ? KeyValueStore(historyLimits: configuration.watchHistory) : try KeyValueStore(snapshot: base.data)
         let transport = try await PeerTransport.start(
             id: configuration.id, host: configuration.raftHost, port: configuration.raftPort)
         for (peer, address) in configuration.peers where peer != configuration.id {
@@ -98,6 +111,11 @@ public actor RaftNode {
             configuration: configuration, core: core, wal: wal, snapshots: snapshots, transport: transport,
             store: store, appliedIndex: base.metadata.index, logger: logger)
         await node.run()
+        await node.leaderServices.add(
+            LeaseExpiry(
+                node: node, lessor: node.lessor, checkInterval: configuration.leaseCheckInterval,
+                expired: node.metrics.leasesExpired, logger: logger))
+        await node.leaderServices.follow(node.leadership)
         return node
     }
 
@@ -106,6 +124,7 @@ public actor RaftNode {
         transport: PeerTransport, store: KeyValueStore, appliedIndex: UInt64, logger: Logger
     ) {
         self.logger = logger
+        self.leaderServices = LeaderServices(logger: logger)
         self.metrics = NodeMetrics(factory: configuration.metricsFactory)
         self.id = configuration.id
         self.configuration = configuration
@@ -146,6 +165,21 @@ public actor RaftNode {
         core.ticksSinceLeaderContact.map { configuration.tickInterval * $0 }
     }
     public var raftPort: Int { transport.localAddress.port ?? configuration.raftPort }
+    /// The store's revision, compacted revision and lease count as this node has applied them
+    /// (read without copying the store).
+    public var storeStatus: StoreStatus {
+        StoreStatus(
+            revision: store.revision, compactRevision: store.history.compactRevision, leases: store.leaseCount,
+            keys: store.count)
+    }
+
+    /// A change-feed subscription together with whatever `read` takes from the store at the same
+    /// applied index, so nothing is missed or seen twice between the read and the first item.
+    public func subscribe<Value: Sendable>(
+        limits: ChangeSubscription.Limits = .init(), reading read: @Sendable (KeyValueStore) -> Value
+    ) -> (Value, ChangeSubscription) {
+        (read(store), changes.subscribe(limits: limits))
+    }
 
     // MARK: Inputs
 
@@ -175,6 +209,15 @@ public actor RaftNode {
             guard forwardTargets[result.requestID] == result.from else { return }
             forwardTargets[result.requestID] = nil
             pendingForwards.removeValue(forKey: result.requestID)?.resume(returning: result.outcome)
+        case .leaseQuery(let query):
+            catchUpTicks()
+            let answer = answerLeaseQuery(query.lease, refresh: query.refresh)
+            transport.send(
+                .leaseQueryResult(
+                    LeaseQueryResult(requestID: query.requestID, from: id, to: query.from, answer: answer)))
+        case .leaseQueryResult(let result):
+            guard pendingLeaseQueries[result.requestID]?.target == result.from else { return }
+            pendingLeaseQueries.removeValue(forKey: result.requestID)?.waiter.resume(returning: result.answer)
         }
     }
 
@@ -196,6 +239,14 @@ public actor RaftNode {
     /// back in time is `.unknown` (the leader may still have applied it).
     public func write(_ command: StoreCommand) async -> WriteOutcome {
         await write(command, forward: true)
+    }
+
+    /// Proposes on this node only, and only while it leads `term`: for leader-only services,
+    /// whose decisions (a lease's expiry, say) hold for the term they were made in and must not
+    /// be forwarded to, or land under, another leader.
+    public func propose(_ command: StoreCommand, inTerm term: UInt64) async -> WriteOutcome {
+        guard !stopped, core.role == .leader, core.term == term else { return .notLeader(leader: core.leader) }
+        return await write(command, forward: false)
     }
 
     private func write(_ command: StoreCommand, forward: Bool) async -> WriteOutcome {
@@ -271,6 +322,10 @@ public actor RaftNode {
             pendingForwards.removeValue(forKey: requestID)?.resume(
                 returning: .unknown("forwarded to n\(peer), which membership now suspects"))
         }
+        for (requestID, pending) in pendingLeaseQueries where pending.target == peer {
+            pendingLeaseQueries.removeValue(forKey: requestID)?.waiter.resume(
+                returning: .unavailable("asked n\(peer), which membership now suspects"))
+        }
     }
 
     /// Peers membership holds suspect, dead or gone.
@@ -283,6 +338,10 @@ public actor RaftNode {
             forwardTargets[requestID] = nil
             pendingForwards.removeValue(forKey: requestID)?.resume(
                 returning: .unknown("forwarded to n\(target), which no longer leads"))
+        }
+        for (requestID, pending) in pendingLeaseQueries where pending.target != core.leader {
+            pendingLeaseQueries.removeValue(forKey: requestID)?.waiter.resume(
+                returning: .unavailable("asked n\(pending.target), which no longer leads"))
         }
     }
 
@@ -314,6 +373,14 @@ public actor RaftNode {
         return store.range(prefix: prefix, limit: limit)
     }
 
+    /// A range read, and the store revision it was read at (where a watch continues from).
+    public func range(
+        prefix: String, limit: Int = .max, consistency: ReadConsistency, includeReserved: Bool
+    ) async -> (rows: [(key: String, record: KeyValueStore.Record)], revision: UInt64)? {
+        guard await readable(consistency) else { return nil }
+        return (store.range(prefix: prefix, limit: limit, includeReserved: includeReserved), store.revision)
+    }
+
     /// Whether the local state may now answer a read of this consistency.
     private func readable(_ consistency: ReadConsistency) async -> Bool {
         guard !stopped else { return false }
@@ -337,12 +404,83 @@ public actor RaftNode {
         return confirmed != nil
     }
 
-    /// Stops at once, like a crash: no leadership hand-over, nothing more written.
+    // MARK: Leases
+
+    /// Keeps lease `id` alive: it lives its whole TTL from now. Answered by the leader, from its
+    /// lease clocks; a follower forwards the keepalive over the peer transport. Keepalives never
+    /// enter the log (etcd's choice): a new leader restarts every TTL in full instead.
+    public func keepAlive(_ id: UInt64) async -> LeaseAnswer {
+        await leaseQuery(id, refresh: true)
+    }
+
+    /// Lease `id`'s TTL, time left on the leader's clock, and attached keys (from the leader).
+    public func leaseStatus(_ id: UInt64) async -> LeaseAnswer {
+        await leaseQuery(id, refresh: false)
+    }
+
+    private func leaseQuery(_ lease: UInt64, refresh: Bool) async -> LeaseAnswer {
+        guard !stopped else { return .unavailable("node stopped") }
+        catchUpTicks()
+        if core.role == .leader { return answerLeaseQuery(lease, refresh: refresh) }
+        guard let leader = core.leader, !unreachablePeers.contains(leader) else {
+            return .unavailable("no leader known")
+        }
+        let requestID = nextForwardID
+        nextForwardID += 1
+        let timeout = configuration.writeTimeout
+        return await withCheckedContinuation { waiter in
+            pendingLeaseQueries[requestID] = (leader, waiter)
+            transport.send(
+                .leaseQuery(LeaseQuery(requestID: requestID, from: id, to: leader, lease: lease, refresh: refresh)))
+            Task { [weak self] in
+                try? await Task.sleep(for: timeout)
+                await self?.expireLeaseQuery(requestID)
+            }
+        }
+    }
+
+    private func expireLeaseQuery(_ requestID: UInt64) {
+        pendingLeaseQueries.removeValue(forKey: requestID)?.waiter.resume(
+            returning: .unavailable("the leader did not answer within \(configuration.writeTimeout)"))
+    }
+
+    /// The leader's answer. Only while its quorum lease holds: then no other leader can exist, so
+    /// a keepalive acknowledged here cannot be overtaken by a leader that never heard of it (a
+    /// deposed leader that does not know it yet would otherwise promise a lifetime the new
+    /// leader, counting from its election, may not grant).
+    private func answerLeaseQuery(_ lease: UInt64, refresh: Bool) -> LeaseAnswer {
+        guard !stopped, core.role == .leader else { return .unavailable("not the leader") }
+        guard core.status.leaseValid else { return .unavailable("the leader's quorum lease is not established") }
+        guard let ttlMilliseconds = store.leaseTTL(lease) else { return .notFound }
+        let ttl = Duration.milliseconds(Int64(clamping: ttlMilliseconds))
+        let now = ContinuousClock.now
+        let answer =
+            refresh
+            ? lessor.refresh(lease, ttl: ttl, term: core.term, now: now)
+            : lessor.remaining(lease, ttl: ttl, term: core.term, now: now)
+        switch answer {
+        case .alive(let remaining):
+            let keys = refresh ? [] : store.lease(lease)?.keys ?? []
+            return .found(
+                LeaseInfo(
+                    id: lease, ttlMilliseconds: ttlMilliseconds,
+                    remainingMilliseconds: UInt64(clamping: remaining.nanoseconds / 1_000_000),
+                    keys: Array(keys.prefix(Self.maxListedLeaseKeys)), keyCount: keys.count))
+        case .expiring: return .notFound
+        case .inactive: return .unavailable("the lease clocks of this term are starting")
+        }
+    }
+
+    /// Stops at once, like a crash: no leadership hand-over, nothing more written. Subscriptions
+    /// end (`.stopped`), so watches close, and leader services are cancelled.
     public func stop() async {
         stopped = true
         for task in tasks { task.cancel() }
         tasks = []
         releaseAllWaiters("node stopped")
+        changes.stop()
+        leadership.finish()
+        await leaderServices.stop()
         await transport.shutdown()
     }
 
@@ -386,6 +524,7 @@ public actor RaftNode {
                 abandonForwardsToFormerLeaders()
             }
             metrics.record((core.term, core.role, core.commitIndex, core.appliedIndex))
+            metrics.record(storeStatus)
             if let violation = core.safetyViolation {
                 fail(violation)
                 return
@@ -413,6 +552,8 @@ public actor RaftNode {
 
     /// One log line per change of role or leader, and the leader-change counter.
     private func report(_ softState: SoftState) {
+        leadership.update(
+            Leadership(term: softState.term, isLeader: softState.role == .leader, leader: softState.leader))
         if softState.leader != reportedLeader {
             reportedLeader = softState.leader
             if softState.leader != nil { metrics.leaderChanges.increment() }
@@ -427,8 +568,11 @@ public actor RaftNode {
 
     private func install(_ snapshot: Snapshot) -> Bool {
         do {
-            store = snapshot.data.isEmpty ? KeyValueStore() : try KeyValueStore(snapshot: snapshot.data)
+            store =
+                snapshot.data.isEmpty
+                ? KeyValueStore(historyLimits: configuration.watchHistory) : try KeyValueStore(snapshot: snapshot.data)
             appliedIndex = snapshot.metadata.index
+            changes.publish(.replaced(store))
             snapshotsInstalled += 1
             metrics.snapshotsInstalled.increment()
             logger.info("snapshot installed from the leader", metadata: ["index": "\(snapshot.metadata.index)"])
@@ -460,7 +604,9 @@ public actor RaftNode {
         var result: StoreResult?
         if entry.kind == .command {
             do {
-                result = store.apply(try StoreCommand(decoding: entry.data))
+                let applied = store.applyRecordingChange(try StoreCommand(decoding: entry.data))
+                result = applied.result
+                if let change = applied.change { changes.publish(.change(change)) }
             } catch {
                 fail(
                     "committed entry \(entry.index) (term \(entry.term)) is not a store command this node can decode: \(error)"
@@ -510,6 +656,10 @@ public actor RaftNode {
         stopped = true
         for task in tasks { task.cancel() }
         releaseAllWaiters(reason)
+        changes.stop()
+        leadership.finish()
+        let services = leaderServices
+        Task { await services.stop() }
     }
 
     private func releaseAllWaiters(_ reason: String) {
@@ -521,5 +671,7 @@ public actor RaftNode {
         pendingReads = [:]
         for waiting in readsAwaitingApply { waiting.waiter.resume(returning: nil) }
         readsAwaitingApply = []
+        for (_, pending) in pendingLeaseQueries { pending.waiter.resume(returning: .unavailable(reason)) }
+        pendingLeaseQueries = [:]
     }
 }

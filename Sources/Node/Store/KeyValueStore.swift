@@ -1,7 +1,8 @@
 /// The replicated state machine of DESIGN.md: one ordered keyspace with etcd-style revisions.
 /// Every applied write bumps the global `revision`; each key keeps `createRevision`,
-/// `modRevision` and `version`. Deterministic: the same commands in the same order give the same
-/// store on every node, byte for byte (its snapshot encoding included).
+/// `modRevision` and `version`. Leases and a bounded history of changes (for watches) live here
+/// too. Deterministic: the same commands in the same order give the same store on every node,
+/// byte for byte (its snapshot encoding included).
 public struct KeyValueStore: Sendable, Hashable {
     public struct Record: Sendable, Hashable {
         public var value: [UInt8]
@@ -9,6 +10,17 @@ public struct KeyValueStore: Sendable, Hashable {
         public var modRevision: UInt64
         /// Writes since creation, starting at 1.
         public var version: UInt64
+        /// The lease the key is attached to (0: none): the key is deleted when the lease ends.
+        public var lease: UInt64 = 0
+    }
+
+    /// A lease as every node knows it. When it expires is not here: only the leader decides
+    /// that, on its own monotonic clock (`LeaseDeadlines`).
+    public struct Lease: Sendable, Hashable {
+        public var id: UInt64
+        public var ttlMilliseconds: UInt64
+        /// Attached keys, in byte order.
+        public var keys: [String]
     }
 
     /// Keys starting with this are the node's own (workers, config, topology, members).
@@ -22,67 +34,157 @@ public struct KeyValueStore: Sendable, Hashable {
     private var remembered: [(key: String, result: StoreResult)] = []
     private var rememberedIndex: [String: StoreResult] = [:]
     public let idempotencyWindow: Int
+    /// Live leases: their TTL and the keys attached to each.
+    private var leaseTable: [UInt64: (ttlMilliseconds: UInt64, keys: Set<StoreKey>)] = [:]
+    /// Recent changes, for watches that start or resume at an earlier revision.
+    public private(set) var history: ChangeHistory
 
-    public init(idempotencyWindow: Int = 10_000) {
+    public init(idempotencyWindow: Int = 10_000, historyLimits: ChangeHistory.Limits = .init()) {
         self.idempotencyWindow = max(1, idempotencyWindow)
+        history = ChangeHistory(limits: historyLimits)
     }
 
     public var count: Int { keys.count }
 
     public func get(_ key: String) -> Record? { records[StoreKey(key)] }
 
-    /// Keys beginning with `prefix`, in order, at most `limit`.
-    public func range(prefix: String, limit: Int = .max) -> [(key: String, record: Record)] {
+    /// Keys beginning with `prefix`, in order, at most `limit`; without `includeReserved`, keys
+    /// under `reservedPrefix` are left out.
+    public func range(prefix: String, limit: Int = .max, includeReserved: Bool = true) -> [(
+        key: String, record: Record
+    )] {
         let prefixKey = StoreKey(prefix)
+        let reserved = Array(Self.reservedPrefix.utf8)
         var result: [(String, Record)] = []
         var position = lowerBound(prefixKey)
         while position < keys.count, keys[position].bytes.starts(with: prefixKey.bytes), result.count < limit {
-            result.append((keys[position].string, records[keys[position]]!))
+            if includeReserved || !keys[position].bytes.starts(with: reserved) {
+                result.append((keys[position].string, records[keys[position]]!))
+            }
             position += 1
         }
         return result
     }
 
+    // MARK: Leases
+
+    public var leaseCount: Int { leaseTable.count }
+
+    public func leaseTTL(_ id: UInt64) -> UInt64? { leaseTable[id]?.ttlMilliseconds }
+
+    public func lease(_ id: UInt64) -> Lease? {
+        guard let entry = leaseTable[id] else { return nil }
+        return Lease(id: id, ttlMilliseconds: entry.ttlMilliseconds, keys: entry.keys.sorted().map(\.string))
+    }
+
+    /// Every live lease's id and TTL, by id (the leader restarts their deadlines from this).
+    public var leaseTTLs: [(id: UInt64, ttlMilliseconds: UInt64)] {
+        leaseTable.map { ($0.key, $0.value.ttlMilliseconds) }.sorted { $0.id < $1.id }
+    }
+
+    // MARK: Applying commands
+
     /// Applies one committed command. A command whose idempotency key was seen returns the first
     /// result and changes nothing.
     public mutating func apply(_ command: StoreCommand) -> StoreResult {
-        if let key = command.idempotencyKey, let first = rememberedIndex[key] { return first }
-        let result = execute(command)
-        if let key = command.idempotencyKey { remember(key, result) }
-        return result
+        applyRecordingChange(command).result
     }
 
-    private mutating func execute(_ command: StoreCommand) -> StoreResult {
-        let key = StoreKey(command.key)
-        if !command.isSystem && key.bytes.starts(with: Self.reservedPrefix.utf8) { return .reservedKey }
+    /// Applies one committed command and says what it changed, for the change feed; nil when it
+    /// changed nothing.
+    public mutating func applyRecordingChange(_ command: StoreCommand) -> (result: StoreResult, change: StoreChange?) {
+        if let key = command.idempotencyKey, let first = rememberedIndex[key] { return (first, nil) }
+        let (result, change) = execute(command)
+        if let key = command.idempotencyKey { remember(key, result) }
+        if let change, !change.events.isEmpty { history.append(change) }
+        return (result, change)
+    }
+
+    private mutating func execute(_ command: StoreCommand) -> (StoreResult, StoreChange?) {
+        switch command.operation {
+        case .grantLease(let id, let ttl):
+            // 0 means "no lease" everywhere, so it can never be granted.
+            guard id != 0, leaseTable[id] == nil else { return (.leaseExists(id: id), nil) }
+            leaseTable[id] = (ttl, [])
+            return (
+                .leaseGranted(id: id), StoreChange(revision: revision, leases: [.granted(id: id, ttlMilliseconds: ttl)])
+            )
+        case .revokeLease(let id):
+            guard let lease = leaseTable.removeValue(forKey: id) else { return (.leaseNotFound(id: id), nil) }
+            var events: [StoreEvent] = []
+            if !lease.keys.isEmpty {
+                revision += 1
+                for key in lease.keys.sorted() {
+                    records[key] = nil
+                    events.append(StoreEvent(kind: .delete, key: key.string, revision: revision))
+                }
+                keys.removeAll { lease.keys.contains($0) }
+            }
+            return (
+                .applied(revision: revision, found: true),
+                StoreChange(revision: revision, events: events, leases: [.revoked(id: id)])
+            )
+        case .put(let name, let value):
+            return write(command, key: StoreKey(name), value: value)
+        case .delete(let name):
+            return write(command, key: StoreKey(name), value: nil)
+        }
+    }
+
+    /// A put (`value` set) or a delete, after the reserved-prefix, condition and lease checks.
+    private mutating func write(_ command: StoreCommand, key: StoreKey, value: [UInt8]?) -> (StoreResult, StoreChange?)
+    {
+        if !command.isSystem && key.bytes.starts(with: Self.reservedPrefix.utf8) { return (.reservedKey, nil) }
         let current = records[key]
         switch command.condition {
         case .none: break
         case .absent:
-            if let current { return .conditionFailed(current: current.modRevision) }
+            if let current { return (.conditionFailed(current: current.modRevision), nil) }
         case .modRevision(let expected):
-            if (current?.modRevision ?? 0) != expected { return .conditionFailed(current: current?.modRevision ?? 0) }
-        }
-        switch command.operation {
-        case .put(_, let value):
-            revision += 1
-            if var record = current {
-                record.value = value
-                record.modRevision = revision
-                record.version += 1
-                records[key] = record
-            } else {
-                records[key] = Record(value: value, createRevision: revision, modRevision: revision, version: 1)
-                keys.insert(key, at: lowerBound(key))
+            if (current?.modRevision ?? 0) != expected {
+                return (.conditionFailed(current: current?.modRevision ?? 0), nil)
             }
-            return .applied(revision: revision, found: current != nil)
-        case .delete:
-            guard current != nil else { return .applied(revision: revision, found: false) }
+        }
+        guard let value else {
+            guard let current else { return (.applied(revision: revision, found: false), nil) }
             revision += 1
+            detach(key, from: current.lease)
             records[key] = nil
             keys.remove(at: lowerBound(key))
-            return .applied(revision: revision, found: true)
+            return (
+                .applied(revision: revision, found: true),
+                StoreChange(
+                    revision: revision, events: [StoreEvent(kind: .delete, key: key.string, revision: revision)])
+            )
         }
+        let lease = command.lease
+        if lease != 0 && leaseTable[lease] == nil { return (.leaseNotFound(id: lease), nil) }
+        revision += 1
+        var record: Record
+        if let current {
+            record = current
+            record.value = value
+            record.modRevision = revision
+            record.version += 1
+        } else {
+            record = Record(value: value, createRevision: revision, modRevision: revision, version: 1)
+            keys.insert(key, at: lowerBound(key))
+        }
+        if record.lease != lease {
+            detach(key, from: record.lease)
+            leaseTable[lease]?.keys.insert(key)
+            record.lease = lease
+        }
+        records[key] = record
+        let event = StoreEvent(
+            kind: .put, key: key.string, value: value, revision: revision, createRevision: record.createRevision,
+            version: record.version, lease: lease)
+        return (.applied(revision: revision, found: current != nil), StoreChange(revision: revision, events: [event]))
+    }
+
+    private mutating func detach(_ key: StoreKey, from lease: UInt64) {
+        guard lease != 0 else { return }
+        leaseTable[lease]?.keys.remove(key)
     }
 
     private mutating func remember(_ key: String, _ result: StoreResult) {
@@ -110,11 +212,12 @@ public struct KeyValueStore: Sendable, Hashable {
 
     public func hash(into hasher: inout Hasher) { hasher.combine(snapshot) }
 
-    // MARK: Snapshot (version 1)
+    // MARK: Snapshot
 
-    /// The whole store, idempotency window included, in a deterministic encoding.
+    /// The whole store — keys, leases, the idempotency window and the change history — in a
+    /// deterministic encoding (version 2).
     public var snapshot: [UInt8] {
-        var bytes: [UInt8] = [1]
+        var bytes: [UInt8] = [2]
         bytes.appendLittleEndian(revision)
         bytes.appendLittleEndian(UInt64(idempotencyWindow))
         bytes.appendLittleEndian(UInt64(keys.count))
@@ -125,19 +228,29 @@ public struct KeyValueStore: Sendable, Hashable {
             bytes.appendLittleEndian(record.createRevision)
             bytes.appendLittleEndian(record.modRevision)
             bytes.appendLittleEndian(record.version)
+            bytes.appendLittleEndian(record.lease)
         }
         bytes.appendLittleEndian(UInt64(remembered.count))
         for (key, result) in remembered {
             bytes.appendLengthPrefixed(Array(key.utf8))
             result.encode(into: &bytes)
         }
+        // Attached keys are not listed: each record names its lease, and decoding rebuilds the sets.
+        bytes.appendLittleEndian(UInt64(leaseTable.count))
+        for (id, ttl) in leaseTTLs {
+            bytes.appendLittleEndian(id)
+            bytes.appendLittleEndian(ttl)
+        }
+        history.encode(into: &bytes)
         return bytes
     }
 
-    /// Restores a store from `snapshot`; throws on anything malformed, never traps.
+    /// Restores a store from `snapshot`; throws on anything malformed, never traps. Version 1
+    /// (before leases and history) restores with no leases and a history that starts now.
     public init(snapshot bytes: [UInt8]) throws(StoreDecodingError) {
         var reader = StoreReader(bytes[...])
-        guard try reader.byte() == 1 else { throw .unsupportedVersion }
+        let version = try reader.byte()
+        guard version == 1 || version == 2 else { throw .unsupportedVersion }
         revision = try reader.uint64()
         let window = try reader.uint64()
         guard window >= 1, window <= 1 << 32 else { throw .malformed("idempotency window") }
@@ -150,7 +263,7 @@ public struct KeyValueStore: Sendable, Hashable {
             let value = try reader.lengthPrefixed()
             let record = Record(
                 value: value, createRevision: try reader.uint64(), modRevision: try reader.uint64(),
-                version: try reader.uint64())
+                version: try reader.uint64(), lease: version == 2 ? try reader.uint64() : 0)
             guard record.modRevision <= revision, record.createRevision <= record.modRevision else {
                 throw .malformed("revisions of \(key.string)")
             }
@@ -166,6 +279,25 @@ public struct KeyValueStore: Sendable, Hashable {
             remembered.append((key, result))
             rememberedIndex[key] = result
         }
+        guard version == 2 else {
+            history = ChangeHistory(compactRevision: revision)
+            guard reader.isAtEnd else { throw .malformed("trailing bytes") }
+            return
+        }
+        let leaseCount = try reader.uint64()
+        guard leaseCount <= UInt64(reader.remaining / 16) else { throw .malformed("lease count") }
+        var previousLease: UInt64 = 0
+        for _ in 0..<leaseCount {
+            let id = try reader.uint64()
+            guard id > previousLease else { throw .malformed("leases out of order") }
+            previousLease = id
+            leaseTable[id] = (try reader.uint64(), [])
+        }
+        for (key, record) in records where record.lease != 0 {
+            guard leaseTable[record.lease] != nil else { throw .malformed("\(key.string) names a missing lease") }
+            leaseTable[record.lease]!.keys.insert(key)
+        }
+        history = try ChangeHistory(decoding: &reader, storeRevision: revision)
         guard reader.isAtEnd else { throw .malformed("trailing bytes") }
     }
 }

@@ -5,6 +5,11 @@ public struct StoreCommand: Sendable, Hashable {
     public enum Operation: Sendable, Hashable {
         case put(key: String, value: [UInt8])
         case delete(key: String)
+        /// Creates lease `id` (chosen by the proposing node). Leases live in the store so that every
+        /// node knows them; when they expire is the leader's business alone (`LeaseDeadlines`).
+        case grantLease(id: UInt64, ttlMilliseconds: UInt64)
+        /// Removes lease `id` and deletes every key attached to it, all in one revision.
+        case revokeLease(id: UInt64)
     }
 
     /// A compare-and-set guard, checked when the command is applied (so it is linearizable).
@@ -22,34 +27,58 @@ public struct StoreCommand: Sendable, Hashable {
     public var idempotencyKey: String?
     /// Commands from the node itself may write the reserved `/_sys/` prefix; client ones may not.
     public var isSystem: Bool
+    /// For a put: the lease the key is attached to from now on. 0 detaches it from any lease, as a
+    /// put without a lease does in etcd.
+    public var lease: UInt64
 
     public init(
-        operation: Operation, condition: Condition = .none, idempotencyKey: String? = nil, isSystem: Bool = false
+        operation: Operation, condition: Condition = .none, idempotencyKey: String? = nil, isSystem: Bool = false,
+        lease: UInt64 = 0
     ) {
         self.operation = operation
         self.condition = condition
         self.idempotencyKey = idempotencyKey
         self.isSystem = isSystem
+        self.lease = lease
     }
 
-    public var key: String {
+    /// The key a put or delete touches; nil for lease operations.
+    public var key: String? {
         switch operation {
         case .put(let key, _), .delete(let key): key
+        case .grantLease, .revokeLease: nil
         }
     }
 
-    // MARK: Encoding (version 1)
+    // MARK: Encoding
 
+    /// Version 1 carries puts and deletes without a lease, byte for byte as before leases existed,
+    /// so logs written by older nodes and by newer ones read the same. Version 2 adds lease
+    /// operations and a put's lease.
     public var encoded: [UInt8] {
-        var bytes: [UInt8] = [1]
+        let needsVersion2: Bool =
+            switch operation {
+            case .put: lease != 0
+            case .delete: false
+            case .grantLease, .revokeLease: true
+            }
+        var bytes: [UInt8] = [needsVersion2 ? 2 : 1]
         switch operation {
         case .put(let key, let value):
             bytes.append(1)
             bytes.appendLengthPrefixed(Array(key.utf8))
             bytes.appendLengthPrefixed(value)
+            if needsVersion2 { bytes.appendLittleEndian(lease) }
         case .delete(let key):
             bytes.append(2)
             bytes.appendLengthPrefixed(Array(key.utf8))
+        case .grantLease(let id, let ttl):
+            bytes.append(3)
+            bytes.appendLittleEndian(id)
+            bytes.appendLittleEndian(ttl)
+        case .revokeLease(let id):
+            bytes.append(4)
+            bytes.appendLittleEndian(id)
         }
         switch condition {
         case .none: bytes.append(0)
@@ -70,10 +99,17 @@ public struct StoreCommand: Sendable, Hashable {
 
     public init(decoding bytes: [UInt8]) throws(StoreDecodingError) {
         var reader = StoreReader(bytes[...])
-        guard try reader.byte() == 1 else { throw .unsupportedVersion }
+        let version = try reader.byte()
+        guard version == 1 || version == 2 else { throw .unsupportedVersion }
+        lease = 0
         switch try reader.byte() {
-        case 1: operation = .put(key: try reader.string(), value: try reader.lengthPrefixed())
+        case 1:
+            operation = .put(key: try reader.string(), value: try reader.lengthPrefixed())
+            if version == 2 { lease = try reader.uint64() }
         case 2: operation = .delete(key: try reader.string())
+        case 3 where version == 2:
+            operation = .grantLease(id: try reader.uint64(), ttlMilliseconds: try reader.uint64())
+        case 4 where version == 2: operation = .revokeLease(id: try reader.uint64())
         default: throw .malformed("operation")
         }
         switch try reader.byte() {
@@ -96,6 +132,14 @@ public enum StoreResult: Sendable, Hashable {
     case conditionFailed(current: UInt64)
     /// A client command aimed at the reserved `/_sys/` prefix: nothing changed.
     case reservedKey
+    /// The lease named by a put, a revoke or a keepalive does not exist (never granted, revoked
+    /// or expired): nothing changed.
+    case leaseNotFound(id: UInt64)
+    /// A grant named a lease id already in use: nothing changed.
+    case leaseExists(id: UInt64)
+    /// The lease was granted. Remembered under an idempotency key like any result, so a retried
+    /// grant answers the id of the first one.
+    case leaseGranted(id: UInt64)
 }
 
 public enum StoreDecodingError: Error, Hashable {
@@ -112,6 +156,9 @@ extension StoreResult {
             case .applied(let revision, let found): (found ? 2 : 1, revision)
             case .conditionFailed(let current): (3, current)
             case .reservedKey: (4, 0)
+            case .leaseNotFound(let id): (5, id)
+            case .leaseExists(let id): (6, id)
+            case .leaseGranted(let id): (7, id)
             }
         bytes.append(tag)
         bytes.appendLittleEndian(number)
@@ -125,6 +172,9 @@ extension StoreResult {
         case 2: self = .applied(revision: number, found: true)
         case 3: self = .conditionFailed(current: number)
         case 4: self = .reservedKey
+        case 5: self = .leaseNotFound(id: number)
+        case 6: self = .leaseExists(id: number)
+        case 7: self = .leaseGranted(id: number)
         default: throw .malformed("store result")
         }
     }

@@ -9,12 +9,19 @@ public enum PeerEnvelope: Sendable, Hashable {
     case forwardedWrite(ForwardedWrite)
     /// The leader's answer to a forwarded write.
     case forwardedResult(ForwardedResult)
+    /// A follower asks the leader about a lease, or keeps it alive: lease clocks run on the leader
+    /// only, so keepalives travel like forwarded writes but never enter the log.
+    case leaseQuery(LeaseQuery)
+    /// The leader's answer to a lease query.
+    case leaseQueryResult(LeaseQueryResult)
 
     public var destination: NodeID {
         switch self {
         case .raft(let message): message.to
         case .forwardedWrite(let write): write.to
         case .forwardedResult(let result): result.to
+        case .leaseQuery(let query): query.to
+        case .leaseQueryResult(let result): result.to
         }
     }
 }
@@ -47,9 +54,42 @@ public struct ForwardedResult: Sendable, Hashable {
     }
 }
 
+public struct LeaseQuery: Sendable, Hashable {
+    public var requestID: UInt64
+    public var from: NodeID
+    public var to: NodeID
+    public var lease: UInt64
+    /// A keepalive (the lease lives its TTL from now) rather than a look.
+    public var refresh: Bool
+
+    public init(requestID: UInt64, from: NodeID, to: NodeID, lease: UInt64, refresh: Bool) {
+        self.requestID = requestID
+        self.from = from
+        self.to = to
+        self.lease = lease
+        self.refresh = refresh
+    }
+}
+
+public struct LeaseQueryResult: Sendable, Hashable {
+    public var requestID: UInt64
+    public var from: NodeID
+    public var to: NodeID
+    public var answer: LeaseAnswer
+
+    public init(requestID: UInt64, from: NodeID, to: NodeID, answer: LeaseAnswer) {
+        self.requestID = requestID
+        self.from = from
+        self.to = to
+        self.answer = answer
+    }
+}
+
 extension PeerFrame {
     static let forwardedWriteType: UInt8 = 100
     static let forwardedResultType: UInt8 = 101
+    static let leaseQueryType: UInt8 = 102
+    static let leaseQueryResultType: UInt8 = 103
 
     public static func encode(_ envelope: PeerEnvelope) -> [UInt8] {
         let (from, to, type, payload): (NodeID, NodeID, UInt8, [UInt8])
@@ -66,6 +106,17 @@ extension PeerFrame {
             bytes.appendLittleEndian(result.requestID)
             encode(result.outcome, into: &bytes)
             (from, to, type, payload) = (result.from, result.to, forwardedResultType, bytes)
+        case .leaseQuery(let query):
+            var bytes: [UInt8] = []
+            bytes.appendLittleEndian(query.requestID)
+            bytes.appendLittleEndian(query.lease)
+            bytes.append(query.refresh ? 1 : 0)
+            (from, to, type, payload) = (query.from, query.to, leaseQueryType, bytes)
+        case .leaseQueryResult(let result):
+            var bytes: [UInt8] = []
+            bytes.appendLittleEndian(result.requestID)
+            encode(result.answer, into: &bytes)
+            (from, to, type, payload) = (result.from, result.to, leaseQueryResultType, bytes)
         }
         var body: [UInt8] = [version]
         body.appendLittleEndian(from)
@@ -100,6 +151,19 @@ extension PeerFrame {
             case forwardedResultType:
                 envelope = .forwardedResult(
                     ForwardedResult(requestID: requestID, from: from, to: to, outcome: try decodeOutcome(&reader)))
+            case leaseQueryType:
+                let lease = try reader.uint64()
+                let refresh: Bool
+                switch try reader.byte() {
+                case 0: refresh = false
+                case 1: refresh = true
+                default: throw PeerFrameError.malformed("lease query flag")
+                }
+                envelope = .leaseQuery(
+                    LeaseQuery(requestID: requestID, from: from, to: to, lease: lease, refresh: refresh))
+            case leaseQueryResultType:
+                envelope = .leaseQueryResult(
+                    LeaseQueryResult(requestID: requestID, from: from, to: to, answer: try decodeLeaseAnswer(&reader)))
             default:
                 throw PeerFrameError.malformed("unknown message type \(type)")
             }
@@ -141,6 +205,48 @@ extension PeerFrame {
         case 3: return .notApplied(try reader.string())
         case 4: return .unknown(try reader.string())
         default: throw PeerFrameError.malformed("write outcome")
+        }
+    }
+
+    private static func encode(_ answer: LeaseAnswer, into bytes: inout [UInt8]) {
+        switch answer {
+        case .found(let info):
+            bytes.append(1)
+            bytes.appendLittleEndian(info.id)
+            bytes.appendLittleEndian(info.ttlMilliseconds)
+            bytes.appendLittleEndian(info.remainingMilliseconds)
+            bytes.appendLittleEndian(UInt64(info.keyCount))
+            bytes.appendLittleEndian(UInt32(info.keys.count))
+            for key in info.keys { bytes.appendLengthPrefixed(Array(key.utf8)) }
+        case .notFound:
+            bytes.append(2)
+        case .unavailable(let reason):
+            bytes.append(3)
+            bytes.appendLengthPrefixed(Array(reason.utf8))
+        }
+    }
+
+    private static func decodeLeaseAnswer(_ reader: inout StoreReader) throws -> LeaseAnswer {
+        switch try reader.byte() {
+        case 1:
+            let id = try reader.uint64()
+            let ttl = try reader.uint64()
+            let remaining = try reader.uint64()
+            let keyCount = try reader.uint64()
+            let listed = Int(try reader.uint32())
+            // Each listed key takes at least its 4-byte length: a larger count is a lie.
+            guard listed <= reader.remaining / 4, UInt64(listed) <= keyCount else {
+                throw PeerFrameError.malformed("lease key count")
+            }
+            var keys: [String] = []
+            for _ in 0..<listed { keys.append(try reader.string()) }
+            return .found(
+                LeaseInfo(
+                    id: id, ttlMilliseconds: ttl, remainingMilliseconds: remaining, keys: keys,
+                    keyCount: Int(clamping: keyCount)))
+        case 2: return .notFound
+        case 3: return .unavailable(try reader.string())
+        default: throw PeerFrameError.malformed("lease answer")
         }
     }
 }
