@@ -58,6 +58,9 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),
         .executableTarget(name: "raft-sim", dependencies: ["RaftSimulation"]),
+        // The host simulation: RaftNode's own Ready loop, write-ahead log (on a simulated file
+        // system) and peer-link bounds under the simulator's faults.
+        .target(name: "NodeSimulation", dependencies: ["Node", "Raft", "RaftSimulation"]),
         .executableTarget(name: "raft-bench-core", dependencies: ["Raft", "RaftSimulation"]),
         .executableTarget(name: "raft-bench-disk", dependencies: ["Raft"]),
         .executableTarget(name: "raft-bench-node", dependencies: ["Node", "Raft"]),
@@ -102,7 +105,8 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             dependencies: [
-                "Node", "Raft", "TestSupport", .product(name: "NIOCore", package: "swift-nio"),
+                "Node", "Raft", "TestSupport", "NodeSimulation", "RaftSimulation",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),

@@ -2,7 +2,9 @@ import Raft
 
 /// The global knowledge the checker accumulates over a run: every entry ever handed out for
 /// persisting, every index known committed, every entry applied anywhere, every acknowledged write.
-final class SafetyRecord {
+package final class SafetyRecord {
+    package init() {}
+
     struct EntryKey: Hashable {
         var index: UInt64
         var term: UInt64
@@ -16,19 +18,19 @@ final class SafetyRecord {
     private var entries: [EntryKey: EntryFacts] = [:]
     private var leaders: [UInt64: NodeID] = [:]
     /// `committedTerms[i]` is the term of the entry committed at `i`, or 0 if not yet seen.
-    private(set) var committedTerms: [UInt64] = [0]
+    package private(set) var committedTerms: [UInt64] = [0]
     private var appliedIdentities: [UInt64] = [0]
     private var appliedHashes: [UInt64] = [0]
-    private(set) var highestAcknowledged: UInt64 = 0
+    package private(set) var highestAcknowledged: UInt64 = 0
     /// The highest state index any served read has shown a client.
-    private(set) var highestObserved: UInt64 = 0
+    package private(set) var highestObserved: UInt64 = 0
     /// The newest term in which any node has become leader, and who.
-    private(set) var newestLeader: (term: UInt64, id: NodeID) = (0, 0)
+    package private(set) var newestLeader: (term: UInt64, id: NodeID) = (0, 0)
 
-    var highestCommitted: UInt64 { UInt64(committedTerms.count - 1) }
+    package var highestCommitted: UInt64 { UInt64(committedTerms.count - 1) }
 
     /// Election Safety: at most one leader per term (paper §5.2).
-    func recordLeader(_ id: NodeID, term: UInt64) -> String? {
+    package func recordLeader(_ id: NodeID, term: UInt64) -> String? {
         if let existing = leaders[term], existing != id { return "n\(existing) and n\(id) both lead term \(term)" }
         leaders[term] = id
         if term > newestLeader.term { newestLeader = (term, id) }
@@ -38,7 +40,7 @@ final class SafetyRecord {
     /// Log Matching, checked incrementally (paper §5.3): every entry with a given index and term
     /// has the same content and the same predecessor term on every node. By induction over the
     /// index, two logs that share an (index, term) then share the whole prefix.
-    func recordEntry(_ entry: LogEntry, previousTerm: UInt64?) -> String? {
+    package func recordEntry(_ entry: LogEntry, previousTerm: UInt64?) -> String? {
         let key = EntryKey(index: entry.index, term: entry.term)
         let identity = HashStateMachine.identity(of: entry)
         if let known = entries[key] {
@@ -55,7 +57,7 @@ final class SafetyRecord {
     }
 
     /// A node's log says `index` is committed with `term`; committed entries never change.
-    func recordCommitted(index: UInt64, term: UInt64) -> String? {
+    package func recordCommitted(index: UInt64, term: UInt64) -> String? {
         while committedTerms.count <= Int(index) { committedTerms.append(0) }
         let known = committedTerms[Int(index)]
         if known == 0 {
@@ -67,7 +69,7 @@ final class SafetyRecord {
     }
 
     /// State Machine Safety (paper §5.4.3): no two nodes apply different entries at one index.
-    func recordApplied(_ entry: LogEntry, hash: UInt64) -> String? {
+    package func recordApplied(_ entry: LogEntry, hash: UInt64) -> String? {
         let identity = HashStateMachine.identity(of: entry)
         let position = Int(entry.index)
         if position < appliedIdentities.count {
@@ -85,17 +87,17 @@ final class SafetyRecord {
         return nil
     }
 
-    func appliedHash(at index: UInt64) -> UInt64? {
+    package func appliedHash(at index: UInt64) -> UInt64? {
         Int(index) < appliedHashes.count ? appliedHashes[Int(index)] : nil
     }
 
-    var highestApplied: UInt64 { UInt64(appliedIdentities.count - 1) }
+    package var highestApplied: UInt64 { UInt64(appliedIdentities.count - 1) }
 
-    func observe(index: UInt64) {
+    package func observe(index: UInt64) {
         highestObserved = max(highestObserved, index)
     }
 
-    func acknowledge(index: UInt64, term: UInt64) {
+    package func acknowledge(index: UInt64, term: UInt64) {
         highestAcknowledged = max(highestAcknowledged, index)
     }
 }

@@ -103,11 +103,11 @@ struct SimulatedDisk {
 /// The replicated state machine of the simulation: a running hash over every applied entry.
 /// Two nodes that applied the same entries in the same order have the same hash, so comparing
 /// hashes at an index compares whole histories, and a snapshot is just (index, hash).
-struct HashStateMachine {
-    var index: UInt64 = 0
-    var hash: UInt64 = 0
+package struct HashStateMachine {
+    package var index: UInt64 = 0
+    package var hash: UInt64 = 0
 
-    mutating func apply(_ entry: LogEntry) {
+    package mutating func apply(_ entry: LogEntry) {
         index = entry.index
         hash = Self.mix(hash, Self.identity(of: entry))
     }
@@ -122,7 +122,12 @@ struct HashStateMachine {
         return bytes
     }
 
-    init() {}
+    package init() {}
+
+    package init(index: UInt64, hash: UInt64) {
+        self.index = index
+        self.hash = hash
+    }
 
     init?(encoded bytes: [UInt8]) {
         if bytes.isEmpty { return }
@@ -137,7 +142,7 @@ struct HashStateMachine {
     }
 
     /// Identifies an entry by term, kind and payload.
-    static func identity(of entry: LogEntry) -> UInt64 {
+    package static func identity(of entry: LogEntry) -> UInt64 {
         var value = 0xCBF2_9CE4_8422_2325 ^ entry.term &* 31 ^ UInt64(entry.kind.rawValue)
         for byte in entry.data { value = (value ^ UInt64(byte)) &* 0x100_0000_01B3 }
         return value

@@ -132,6 +132,12 @@ public final class SimulatedFileSystem: WALFileSystem {
         files = files.filter { named.contains($0.key) }
     }
 
+    /// No armed fault any more (no failing fsyncs, no scheduled crash): calm weather.
+    public func disarm() {
+        crashCountdown = nil
+        failingSyncs = 0
+    }
+
     /// The process dies but the machine does not (SIGKILL, OOM): open files are closed, and
     /// everything written stays in the page cache — readable by the next process, yet still not
     /// durable, so a later power loss (`crash`) can take it away.

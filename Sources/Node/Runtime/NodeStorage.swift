@@ -33,10 +33,11 @@ package final class NodeStorage {
 
     /// Reads the log and the newest snapshot back and reconciles them.
     package static func open(
-        walDirectory: String, fileSystem: any WALFileSystem = POSIXFileSystem(), snapshots: any SnapshotFiles,
-        initialVoters: [NodeID]
+        walDirectory: String, walOptions: WriteAheadLog.Options = .init(),
+        fileSystem: any WALFileSystem = POSIXFileSystem(), snapshots: any SnapshotFiles, initialVoters: [NodeID]
     ) throws -> Opened {
-        let (wal, recovery) = try WriteAheadLog.open(directory: walDirectory, fileSystem: fileSystem)
+        let (wal, recovery) = try WriteAheadLog.open(
+            directory: walDirectory, options: walOptions, fileSystem: fileSystem)
         let base = try snapshots.loadLatest() ?? RestoredState.bootstrap(voters: initialVoters).snapshot
         var entries = recovery.entries.filter { $0.index > base.metadata.index }
         if base.metadata.index > recovery.snapshotIndex {

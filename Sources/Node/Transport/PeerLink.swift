@@ -33,8 +33,8 @@ final class PeerLink: @unchecked Sendable {
 
     static let initialBackoff = TimeAmount.milliseconds(20)
     static let maximumBackoff = TimeAmount.seconds(2)
-    static let maxQueuedMessages = 4096
-    static let maxQueuedBytes = 64 << 20
+    static let maxQueuedMessages = PeerQueueLimits.maxQueuedMessages
+    static let maxQueuedBytes = PeerQueueLimits.maxQueuedBytes
 
     init(
         peer: NodeID, host: String, port: Int, loop: EventLoop, counters: TransportCounters,
