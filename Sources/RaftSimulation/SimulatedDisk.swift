@@ -45,13 +45,22 @@ struct SimulatedDisk {
 
     var snapshot: Snapshot { synced.snapshot }
 
-    /// What a node reads back at start. Only meaningful after `crash`, which settles the cache.
+    /// What reads see: the synced image with every unsynced write on top (the page cache).
+    var cached: DiskImage {
+        var image = synced
+        for write in unsynced { image.apply(write) }
+        return image
+    }
+
+    /// What a node reads back at start: the cache, which after a power loss holds only what
+    /// reached the disk and after a process kill also what did not (yet).
     var restoredState: RestoredState {
+        let image = cached
         // As the real host does: the commit index is not fsync'ed on its own, and lowering it to
         // what the log holds is always safe.
-        var hardState = synced.hardState
-        hardState.commit = min(hardState.commit, synced.snapshot.metadata.index + UInt64(synced.entries.count))
-        return RestoredState(hardState: hardState, snapshot: synced.snapshot, entries: synced.entries)
+        var hardState = image.hardState
+        hardState.commit = min(hardState.commit, image.snapshot.metadata.index + UInt64(image.entries.count))
+        return RestoredState(hardState: hardState, snapshot: image.snapshot, entries: image.entries)
     }
 
     /// Issues a `Ready`'s writes in the order the contract asks: snapshot, entries, hard state.
@@ -66,6 +75,10 @@ struct SimulatedDisk {
         for write in unsynced { synced.apply(write) }
         unsynced = []
     }
+
+    /// The process dies, the machine does not: every write stays in the cache, readable by the
+    /// next process and still not durable until somebody fsyncs it.
+    func killProcess() {}
 
     /// Power is cut: the first `kept` unsynced writes happened to reach the platter, the rest are
     /// lost. Returns how many were lost.

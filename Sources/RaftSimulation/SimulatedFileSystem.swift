@@ -71,8 +71,10 @@ public final class SimulatedFileSystem: WALFileSystem {
     private var nextDescriptor: Int32 = 3
     /// fsyncs (of files or directories) still to fail.
     private var failingSyncs = 0
-    /// Operations left before a scheduled crash.
+    /// Operations left before a scheduled crash, and whether it takes the machine (power) or only
+    /// the process.
     private var crashCountdown: Int?
+    private var scheduledCrashIsPowerLoss = true
     /// Power is off: every operation fails until `restart()`.
     public private(set) var isDown = false
     public private(set) var events: [Event] = []
@@ -95,6 +97,13 @@ public final class SimulatedFileSystem: WALFileSystem {
     /// fsync. That call and every later one fail until `restart()`.
     public func scheduleCrash(afterOperations count: Int) {
         crashCountdown = count
+        scheduledCrashIsPowerLoss = true
+    }
+
+    /// The same, but only the process dies (`killProcess`): what it wrote stays in the cache.
+    public func scheduleProcessKill(afterOperations count: Int) {
+        crashCountdown = count
+        scheduledCrashIsPowerLoss = false
     }
 
     /// Power is back after a scheduled crash.
@@ -121,6 +130,14 @@ public final class SimulatedFileSystem: WALFileSystem {
         open = [:]
         let named = Set(names.values)
         files = files.filter { named.contains($0.key) }
+    }
+
+    /// The process dies but the machine does not (SIGKILL, OOM): open files are closed, and
+    /// everything written stays in the page cache — readable by the next process, yet still not
+    /// durable, so a later power loss (`crash`) can take it away.
+    public func killProcess() {
+        crashCountdown = nil
+        open = [:]
     }
 
     // MARK: Inspecting and damaging, for tests
@@ -260,7 +277,7 @@ public final class SimulatedFileSystem: WALFileSystem {
             crashCountdown = countdown - 1
             return
         }
-        crash()
+        if scheduledCrashIsPowerLoss { crash() } else { killProcess() }
         isDown = true
         throw Self.powerLost(path)
     }

@@ -64,27 +64,44 @@ extension Simulation {
     /// DESIGN.md's durability rule, checked on what the host is about to send: nothing is
     /// acknowledged before it is on disk. A granted vote must be in the synced hard state, and
     /// an append acknowledged up to `i` must have the synced log reach `i` with the same term.
-    /// An answer from a term the disk has already moved past promises nothing more: the node
-    /// will never act in that term again (and a newer leader may rightly have replaced entries).
+    /// A vote from a term the disk has already moved past promises nothing more: the node will
+    /// never act in that term again. An earlier-term acknowledgement is fine when a newer leader
+    /// has rightly replaced the entries since, but not when they never reached the disk at all.
     func checkDurableBeforeSend(_ ready: Ready, node index: Int) {
         let disk = nodes[index].disk.synced
         let core = nodes[index].core!
-        for message in ready.messages where message.term >= disk.hardState.term {
+        let base = disk.snapshot.metadata.index
+        let durableLast = base + UInt64(disk.entries.count)
+        for message in ready.messages {
+            let current = message.term >= disk.hardState.term
             switch message.payload {
-            case .voteResponse(let response) where response.granted && !response.preVote:
+            case .voteResponse(let response) where response.granted && !response.preVote && current:
                 if disk.hardState.term != message.term || disk.hardState.votedFor != message.to {
                     violation(
                         "durability: n\(index + 1) grants its vote in term \(message.term) to n\(message.to) before the vote is on disk"
                     )
                 }
-            case .appendResponse(let response) where response.success:
-                let base = disk.snapshot.metadata.index
-                guard response.index > base else { continue }
-                let position = Int(response.index - base) - 1
-                let durableTerm = position < disk.entries.count ? disk.entries[position].term : nil
-                if durableTerm == nil || durableTerm != core.term(at: response.index) {
+            case .voteRequest(let request) where !request.preVote && current:
+                // A candidate's vote for itself binds it like any other vote.
+                if disk.hardState.term != message.term || disk.hardState.votedFor != message.from {
                     violation(
-                        "durability: n\(index + 1) acknowledges entries up to \(response.index) before they are on disk"
+                        "durability: n\(index + 1) campaigns in term \(message.term) before its vote for itself is on disk"
+                    )
+                }
+            case .appendResponse(let response) where response.success && response.index > base:
+                if current {
+                    let position = Int(response.index - base) - 1
+                    let durableTerm = position < disk.entries.count ? disk.entries[position].term : nil
+                    if durableTerm == nil || durableTerm != core.term(at: response.index) {
+                        violation(
+                            "durability: n\(index + 1) acknowledges entries up to \(response.index) before they are on disk"
+                        )
+                    }
+                } else if durableLast < response.index && (disk.entries.last?.term ?? 0) <= message.term {
+                    // Answered in an earlier term within this Ready: fine if a newer leader has
+                    // since rewritten the tail on disk, not if the entries never reached it.
+                    violation(
+                        "durability: n\(index + 1) acknowledged entries up to \(response.index) in term \(message.term) that never reached the disk"
                     )
                 }
             default:

@@ -76,8 +76,8 @@ extension Simulation {
             // promises then run out as early as they can while its lease lasts as long as it can.
             guard let leader = currentLeaderIndex(), options.clockDriftPerMille > 0 else { break }
             for index in nodes.indices {
-                let edge = index == leader ? -options.clockDriftPerMille : options.clockDriftPerMille
-                nodes[index].rate = nodes[index].nominalRate * (1000 + edge) / 1000
+                let bounds = rateBounds(of: index)
+                nodes[index].rate = index == leader ? bounds.slowest : bounds.fastest
             }
             report.stats.clockRateChanges += nodes.count
             let cut = random.chance(0.5)

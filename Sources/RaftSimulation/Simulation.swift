@@ -79,20 +79,22 @@ public final class Simulation {
     }
 
     /// The drift bound this cluster really has, as `RaftOptions.maxClockDrift` defines it, for the
-    /// node at `index` as a leader. In steps (real time; a message takes at least one): its lease
-    /// of D ticks, sent at a step
-    /// s, can be used in steps before s + D × 1000 / (its slowest rate); a follower F that got
+    /// node at `index` as a leader. In steps (real time; the simulated network delivers nothing in
+    /// less than one, an assumption of this bound that the core's formula does not make): its
+    /// lease of D ticks, sent at a step s, can be used up to about step s + D × 1000 / (its
+    /// slowest rate); a follower F that got
     /// the heartbeat at s + 1 or later grants a vote only after more than
     /// (E_F − 1) × 1000 / (F's fastest rate) further steps (ticks come in whole steps, so up to
     /// one tick of a step may count at once). The lease is safe while D ≤ B, B the smaller
     /// side in the leader's ticks; the drift that makes `minimumLeaseSafetyMargin` give exactly
     /// that is 1 − B / (E_L − 1).
     func declaredDrift(of index: Int) -> Double {
-        let drift = Double(options.clockDriftPerMille) / 1000
-        let slowest = Double(nodes[index].nominalRate) / 1000 * (1 - drift)
+        // From the same integer rates `drawRate` can produce (it rounds down), so the bound is
+        // the one this cluster really has.
+        let slowest = Double(rateBounds(of: index).slowest) / 1000
         var shortestPromise = Double.infinity
         for other in nodes.indices where other != index {
-            let fastest = Double(nodes[other].nominalRate) / 1000 * (1 + drift)
+            let fastest = Double(rateBounds(of: other).fastest) / 1000
             shortestPromise = min(shortestPromise, Double(electionTimeout(of: other) - 1) / fastest)
         }
         let bound = slowest * (1 + shortestPromise)
@@ -105,7 +107,17 @@ public final class Simulation {
     func drawRate(for index: Int) -> Int {
         let drift = options.clockDriftPerMille
         let offset = drift == 0 ? 0 : random.next(below: 2 * drift + 1) - drift
-        return nodes[index].nominalRate * (1000 + offset) / 1000
+        return rate(of: index, offsetPerMille: offset)
+    }
+
+    func rate(of index: Int, offsetPerMille offset: Int) -> Int {
+        nodes[index].nominalRate * (1000 + offset) / 1000
+    }
+
+    /// The slowest and fastest rates `drawRate` can give the node.
+    func rateBounds(of index: Int) -> (slowest: Int, fastest: Int) {
+        let drift = options.clockDriftPerMille
+        return (rate(of: index, offsetPerMille: -drift), rate(of: index, offsetPerMille: drift))
     }
 
     func trace(_ line: @autoclosure () -> String) {
@@ -215,10 +227,18 @@ public final class Simulation {
             return
         }
         if ready.mustSync {
+            if faults && random.chance(0.002) {
+                // SIGKILL while blocked in fsync: the writes are in the page cache, readable by
+                // the next process, not yet on disk.
+                trace("n\(index + 1) is killed while its fsync is under way")
+                report.stats.killedInFsync += 1
+                crash(index, powerLoss: false)
+                return
+            }
             if faults && random.chance(0.001) {
                 trace("n\(index + 1): fsync fails, the host stops")
                 report.stats.failedFsyncs += 1
-                crash(index)
+                crash(index, powerLoss: true)
                 return
             }
             nodes[index].disk.sync()
@@ -322,13 +342,22 @@ public final class Simulation {
 
     // MARK: Crashes and restarts
 
-    func crash(_ index: Int) {
+    /// `powerLoss` nil: the nemesis picks a power loss or a process kill. A failed fsync is always
+    /// treated as a power loss: on Linux the failed pages are marked clean, so what the cache still
+    /// shows may never reach the disk, and no later fsync can be trusted to write it.
+    func crash(_ index: Int, powerLoss: Bool? = nil) {
         nodes[index].crashAt = nil
         guard nodes[index].isUp else { return }
-        // Any prefix of the unsynced writes may have reached the disk, none of the rest.
-        let unsynced = nodes[index].disk.unsynced.count
-        let kept = options.diskFaults ? random.next(below: unsynced + 1) : unsynced
-        report.stats.unsyncedWritesLost += nodes[index].disk.crash(keeping: kept)
+        if options.diskFaults && !(powerLoss ?? random.chance(0.5)) {
+            // Only the process dies (SIGKILL, OOM): its unsynced writes stay in the page cache.
+            nodes[index].disk.killProcess()
+            report.stats.processKills += 1
+        } else {
+            // Power loss: any prefix of the unsynced writes may have reached the disk, none of the rest.
+            let unsynced = nodes[index].disk.unsynced.count
+            let kept = options.diskFaults ? random.next(below: unsynced + 1) : unsynced
+            report.stats.unsyncedWritesLost += nodes[index].disk.crash(keeping: kept)
+        }
         nodes[index].core = nil
         nodes[index].writes = []
         nodes[index].reads = []
@@ -342,20 +371,24 @@ public final class Simulation {
         nodes[index].boots += 1
         nodes[index].rate = drawRate(for: index)
         nodes[index].phase = random.next(below: 1000)
-        let disk = nodes[index].disk
+        let restored = nodes[index].disk.restoredState
         do {
             nodes[index].core = try RaftCore(
-                options: coreOptions(for: nodes[index].id, boot: nodes[index].boots), restoring: disk.restoredState)
+                options: coreOptions(for: nodes[index].id, boot: nodes[index].boots), restoring: restored)
         } catch {
             violation("n\(index + 1) cannot restart from its disk: \(error)")
             return
         }
-        guard let machine = HashStateMachine(encoded: disk.snapshot.data) else {
+        // Recovery fsyncs what it read (the WAL does): the core now treats it as stable and will
+        // acknowledge it without writing it again, while a process kill may have left it in the
+        // page cache only.
+        if !options.hostSkipsRecoverySync { nodes[index].disk.sync() }
+        guard let machine = HashStateMachine(encoded: restored.snapshot.data) else {
             violation("n\(index + 1) has an undecodable snapshot on disk")
             return
         }
         nodes[index].machine = machine
-        nodes[index].checkedCommit = disk.snapshot.metadata.index
+        nodes[index].checkedCommit = restored.snapshot.metadata.index
         if nodes[index].boots > 1 { trace("n\(index + 1) restarts (boot \(nodes[index].boots))") }
     }
 }

@@ -46,6 +46,9 @@ public struct SimulationOptions: Sendable, Hashable {
     /// A planted misconfiguration (mutation tests only): every node declares no drift at all, so
     /// its lease margin is the one-tick minimum whatever the clocks really do.
     @_spi(PlantedBugs) public var understatesDrift = false
+    /// A planted host bug (mutation tests only): recovery does not fsync what it read, as the
+    /// write-ahead log did before the review that found it.
+    @_spi(PlantedBugs) public var hostSkipsRecoverySync = false
 
     public init(seed: UInt64, nodeCount: Int, steps: Int) {
         self.seed = seed
@@ -106,6 +109,10 @@ public struct SimulationStats: Sendable, Hashable {
     public var failedFsyncs = 0
     /// Unsynced writes a crash took away.
     public var unsyncedWritesLost = 0
+    /// Crashes of the process alone: unsynced writes stay in the page cache.
+    public var processKills = 0
+    /// Process kills while an fsync was under way (writes cached, not durable).
+    public var killedInFsync = 0
     public var clockRateChanges = 0
 
     public mutating func add(_ other: SimulationStats) {
@@ -123,6 +130,8 @@ public struct SimulationStats: Sendable, Hashable {
         tornReadys += other.tornReadys
         failedFsyncs += other.failedFsyncs
         unsyncedWritesLost += other.unsyncedWritesLost
+        processKills += other.processKills
+        killedInFsync += other.killedInFsync
         clockRateChanges += other.clockRateChanges
     }
 }

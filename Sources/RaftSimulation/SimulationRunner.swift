@@ -14,14 +14,14 @@ public enum SimulationRunner {
     ) async -> Summary {
         await run(
             firstSeed: firstSeed, count: count, steps: steps, nodeCount: nodeCount, workers: workers, plantedBugs: [],
-            understatesDrift: false)
+            understatesDrift: false, skipsRecoverySync: false)
     }
 
     /// The same, with deliberate bugs planted in every core (mutation tests).
     @_spi(PlantedBugs)
     public static func run(
         firstSeed: UInt64, count: Int, steps: Int, nodeCount: Int? = nil, workers: Int, plantedBugs: Set<PlantedBug>,
-        understatesDrift: Bool
+        understatesDrift: Bool, skipsRecoverySync: Bool
     ) async -> Summary {
         await withTaskGroup(of: Summary.self) { group in
             for worker in 0..<max(1, workers) {
@@ -34,6 +34,7 @@ public enum SimulationRunner {
                         var options = SimulationOptions(seed: seed, nodeCount: nodes, steps: steps)
                         options.plantedBugs = plantedBugs
                         options.understatesDrift = understatesDrift
+                        options.hostSkipsRecoverySync = skipsRecoverySync
                         let report = Simulation(options: options).run()
                         summary.seeds += 1
                         summary.stats.add(report.stats)

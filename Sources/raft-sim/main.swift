@@ -13,7 +13,7 @@ func usage() -> Never {
             """
             usage: raft-sim --seeds N --steps M [--first-seed S] [--workers W] [--nodes K] [--plant BUG]
                    raft-sim --seed S --nodes K --steps M [--verbose] [--plant BUG]
-            bugs: \(PlantedBug.allCases.map(\.rawValue).joined(separator: ", ")), understatedDrift
+            bugs: \(PlantedBug.allCases.map(\.rawValue).joined(separator: ", ")), understatedDrift, noRecoverySync
 
             """.utf8))
     exit(2)
@@ -23,6 +23,7 @@ var values: [String: String] = [:]
 var verbose = false
 var planted: Set<PlantedBug> = []
 var understatesDrift = false
+var skipsRecoverySync = false
 var arguments = CommandLine.arguments.dropFirst()
 while let argument = arguments.popFirst() {
     switch argument {
@@ -31,6 +32,8 @@ while let argument = arguments.popFirst() {
         guard let name = arguments.popFirst() else { usage() }
         if name == "understatedDrift" {
             understatesDrift = true
+        } else if name == "noRecoverySync" {
+            skipsRecoverySync = true
         } else {
             guard let bug = PlantedBug(rawValue: name) else { usage() }
             planted.insert(bug)
@@ -57,6 +60,7 @@ if values["--seed"] != nil {
     options.verbose = verbose
     options.plantedBugs = planted
     options.understatesDrift = understatesDrift
+    options.hostSkipsRecoverySync = skipsRecoverySync
     let report = Simulation(options: options).run()
     for line in report.trace { print(line) }
     let stats = report.stats
@@ -73,7 +77,7 @@ let workers = number("--workers", default: ProcessInfo.processInfo.activeProcess
 let started = Date()
 let summary = await SimulationRunner.run(
     firstSeed: firstSeed, count: seeds, steps: steps, nodeCount: nodeOverride, workers: workers,
-    plantedBugs: planted, understatesDrift: understatesDrift)
+    plantedBugs: planted, understatesDrift: understatesDrift, skipsRecoverySync: skipsRecoverySync)
 let elapsed = Date().timeIntervalSince(started)
 for failure in summary.failures {
     print("FAILED seed \(failure.options.seed) (\(failure.options.nodeCount) nodes): \(failure.violations.first ?? "")")
@@ -83,8 +87,9 @@ let stats = summary.stats
 print(
     String(
         format:
-            "sim: %d seeds, %d steps, %d violations (%.1fs; %d writes acknowledged, %d reads served, %d elections, %d crashes, %d torn Readys, %d failed fsyncs, %d unsynced writes lost, %d clock-rate changes, %d snapshots installed, %d membership changes, %d transfers)",
+            "sim: %d seeds, %d steps, %d violations (%.1fs; %d writes acknowledged, %d reads served, %d elections, %d crashes (%d of the process alone), %d torn Readys, %d killed in fsync, %d failed fsyncs, %d unsynced writes lost, %d clock-rate changes, %d snapshots installed, %d membership changes, %d transfers)",
         summary.seeds, stats.steps, summary.failures.count, elapsed, stats.acknowledgedWrites, stats.readsServed,
-        stats.elections, stats.crashes, stats.tornReadys, stats.failedFsyncs, stats.unsyncedWritesLost,
+        stats.elections, stats.crashes, stats.processKills, stats.tornReadys, stats.killedInFsync, stats.failedFsyncs,
+        stats.unsyncedWritesLost,
         stats.clockRateChanges, stats.snapshotsInstalled, stats.configurationChanges, stats.transfers))
 exit(summary.failures.isEmpty ? 0 : 1)

@@ -81,4 +81,36 @@ struct RemovalAndStepDownTests {
         cluster.tick(timeout, only: [2])
         #expect(cluster[2].role == .follower, "stepped down at the first CheckQuorum")
     }
+
+    /// A learner that has never answered is not promoted, even in a young cluster where "within
+    /// `maxPromotionLag` of the commit index" holds for a log of nothing: the promotion would raise
+    /// the quorum with a member that cannot vote, and the change could never commit nor be undone.
+    @Test func aLearnerThatNeverAnsweredIsNotPromoted() throws {
+        var cluster = try TestCluster(voters: [1], learners: [2])
+        cluster.isolate(2)
+        cluster.elect(1)
+        try #require(cluster[1].role == .leader)
+        let result = cluster[1].proposeConfigurationChange(.promoteLearner(2))
+        #expect(result == .rejected(.learnerNotCaughtUp))
+        cluster.heal()
+        cluster.propose("x", on: 1)
+        cluster.tick(2)
+        #expect(cluster[1].proposeConfigurationChange(.promoteLearner(2)) != .rejected(.learnerNotCaughtUp))
+    }
+
+    /// A node just started keeps the boot lease: it may have promised a leader not to help elect
+    /// another before it restarted, so a hand-started campaign waits too (the review's trace:
+    /// B acknowledges A's heartbeat, restarts, is told to campaign, C grants, B leads while A
+    /// still serves lease reads).
+    @Test func aJustStartedNodeDoesNotCampaignByHand() throws {
+        var node = try RaftCore(options: RaftOptions(id: 2), restoring: .bootstrap(voters: [1, 2, 3]))
+        node.campaign()
+        #expect(node.role == .follower)
+        for _ in 0..<(node.options.electionTimeout - 1) { node.tick() }
+        node.campaign()
+        #expect(node.role == .follower, "still within one election timeout of starting")
+        node.tick()
+        node.campaign()
+        #expect(node.role == .preCandidate)
+    }
 }

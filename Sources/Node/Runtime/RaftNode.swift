@@ -11,12 +11,11 @@ import Raft
 public actor RaftNode {
     public nonisolated let id: NodeID
     public nonisolated let configuration: NodeConfiguration
-    private var core: RaftCore
-    private let wal: WriteAheadLog
-    private let snapshots: SnapshotStore
+    /// The core, the durable log and the store, driven one `Ready` at a time (`ReadyLoop`, which
+    /// the host simulation runs too).
+    private var loop: ReadyLoop
     private let transport: PeerTransport
-    public private(set) var store: KeyValueStore
-    private var appliedIndex: UInt64
+    public var store: KeyValueStore { loop.store }
     private var pendingWrites: [UInt64: (term: UInt64, waiter: CheckedContinuation<WriteOutcome, Never>)] = [:]
     private var pendingReads: [UInt64: CheckedContinuation<UInt64?, Never>] = [:]
     private var readsAwaitingApply: [(index: UInt64, waiter: CheckedContinuation<UInt64?, Never>)] = []
@@ -34,7 +33,7 @@ public actor RaftNode {
     public private(set) var snapshotsInstalled = 0
     /// Log entries made durable, and the fsyncs that did it (entries per fsync = group commit).
     public private(set) var persistedEntries = 0
-    public var walFsyncs: Int { wal.fsyncCount }
+    public var walFsyncs: Int { loop.storage.fsyncCount }
     public private(set) var fatalError: String?
     /// Every applied change, published once; watches, caches and leader services subscribe here.
     public nonisolated let changes = ChangeFeed()
@@ -58,8 +57,9 @@ public actor RaftNode {
         let snapshots = try SnapshotStore(directory: directory + "/snapshots")
         var logger = Logger(label: "raftgate.node")
         logger[metadataKey: "node"] = "\(configuration.id)"
-        let (wal, recovery) = try WriteAheadLog.open(directory: directory + "/wal")
-        if let tail = recovery.truncatedTail {
+        let opened = try NodeStorage.open(
+            walDirectory: directory + "/wal", snapshots: snapshots, initialVoters: configuration.initialVoters)
+        if let tail = opened.truncatedTail {
             logger.warning(
                 "WAL tail truncated after a crash",
                 metadata: [
@@ -67,49 +67,15 @@ public actor RaftNode {
                     "reason": "\(tail.reason)",
                 ])
         }
-        let base =
-            try snapshots.loadLatest() ?? RestoredState.bootstrap(voters: configuration.initialVoters).snapshot
-        var entries = recovery.entries.filter { $0.index > base.metadata.index }
-        if base.metadata.index > recovery.snapshotIndex {
-            // The snapshot file is newer than anything the WAL recorded: a crash came between
-            // saving a snapshot installed from the leader and logging it. The WAL's entries after
-            // it belong to the same log only if the WAL holds the snapshot's last entry with the
-            // same term (Log Matching); otherwise they are the replaced log and must not return.
-            let boundary = recovery.entries.first { $0.index == base.metadata.index }
-            let matches = boundary?.term == base.metadata.term
-            if !matches { entries = [] }
-            // Record the decision durably now: entries appended after this start must not be
-            // judged against the old log again on the next one.
-            if matches {
-                wal.appendSnapshotMarker(index: base.metadata.index, term: base.metadata.term)
-            } else {
-                wal.append(entries: [], snapshot: base.metadata)
-            }
-            try wal.sync()
-        } else if base.metadata.index < recovery.snapshotIndex {
-            throw WALError.corrupt(
-                file: directory + "/snapshots", offset: 0,
-                reason:
-                    "the WAL was compacted behind a snapshot at \(recovery.snapshotIndex), but the newest snapshot file is at \(base.metadata.index)"
-            )
-        }
-        // The commit index is not fsync'ed on its own, and lowering it is always safe.
-        var hardState = recovery.hardState
-        hardState.commit = min(hardState.commit, base.metadata.index + UInt64(entries.count))
-        let core = try RaftCore(
-            options: configuration.raftOptions,
-            restoring: RestoredState(hardState: hardState, snapshot: base, entries: entries))
-        let store =
-            base.data.isEmpty
-            ? KeyValueStore(historyLimits: configuration.watchHistory) : try KeyValueStore(snapshot: base.data)
+        let loop = try ReadyLoop(
+            opened: opened, options: configuration.raftOptions, compactionThreshold: configuration.compactionThreshold,
+            historyLimits: configuration.watchHistory)
         let transport = try await PeerTransport.start(
             id: configuration.id, host: configuration.raftHost, port: configuration.raftPort)
         for (peer, address) in configuration.peers where peer != configuration.id {
             transport.setPeer(peer, host: address.host, port: address.port)
         }
-        let node = RaftNode(
-            configuration: configuration, core: core, wal: wal, snapshots: snapshots, transport: transport,
-            store: store, appliedIndex: base.metadata.index, logger: logger)
+        let node = RaftNode(configuration: configuration, loop: loop, transport: transport, logger: logger)
         await node.run()
         await node.leaderServices.add(
             LeaseExpiry(
@@ -119,21 +85,14 @@ public actor RaftNode {
         return node
     }
 
-    private init(
-        configuration: NodeConfiguration, core: RaftCore, wal: WriteAheadLog, snapshots: SnapshotStore,
-        transport: PeerTransport, store: KeyValueStore, appliedIndex: UInt64, logger: Logger
-    ) {
+    private init(configuration: NodeConfiguration, loop: ReadyLoop, transport: PeerTransport, logger: Logger) {
         self.logger = logger
         self.leaderServices = LeaderServices(logger: logger)
         self.metrics = NodeMetrics(factory: configuration.metricsFactory)
         self.id = configuration.id
         self.configuration = configuration
-        self.core = core
-        self.wal = wal
-        self.snapshots = snapshots
+        self.loop = loop
         self.transport = transport
-        self.store = store
-        self.appliedIndex = appliedIndex
     }
 
     private func run() {
@@ -158,11 +117,11 @@ public actor RaftNode {
 
     // MARK: Observing
 
-    public var status: RaftStatus { core.status }
-    public var isLeader: Bool { core.role == .leader }
+    public var status: RaftStatus { loop.core.status }
+    public var isLeader: Bool { loop.core.role == .leader }
     /// How long ago this node last heard from its leader (zero on the leader, nil without one).
     public var leaderContactAge: Duration? {
-        core.ticksSinceLeaderContact.map { configuration.tickInterval * $0 }
+        loop.core.ticksSinceLeaderContact.map { configuration.tickInterval * $0 }
     }
     public var raftPort: Int { transport.localAddress.port ?? configuration.raftPort }
     /// The store's revision, compacted revision and lease count as this node has applied them
@@ -188,7 +147,7 @@ public actor RaftNode {
         switch envelope {
         case .raft(let message):
             catchUpTicks()
-            core.step(message)
+            loop.core.step(message)
             drain()
         case .forwardedWrite(let forwarded):
             // Answer a follower's forwarded write with exactly what a local client would get;
@@ -228,7 +187,7 @@ public actor RaftNode {
         var delivered = false
         while now - lastTick >= configuration.tickInterval {
             lastTick += configuration.tickInterval
-            core.tick()
+            loop.core.tick()
             delivered = true
         }
         if delivered { drain() }
@@ -245,7 +204,9 @@ public actor RaftNode {
     /// whose decisions (a lease's expiry, say) hold for the term they were made in and must not
     /// be forwarded to, or land under, another leader.
     public func propose(_ command: StoreCommand, inTerm term: UInt64) async -> WriteOutcome {
-        guard !stopped, core.role == .leader, core.term == term else { return .notLeader(leader: core.leader) }
+        guard !stopped, loop.core.role == .leader, loop.core.term == term else {
+            return .notLeader(leader: loop.core.leader)
+        }
         return await write(command, forward: false)
     }
 
@@ -258,13 +219,13 @@ public actor RaftNode {
             return .notApplied("command of \(encoded.count) bytes exceeds \(configuration.maxCommandBytes)")
         }
         catchUpTicks()
-        if forward, core.role != .leader, let leader = core.leader {
+        if forward, loop.core.role != .leader, let leader = loop.core.leader {
             // Membership says the leader is suspect or dead: fail fast so the client retries
             // (through HAProxy, at the next leader) instead of waiting out the forward timeout.
             if unreachablePeers.contains(leader) { return .notLeader(leader: nil) }
             return await forwardWrite(command, to: leader)
         }
-        switch core.propose(encoded) {
+        switch loop.core.propose(encoded) {
         case .rejected(.notLeader(let leader)):
             metrics.proposalsRefused.increment()
             return .notLeader(leader: leader)
@@ -314,7 +275,7 @@ public actor RaftNode {
             return
         }
         guard unreachablePeers.insert(peer).inserted else { return }
-        if peer == core.leader {
+        if peer == loop.core.leader {
             logger.info("membership suspects the leader; forwarded writes fail fast", metadata: ["leader": "n\(peer)"])
         }
         for (requestID, target) in forwardTargets where target == peer {
@@ -334,12 +295,12 @@ public actor RaftNode {
     /// Writes forwarded to a node that is no longer the leader will not be answered in time:
     /// report them as unknown now (the client retries at once) instead of at the timeout.
     private func abandonForwardsToFormerLeaders() {
-        for (requestID, target) in forwardTargets where target != core.leader {
+        for (requestID, target) in forwardTargets where target != loop.core.leader {
             forwardTargets[requestID] = nil
             pendingForwards.removeValue(forKey: requestID)?.resume(
                 returning: .unknown("forwarded to n\(target), which no longer leads"))
         }
-        for (requestID, pending) in pendingLeaseQueries where pending.target != core.leader {
+        for (requestID, pending) in pendingLeaseQueries where pending.target != loop.core.leader {
             pendingLeaseQueries.removeValue(forKey: requestID)?.waiter.resume(
                 returning: .unavailable("asked n\(pending.target), which no longer leads"))
         }
@@ -362,7 +323,7 @@ public actor RaftNode {
     /// applied the confirmed index, so any node serves them.
     public func read(_ key: String, consistency: ReadConsistency) async -> ReadOutcome {
         guard await readable(consistency) else { return .unavailable }
-        return .value(store.get(key), appliedIndex: appliedIndex)
+        return .value(store.get(key), appliedIndex: loop.appliedIndex)
     }
 
     /// Keys beginning with `prefix`, in order, at most `limit`, with the given consistency.
@@ -389,7 +350,7 @@ public actor RaftNode {
         switch consistency {
         case .stale(let bound):
             guard let bound else { return true }
-            guard let ticks = core.ticksSinceLeaderContact else { return false }
+            guard let ticks = loop.core.ticksSinceLeaderContact else { return false }
             return configuration.tickInterval * ticks <= bound
         case .linearizable: mode = .linearizable
         case .lease: mode = .lease
@@ -398,7 +359,7 @@ public actor RaftNode {
         nextReadID += 1
         let confirmed: UInt64? = await withCheckedContinuation { waiter in
             pendingReads[requestID] = waiter
-            core.readIndex(requestID: requestID, mode: mode)
+            loop.core.readIndex(requestID: requestID, mode: mode)
             drain()
         }
         return confirmed != nil
@@ -421,8 +382,8 @@ public actor RaftNode {
     private func leaseQuery(_ lease: UInt64, refresh: Bool) async -> LeaseAnswer {
         guard !stopped else { return .unavailable("node stopped") }
         catchUpTicks()
-        if core.role == .leader { return answerLeaseQuery(lease, refresh: refresh) }
-        guard let leader = core.leader, !unreachablePeers.contains(leader) else {
+        if loop.core.role == .leader { return answerLeaseQuery(lease, refresh: refresh) }
+        guard let leader = loop.core.leader, !unreachablePeers.contains(leader) else {
             return .unavailable("no leader known")
         }
         let requestID = nextForwardID
@@ -449,15 +410,15 @@ public actor RaftNode {
     /// deposed leader that does not know it yet would otherwise promise a lifetime the new
     /// leader, counting from its election, may not grant).
     private func answerLeaseQuery(_ lease: UInt64, refresh: Bool) -> LeaseAnswer {
-        guard !stopped, core.role == .leader else { return .unavailable("not the leader") }
-        guard core.status.leaseValid else { return .unavailable("the leader's quorum lease is not established") }
+        guard !stopped, loop.core.role == .leader else { return .unavailable("not the leader") }
+        guard loop.core.status.leaseValid else { return .unavailable("the leader's quorum lease is not established") }
         guard let ttlMilliseconds = store.leaseTTL(lease) else { return .notFound }
         let ttl = Duration.milliseconds(Int64(clamping: ttlMilliseconds))
         let now = ContinuousClock.now
         let answer =
             refresh
-            ? lessor.refresh(lease, ttl: ttl, term: core.term, now: now)
-            : lessor.remaining(lease, ttl: ttl, term: core.term, now: now)
+            ? lessor.refresh(lease, ttl: ttl, term: loop.core.term, now: now)
+            : lessor.remaining(lease, ttl: ttl, term: loop.core.term, now: now)
         switch answer {
         case .alive(let remaining):
             let keys = refresh ? [] : store.lease(lease)?.keys ?? []
@@ -503,51 +464,32 @@ public actor RaftNode {
     }
 
     private func drain() {
-        while !stopped && core.hasReady {
-            let ready = core.ready()
-            do {
-                try persist(ready)
-            } catch {
-                fail("cannot persist: \(error)")
+        while !stopped, let step = loop.next() {
+            if let fsync = step.fsync { metrics.fsyncDuration.recordNanoseconds(fsync.nanoseconds) }
+            persistedEntries += step.persistedEntries
+            metrics.persistedEntries.increment(by: step.persistedEntries)
+            if let failure = step.failure {
+                fail(failure)
                 return
             }
-            for message in ready.messages { transport.send(message) }
-            if let snapshot = ready.snapshot, !install(snapshot) { return }
-            for entry in ready.committedEntries {
-                guard apply(entry) else { return }
+            for message in step.messages { transport.send(message) }
+            if let installed = step.installedStore, let index = step.installedSnapshot {
+                changes.publish(.replaced(installed))
+                snapshotsInstalled += 1
+                metrics.snapshotsInstalled.increment()
+                logger.info("snapshot installed from the leader", metadata: ["index": "\(index)"])
             }
-            for state in ready.readStates { confirmRead(state) }
-            for requestID in ready.failedReads { pendingReads.removeValue(forKey: requestID)?.resume(returning: nil) }
-            core.advance()
-            if let softState = ready.softState {
+            for applied in step.applied { answer(applied) }
+            releaseReads()
+            for state in step.readStates { confirmRead(state) }
+            for requestID in step.failedReads { pendingReads.removeValue(forKey: requestID)?.resume(returning: nil) }
+            if let softState = step.softState {
                 report(softState)
                 abandonForwardsToFormerLeaders()
             }
-            metrics.record((core.term, core.role, core.commitIndex, core.appliedIndex))
+            metrics.record((loop.core.term, loop.core.role, loop.core.commitIndex, loop.core.appliedIndex))
             metrics.record(storeStatus)
-            if let violation = core.safetyViolation {
-                fail(violation)
-                return
-            }
-            compactIfDue()
         }
-    }
-
-    private func persist(_ ready: Ready) throws {
-        if let snapshot = ready.snapshot {
-            // The snapshot file first: the WAL's marker must never point past a snapshot on disk.
-            try snapshots.save(snapshot)
-        }
-        wal.append(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot?.metadata)
-        // The core decides (`Ready.mustSync`): a Ready that changes only the commit index rides
-        // along with the next fsync instead of paying for one.
-        if ready.mustSync {
-            let started = ContinuousClock.now
-            try wal.sync()
-            metrics.fsyncDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
-        }
-        persistedEntries += ready.entries.count
-        metrics.persistedEntries.increment(by: ready.entries.count)
     }
 
     /// One log line per change of role or leader, and the leader-change counter.
@@ -566,21 +508,15 @@ public actor RaftNode {
             ])
     }
 
-    private func install(_ snapshot: Snapshot) -> Bool {
-        do {
-            store =
-                snapshot.data.isEmpty
-                ? KeyValueStore(historyLimits: configuration.watchHistory) : try KeyValueStore(snapshot: snapshot.data)
-            appliedIndex = snapshot.metadata.index
-            changes.publish(.replaced(store))
-            snapshotsInstalled += 1
-            metrics.snapshotsInstalled.increment()
-            logger.info("snapshot installed from the leader", metadata: ["index": "\(snapshot.metadata.index)"])
-            releaseReads()
-            return true
-        } catch {
-            fail("snapshot at \(snapshot.metadata.index) does not decode: \(error)")
-            return false
+    /// Tells the watchers what an applied entry changed, and its client how it ended.
+    private func answer(_ applied: AppliedEntry) {
+        if let change = applied.change { changes.publish(.change(change)) }
+        let entry = applied.entry
+        guard let pending = pendingWrites.removeValue(forKey: entry.index) else { return }
+        if pending.term == entry.term, let result = applied.result {
+            pending.waiter.resume(returning: .applied(result, index: entry.index))
+        } else {
+            pending.waiter.resume(returning: .notApplied("another entry was committed at \(entry.index)"))
         }
     }
 
@@ -588,7 +524,7 @@ public actor RaftNode {
     private func releaseReads() {
         var still: [(index: UInt64, waiter: CheckedContinuation<UInt64?, Never>)] = []
         for waiting in readsAwaitingApply {
-            if waiting.index <= appliedIndex {
+            if waiting.index <= loop.appliedIndex {
                 waiting.waiter.resume(returning: waiting.index)
             } else {
                 still.append(waiting)
@@ -597,56 +533,12 @@ public actor RaftNode {
         readsAwaitingApply = still
     }
 
-    /// Applies one committed entry; false when it stopped the node. A command this node cannot
-    /// decode (written by a newer version, or damaged) stops it: skipping the entry would let
-    /// this store drift from the others', silently.
-    private func apply(_ entry: LogEntry) -> Bool {
-        var result: StoreResult?
-        if entry.kind == .command {
-            do {
-                let applied = store.applyRecordingChange(try StoreCommand(decoding: entry.data))
-                result = applied.result
-                if let change = applied.change { changes.publish(.change(change)) }
-            } catch {
-                fail(
-                    "committed entry \(entry.index) (term \(entry.term)) is not a store command this node can decode: \(error)"
-                )
-                return false
-            }
-        }
-        appliedIndex = entry.index
-        if let pending = pendingWrites.removeValue(forKey: entry.index) {
-            if pending.term == entry.term, let result {
-                pending.waiter.resume(returning: .applied(result, index: entry.index))
-            } else {
-                pending.waiter.resume(returning: .notApplied("another entry was committed at \(entry.index)"))
-            }
-        }
-        releaseReads()
-        return true
-    }
-
     private func confirmRead(_ state: ReadState) {
         guard let waiter = pendingReads.removeValue(forKey: state.requestID) else { return }
-        if state.index <= appliedIndex {
+        if state.index <= loop.appliedIndex {
             waiter.resume(returning: state.index)
         } else {
             readsAwaitingApply.append((state.index, waiter))
-        }
-    }
-
-    private func compactIfDue() {
-        let applied = core.appliedIndex
-        guard applied == appliedIndex, applied >= core.snapshotIndex + configuration.compactionThreshold else { return }
-        do {
-            let term = core.term(at: applied) ?? 0
-            try core.compact(upTo: applied, snapshotData: store.snapshot)
-            try snapshots.save(core.snapshot)
-            wal.appendSnapshotMarker(index: applied, term: term)
-            try wal.sync()
-            try wal.releaseSegments(coveredBy: applied)
-        } catch {
-            fail("compaction at \(applied) failed: \(error)")
         }
     }
 

@@ -20,7 +20,7 @@ extension RaftCore {
             // Thesis §4.2.1: promote only a learner that is reachable and caught up; promoting a
             // dead one would raise the quorum with a member that cannot vote, and the change could
             // then never commit (nor be undone).
-            guard let index = progressIndex(of: learner), progress[index].recentActive,
+            guard let index = progressIndex(of: learner), progress[index].recentActive, progress[index].match > 0,
                 progress[index].match + options.maxPromotionLag >= log.committed
             else { return .rejected(.learnerNotCaughtUp) }
         }

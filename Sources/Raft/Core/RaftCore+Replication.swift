@@ -11,9 +11,11 @@ extension RaftCore {
                 existing.isLearner = configuration.isLearner(member)
                 rebuilt.append(existing)
             } else {
-                var fresh = Progress(id: member, isLearner: configuration.isLearner(member), next: log.lastIndex + 1)
-                fresh.recentActive = true
-                rebuilt.append(fresh)
+                // Not active until it answers: a member added during this term has not been heard
+                // from, and promoting it on a default of "active" could raise the quorum with a
+                // member that cannot vote.
+                rebuilt.append(
+                    Progress(id: member, isLearner: configuration.isLearner(member), next: log.lastIndex + 1))
             }
         }
         progress = rebuilt

@@ -169,10 +169,11 @@ public struct RaftCore: Sendable {
 
     /// Starts an election now, if this node is a voter (used by tests and by operators who
     /// want a particular node to lead; it still needs a quorum's votes).
-    /// Refused while this node heard from a leader within the election timeout: it promised that
-    /// leader's lease not to help elect another (use `transferLeadership` on the leader instead).
+    /// Refused while this node heard from a leader within the election timeout, or within one
+    /// election timeout of starting (it may have promised a leader's lease before a restart): it
+    /// must not help elect another then (use `transferLeadership` on the leader instead).
     public mutating func campaign() {
-        guard role != .leader, !(options.checkQuorum && heardFromLeaderRecently) else { return }
+        guard role != .leader, !(options.checkQuorum && isWithinLeaderLease) else { return }
         startElection(leadershipTransfer: false)
     }
 

@@ -21,6 +21,8 @@ public struct RaftOptions: Sendable, Hashable {
     /// window — `electionTimeout − 1` of *its* ticks, measured in real time — may fall short of
     /// `electionTimeout − 1` ticks of this node's clock. It covers clock-rate drift between
     /// machines and any difference in configured tick length or election timeout between nodes.
+    /// It is a bound on the ratio between two clocks, not on one clock's error: if every clock
+    /// may be off by ±ε, use about 2ε / (1 + ε) (the default 10 % covers clocks within ±5 %).
     /// (The "− 1" is the granularity of whole ticks: a follower's first tick may come right after
     /// the message that began its promise.)
     public var maxClockDrift: Double = 0.1

@@ -232,8 +232,10 @@ public final class WriteAheadLog {
                 }
             }
             let kept = recovery.truncatedTail?.file == path ? recovery.truncatedTail!.offset : bytes.count
+            try syncRecovered(path)
             segments.append(Segment(sequence: sequence, path: path, bytes: kept, lastEntryIndex: lastEntryIndex))
         }
+        try fileSystem.syncDirectory(directory)
         entries.removeAll { $0.index <= recovery.snapshotIndex }
         if let first = entries.first, first.index != recovery.snapshotIndex + 1 {
             throw WALError.corrupt(
@@ -248,6 +250,17 @@ public final class WriteAheadLog {
         // snapshot marker, so every segment is self-contained whatever a crash left behind.
         try startSegment()
         return recovery
+    }
+
+    /// What recovery read may be only in the page cache: a process killed (not the machine) in
+    /// the middle of an fsync leaves its writes readable but not durable. Recovery treats what it
+    /// reads as stable — the core acknowledges entries it holds without writing them again — so
+    /// it must be made durable first, or a power loss after the restart could take back entries
+    /// this node has since acknowledged, or a vote it has since repeated.
+    private func syncRecovered(_ path: String) throws(WALError) {
+        let file = try fileSystem.openForAppending(path)
+        defer { fileSystem.close(file) }
+        try fileSystem.sync(file)
     }
 
     /// The cut is fsync'ed before the log is written again. Otherwise a crash could keep the next

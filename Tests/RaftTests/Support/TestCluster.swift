@@ -132,7 +132,10 @@ extension RaftCore {
     /// A node made leader by hand: it campaigns and one other voter grants its PreVote and its vote.
     static func handElected(_ id: NodeID = 1, restoring state: RestoredState) throws -> RaftCore {
         var node = try RaftCore(options: RaftOptions(id: id), restoring: state)
-        node.campaign()
+        // The boot lease: a node just started may not campaign by hand (it may have promised a
+        // leader's lease before a restart). Its own ticks may start an election; that is fine.
+        for _ in 0..<node.options.electionTimeout where node.role == .follower { node.tick() }
+        if node.role == .follower { node.campaign() }
         let voter = state.snapshot.metadata.configuration.voters.first { $0 != id }!
         let preVote = VoteResponse(preVote: true, granted: true)
         node.step(Message(from: voter, to: id, term: node.term + 1, payload: .voteResponse(preVote)))
