@@ -12,10 +12,11 @@ struct MutationTests {
     /// Runs seeds in order until one reports a violation.
     static func firstViolation(
         plantedBugs: Set<PlantedBug> = [], understatesDrift: Bool = false, skipsRecoverySync: Bool = false,
-        seeds: ClosedRange<UInt64>, steps: Int
+        seeds: ClosedRange<UInt64>, steps: Int, where include: (SimulationOptions) -> Bool = { _ in true }
     ) -> SimulationReport? {
         for seed in seeds {
             var options = SimulationOptions(seed: seed, nodeCount: seed % 2 == 0 ? 3 : 5, steps: steps)
+            guard include(options) else { continue }
             options.plantedBugs = plantedBugs
             options.understatesDrift = understatesDrift
             options.hostSkipsRecoverySync = skipsRecoverySync
@@ -45,7 +46,9 @@ struct MutationTests {
     /// A lease margin that ignores the drift the clocks really have: caught by the lease invariant
     /// once the nemesis pulls the clocks to the edges of the bound.
     @Test func aLeaseMarginWithoutRoomForDriftIsCaught() throws {
-        let report = try #require(Self.firstViolation(understatesDrift: true, seeds: 1...80, steps: 3000))
+        // Only runs whose clocks drift by a quarter move the bound by more than a tick or two.
+        let report = try #require(
+            Self.firstViolation(understatesDrift: true, seeds: 1...400, steps: 3000) { $0.clockDriftPerMille == 250 })
         #expect(report.violations.first?.contains("lease:") == true, "\(report.violations)")
     }
 

@@ -61,6 +61,7 @@ extension RaftCore {
         votes = []
         appendsNeeded = false
         readHeartbeatNeeded = false
+        commitHeartbeatNeeded = false
         heartbeatElapsed = 0
         if resetTimer || previousRole == .leader { resetElectionTimer() }
     }

@@ -28,6 +28,7 @@ extension RaftCore {
 
     mutating func broadcastHeartbeat() {
         readHeartbeatNeeded = false
+        commitHeartbeatNeeded = false
         heartbeatSequence += 1
         for index in progress.indices {
             let follower = progress[index]
@@ -170,6 +171,7 @@ extension RaftCore {
         else { return }
         log.commit(to: quorumIndex)
         appendsNeeded = true
+        commitHeartbeatNeeded = true
         didCommitAsLeader()
     }
 

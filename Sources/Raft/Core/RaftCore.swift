@@ -53,6 +53,9 @@ public struct RaftCore: Sendable {
     var appendsNeeded = false
     /// A read was registered and needs a heartbeat round to confirm it.
     var readHeartbeatNeeded = false
+    /// The commit index advanced: followers hear of it now, not at the next tick's heartbeat, so
+    /// they apply (and their watchers see) a write within a round trip of its commit.
+    var commitHeartbeatNeeded = false
     var pendingReads: [PendingRead] = []
     var readsAwaitingCommit: [PendingRead] = []
     var leadTransferee: NodeID?
@@ -183,7 +186,7 @@ public struct RaftCore: Sendable {
     public var hasReady: Bool {
         if !messages.isEmpty || !readStates.isEmpty || !failedReads.isEmpty { return true }
         if log.hasUnstableEntries || log.hasEntriesToApply || log.pendingSnapshot != nil { return true }
-        if role == .leader && (appendsNeeded || readHeartbeatNeeded) { return true }
+        if role == .leader && (appendsNeeded || readHeartbeatNeeded || commitHeartbeatNeeded) { return true }
         if currentHardState != reportedHardState || currentSoftState != reportedSoftState { return true }
         if plantedVoteOwed { return true }
         return log.configuration != reportedConfiguration
@@ -193,7 +196,7 @@ public struct RaftCore: Sendable {
     /// before the next `ready()`.
     public mutating func ready() -> Ready {
         if role == .leader {
-            if readHeartbeatNeeded { broadcastHeartbeat() }
+            if readHeartbeatNeeded || commitHeartbeatNeeded { broadcastHeartbeat() }
             if appendsNeeded { sendAppendsToAll() }
         }
         var ready = Ready()
