@@ -10,7 +10,8 @@ import SystemPackage
 /// settings and a flag or variable can still override one for a single run.
 ///
 /// Config file keys are the flags' names in camel case: `id`, `dataDir`, `http`, `health`, `raft`,
-/// `peers`, `tickMs`, `logLevel`, `maxBodyBytes`, `swim`, `swimSeeds`, `clusterKey`.
+/// `peers`, `tickMs`, `logLevel`, `maxBodyBytes`, `swim`, `swimSeeds`, `clusterKey`, `insecureDev`,
+/// `swimReplayWindowMs`.
 struct ServeSettings: Sendable {
     var id: UInt64
     var dataDirectory: String
@@ -24,11 +25,14 @@ struct ServeSettings: Sendable {
     var swim: Address
     var swimSeeds: [String]
     var clusterKey: String
-    /// True when no cluster key was configured and the built-in example key is in use.
-    var usesExampleKey: Bool
+    /// True when no cluster key was configured and `--insecure-dev` put the development key in.
+    var usesDevelopmentKey: Bool
+    /// How far a SWIM packet's timestamp may be from this node's clock (replay protection).
+    var swimReplayWindowMilliseconds: Int
 
-    /// The example's key; fine on a laptop, and `serve` warns when it is used.
-    static let exampleClusterKey = "raftgate-example-cluster-key"
+    /// The key `--insecure-dev` uses when none is configured: public, so only for a throwaway
+    /// cluster on one machine. Without `--insecure-dev`, `serve` refuses to start without a key.
+    static let developmentClusterKey = "raftgate-insecure-development-key"
 
     /// Flags as parsed; nil where the flag was not given.
     struct Flags: Sendable {
@@ -45,6 +49,8 @@ struct ServeSettings: Sendable {
         var swim: String?
         var swimSeeds: String?
         var clusterKey: String?
+        var insecureDev = false
+        var swimReplayWindowMs: Int?
     }
 
     static func resolve(_ flags: Flags, environment: [String: String]) async throws -> ServeSettings {
@@ -121,11 +127,25 @@ struct ServeSettings: Sendable {
         }
         let key = text(flags.clusterKey, "clusterKey")
         if let key, key.utf8.count < 16 { throw ValidationError("clusterKey must be at least 16 bytes") }
+        let insecureDev =
+            flags.insecureDev || config.bool(forKey: "insecureDev") == true
+            || ["1", "true", "yes"].contains(config.string(forKey: "insecureDev")?.lowercased())
+        guard key != nil || insecureDev else {
+            throw ValidationError(
+                """
+                no cluster key: set --cluster-key, RAFTGATE_CLUSTER_KEY or "clusterKey" in the config file \
+                (at least 16 bytes, the same on every node; it authenticates Raft peers and SWIM). For a \
+                throwaway cluster on one machine, --insecure-dev runs with a public development key.
+                """)
+        }
+        let replayWindow = try number(flags.swimReplayWindowMs, "swimReplayWindowMs") ?? 30_000
+        guard replayWindow >= 1000 else { throw ValidationError("swimReplayWindowMs must be at least 1000") }
         return ServeSettings(
             id: id, dataDirectory: text(flags.dataDir, "dataDir") ?? "./data/node-\(id)",
             http: try address(flags.http, "http", "127.0.0.1:808\(id)"),
             health: try address(flags.health, "health", "127.0.0.1:1000\(id)"), raft: raft, peers: peers,
             tickMilliseconds: tick, logLevel: level, maxBodyBytes: maxBody, swim: swim, swimSeeds: seeds,
-            clusterKey: key ?? Self.exampleClusterKey, usesExampleKey: key == nil)
+            clusterKey: key ?? Self.developmentClusterKey, usesDevelopmentKey: key == nil,
+            swimReplayWindowMilliseconds: replayWindow)
     }
 }

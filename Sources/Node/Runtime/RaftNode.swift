@@ -90,7 +90,8 @@ public actor RaftNode {
             restoring: RestoredState(hardState: hardState, snapshot: base, entries: entries))
         let store = base.data.isEmpty ? KeyValueStore() : try KeyValueStore(snapshot: base.data)
         let transport = try await PeerTransport.start(
-            id: configuration.id, host: configuration.raftHost, port: configuration.raftPort)
+            id: configuration.id, host: configuration.raftHost, port: configuration.raftPort,
+            clusterKey: configuration.clusterKey, metricsFactory: configuration.metricsFactory)
         for (peer, address) in configuration.peers where peer != configuration.id {
             transport.setPeer(peer, host: address.host, port: address.port)
         }
@@ -146,6 +147,8 @@ public actor RaftNode {
         core.ticksSinceLeaderContact.map { configuration.tickInterval * $0 }
     }
     public var raftPort: Int { transport.localAddress.port ?? configuration.raftPort }
+    /// The peer transport's counters: connections, drops, and what it refused.
+    public nonisolated var transportStatistics: TransportStatistics { transport.statistics }
 
     // MARK: Inputs
 
