@@ -64,6 +64,10 @@ public actor MembershipService {
         let address = "\(configuration.host):\(configuration.port)"
         var settings = configuration.settings
         settings.randomSeed = UInt64.random(in: 1...UInt64.max)
+        // The seal's header and tag must fit beside the payload in one datagram; gossip that did
+        // not would be left out of the packet after the instance counted it as sent.
+        settings.maxPayloadBytes = min(
+            settings.maxPayloadBytes, SWIMWireCodec.datagramLimit - MessageAuthenticator.overheadBytes)
         let instance = try SWIMInstance(
             id: MemberID(configuration.id), address: address, metadata: configuration.metadata,
             incarnation: UInt64(Date().timeIntervalSince1970 * 1000), settings: settings)

@@ -195,12 +195,15 @@ final class PeerLink: @unchecked Sendable {
         }
     }
 
-    /// The connection was up but the handshake failed: unlike a peer that is down, this does not
-    /// heal by itself (another cluster key, another protocol version), so it is logged loudly.
+    /// The connection was up but the handshake failed. Another cluster key or protocol version
+    /// does not heal by itself, so it is an error; a peer that hung up or did not answer in time
+    /// may just be stopping or paused, so that is a warning.
     private func handshakeFailed(_ error: Error) {
         counters.recordFailedHandshake()
         guard let suppressed = failureLog.admit() else { return }
-        logger.error(
+        let transient = [PeerHandshakeError.closed, .timedOut].contains(error as? PeerHandshakeError)
+        logger.log(
+            level: transient ? .warning : .error,
             "peer handshake failed",
             metadata: [
                 "peer": "n\(peer)", "address": "\(host):\(port)", "reason": "\(error)",
