@@ -50,7 +50,7 @@ let package = Package(
         .target(
             name: "Node",
             dependencies: [
-                "Raft",
+                "Raft", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

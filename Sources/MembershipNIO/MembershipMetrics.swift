@@ -15,6 +15,8 @@ struct MembershipMetrics: Sendable {
     let deaths: Counter
     let droppedUnauthenticated: Counter
     let droppedMalformed: Counter
+    let droppedReplayed: Counter
+    let droppedOutOfWindow: Counter
     private let last = LastCounters()
 
     init(factory: any MetricsFactory) {
@@ -32,6 +34,8 @@ struct MembershipMetrics: Sendable {
         deaths = Counter(label: "raftgate_swim_deaths_declared_total", factory: factory)
         droppedUnauthenticated = Counter(label: "raftgate_swim_dropped_unauthenticated_total", factory: factory)
         droppedMalformed = Counter(label: "raftgate_swim_dropped_malformed_total", factory: factory)
+        droppedReplayed = Counter(label: "raftgate_swim_dropped_replayed_total", factory: factory)
+        droppedOutOfWindow = Counter(label: "raftgate_swim_dropped_out_of_window_total", factory: factory)
     }
 
     func record(_ instance: SWIMInstance) {

@@ -26,6 +26,15 @@ public actor MembershipService {
     /// Datagrams and frames dropped: failed authentication, or undecodable after it.
     public private(set) var droppedUnauthenticated = 0
     public private(set) var droppedMalformed = 0
+    /// Authentic datagrams and push-pull requests dropped as copies of ones already seen.
+    public private(set) var droppedReplayed = 0
+    /// Authentic datagrams and push-pull requests dropped for a timestamp outside the replay
+    /// window: an old recording, or a member whose clock is off.
+    public private(set) var droppedOutOfWindow = 0
+    private var replayWindow: ReplayWindow
+    /// Stamps sent from this boot: a random start, then one up per packet (never repeated).
+    private var nextNonce = UInt64.random(in: 0...UInt64.max)
+    private var lastClockWarning: ContinuousClock.Instant?
 
     private init(configuration: MembershipConfiguration, instance: SWIMInstance) {
         self.configuration = configuration
@@ -33,6 +42,7 @@ public actor MembershipService {
         id = instance.id
         address = instance.address
         authenticator = MessageAuthenticator(clusterKey: configuration.clusterKey)
+        replayWindow = ReplayWindow(window: configuration.replayWindow)
         var logger = configuration.logger
         logger[metadataKey: "node"] = "\(configuration.id)"
         self.logger = logger
@@ -45,9 +55,19 @@ public actor MembershipService {
     public static func start(
         _ configuration: MembershipConfiguration, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> MembershipService {
+        guard configuration.clusterKey.count >= MembershipConfiguration.minimumClusterKeyBytes else {
+            throw MembershipConfigurationError.clusterKeyTooShort(configuration.clusterKey.count)
+        }
+        guard configuration.replayWindow >= .seconds(1) else {
+            throw MembershipConfigurationError.replayWindowTooShort(configuration.replayWindow)
+        }
         let address = "\(configuration.host):\(configuration.port)"
         var settings = configuration.settings
         settings.randomSeed = UInt64.random(in: 1...UInt64.max)
+        // The seal's header and tag must fit beside the payload in one datagram; gossip that did
+        // not would be left out of the packet after the instance counted it as sent.
+        settings.maxPayloadBytes = min(
+            settings.maxPayloadBytes, SWIMWireCodec.datagramLimit - MessageAuthenticator.overheadBytes)
         let instance = try SWIMInstance(
             id: MemberID(configuration.id), address: address, metadata: configuration.metadata,
             incarnation: UInt64(Date().timeIntervalSince1970 * 1000), settings: settings)
@@ -172,11 +192,13 @@ public actor MembershipService {
 
     private func handleDatagram(_ envelope: AddressedEnvelope<ByteBuffer>) {
         guard !stopped else { return }
-        guard let payload = authenticator.open(Array(envelope.data.readableBytesView)) else {
+        guard let (stamp, payload) = authenticator.open(Array(envelope.data.readableBytesView), kind: .datagram)
+        else {
             droppedUnauthenticated += 1
             metrics.droppedUnauthenticated.increment()
             return
         }
+        guard admit(stamp, from: envelope.remoteAddress) else { return }
         guard let message = try? SWIMWireCodec.decode(payload) else {
             droppedMalformed += 1
             metrics.droppedMalformed.increment()
@@ -187,13 +209,16 @@ public actor MembershipService {
     }
 
     /// One inbound push-pull (`PushPullServerHandler`): the instance's response to a request.
+    /// A copy of a request already answered gets no answer: it would hand whoever recorded it the
+    /// current member list, and merge the recorded (possibly long stale) records again.
     private func pushPullReply(to sealed: [UInt8], from remote: String) -> [UInt8]? {
         guard !stopped else { return nil }
-        guard let payload = authenticator.open(sealed) else {
+        guard let (requestStamp, payload) = authenticator.open(sealed, kind: .pushPullRequest) else {
             droppedUnauthenticated += 1
             metrics.droppedUnauthenticated.increment()
             return nil
         }
+        guard admit(requestStamp, from: nil) else { return nil }
         guard let message = try? SWIMWireCodec.decode(payload), case .pushPull(.request, _) = message else {
             droppedMalformed += 1
             metrics.droppedMalformed.increment()
@@ -209,12 +234,54 @@ public actor MembershipService {
         }
         perform(directives)
         return authenticator.seal(
-            SWIMWireCodec.encode(reply ?? .pushPull(.response, members: instance.pushPullState())))
+            SWIMWireCodec.encode(reply ?? .pushPull(.response, members: instance.pushPullState())),
+            kind: .pushPullResponse, stamp: stamp(), context: requestStamp.bytes)
+    }
+
+    // MARK: Freshness
+
+    private func stamp() -> PacketStamp {
+        defer { nextNonce &+= 1 }
+        return PacketStamp(sentAtMillis: Self.wallClockMillis(), nonce: nextNonce)
+    }
+
+    static func wallClockMillis() -> UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) }
+
+    /// Whether an authentic packet is fresh; counts (and now and then logs) the ones that are not.
+    private func admit(_ stamp: PacketStamp, from remote: SocketAddress?) -> Bool {
+        let now = Self.wallClockMillis()
+        switch replayWindow.admit(stamp, now: now) {
+        case .fresh:
+            return true
+        case .replayed:
+            droppedReplayed += 1
+            metrics.droppedReplayed.increment()
+            return false
+        case .outsideWindow:
+            droppedOutOfWindow += 1
+            metrics.droppedOutOfWindow.increment()
+            // Either an old recording or a member whose clock is off; the second cuts that member
+            // off from SWIM, so say it, but not for every packet.
+            let clock = ContinuousClock.now
+            if lastClockWarning.map({ clock - $0 > .seconds(30) }) ?? true {
+                lastClockWarning = clock
+                logger.warning(
+                    "dropped an authentic SWIM packet stamped outside the replay window: a replay, or a member whose clock is off",
+                    metadata: [
+                        "remote": "\(remote.flatMap(Self.text) ?? "push-pull")",
+                        "skewMs": "\(Int64(bitPattern: stamp.sentAtMillis &- now))",
+                        "windowMs": "\(replayWindow.windowMillis)",
+                    ])
+            }
+            return false
+        }
     }
 
     /// The initiating side of a push-pull: connect, send our state, merge theirs.
     private func startPushPull(with target: String) {
-        let request = authenticator.seal(SWIMWireCodec.encode(instance.pushPullRequest()))
+        let requestStamp = stamp()
+        let request = authenticator.seal(
+            SWIMWireCodec.encode(instance.pushPullRequest()), kind: .pushPullRequest, stamp: requestStamp)
         guard let (host, port) = Self.split(target) else { return }
         let bindHost = configuration.host
         let source =
@@ -252,16 +319,17 @@ public actor MembershipService {
                     group.cancelAll()
                     return first
                 }
-                if let response { self.mergePushPullResponse(response, from: target) }
+                if let response { self.mergePushPullResponse(response, to: requestStamp, from: target) }
             } catch {
                 // An unreachable member: the instance retries on its own schedule.
             }
         }
     }
 
-    private func mergePushPullResponse(_ sealed: [UInt8], from target: String) {
+    /// The answer is bound to our request's stamp, so no recorded answer passes for it.
+    private func mergePushPullResponse(_ sealed: [UInt8], to requestStamp: PacketStamp, from target: String) {
         guard !stopped else { return }
-        guard let payload = authenticator.open(sealed) else {
+        guard let (_, payload) = authenticator.open(sealed, kind: .pushPullResponse, context: requestStamp.bytes) else {
             droppedUnauthenticated += 1
             metrics.droppedUnauthenticated.increment()
             return
@@ -281,12 +349,14 @@ public actor MembershipService {
         for directive in directives {
             switch directive {
             case .send(let message, let target):
-                let limit = SWIMWireCodec.datagramLimit - MessageAuthenticator.tagBytes
+                let limit = SWIMWireCodec.datagramLimit - MessageAuthenticator.overheadBytes
                 guard let payload = try? SWIMWireCodec.encodeDatagram(message, maxBytes: limit),
                     let remote = resolve(target)
                 else { continue }
                 datagrams.append(
-                    AddressedEnvelope(remoteAddress: remote, data: ByteBuffer(bytes: authenticator.seal(payload))))
+                    AddressedEnvelope(
+                        remoteAddress: remote,
+                        data: ByteBuffer(bytes: authenticator.seal(payload, kind: .datagram, stamp: stamp()))))
             case .startPushPull(let target):
                 startPushPull(with: target)
             case .memberChanged(let change):

@@ -17,7 +17,7 @@ func startCluster(root: String, basePort: Int) async throws -> [RaftNode] {
     for id in NodeID(1)...3 {
         var configuration = NodeConfiguration(
             id: id, dataDirectory: root + "/node-\(id)", raftHost: "127.0.0.1", raftPort: basePort + Int(id),
-            initialVoters: [1, 2, 3], peers: peers)
+            initialVoters: [1, 2, 3], peers: peers, clusterKey: try ClusterKey("raft-bench-node-cluster-key"))
         configuration.tickInterval = .milliseconds(20)
         nodes.append(try await RaftNode.start(configuration))
     }

@@ -39,6 +39,7 @@ actor ChaosCluster {
             "serve", "--id", "\(id)", "--data-dir", dataDirectory(id), "--http", "\(address(id)):\(httpPort)",
             "--health", "\(address(id)):\(healthPort)", "--raft", "\(address(id)):\(raftPort)",
             "--peers", ids.map { "\($0)=\(address($0)):\(raftPort)" }.joined(separator: ","),
+            "--cluster-key", "raft-chaos-cluster-key",
         ]
         let log = directory + "/node-\(id).log"
         if !FileManager.default.fileExists(atPath: log) {

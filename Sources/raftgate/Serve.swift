@@ -33,7 +33,12 @@ struct Serve: AsyncParsableCommand {
     var swim: String?
     @Option(help: "SWIM seeds, host:port,… (RAFTGATE_SWIM_SEEDS); default each peer's host at 707<peer id>.")
     var swimSeeds: String?
-    @Option(help: "Shared key authenticating SWIM packets, ≥ 16 bytes (RAFTGATE_CLUSTER_KEY).") var clusterKey: String?
+    @Option(help: "Shared secret authenticating Raft peers and SWIM, ≥ 16 bytes; required (RAFTGATE_CLUSTER_KEY).")
+    var clusterKey: String?
+    @Flag(help: "Without a cluster key, run with a public development key; never on a network (RAFTGATE_INSECURE_DEV).")
+    var insecureDev = false
+    @Option(help: "Largest SWIM clock difference accepted, ms (RAFTGATE_SWIM_REPLAY_WINDOW_MS); default 30000.")
+    var swimReplayWindowMs: Int?
     @Option(
         help: "Bearer token for admin routes such as config writes, ≥ 16 bytes (RAFTGATE_ADMIN_TOKEN); none: refused.")
     var adminToken: String?
@@ -45,7 +50,8 @@ struct Serve: AsyncParsableCommand {
             .init(
                 config: config, id: id, dataDir: dataDir, http: http, health: health, raft: raft, peers: peers,
                 tickMs: tickMs, logLevel: logLevel, maxBodyBytes: maxBodyBytes, swim: swim, swimSeeds: swimSeeds,
-                clusterKey: clusterKey, adminToken: adminToken, watchHistory: watchHistory),
+                clusterKey: clusterKey, insecureDev: insecureDev, swimReplayWindowMs: swimReplayWindowMs,
+                adminToken: adminToken, watchHistory: watchHistory),
             environment: ProcessInfo.processInfo.environment)
 
         // One line per event on stderr, each carrying the node id.
@@ -65,7 +71,7 @@ struct Serve: AsyncParsableCommand {
         var configuration = NodeConfiguration(
             id: settings.id, dataDirectory: settings.dataDirectory, raftHost: settings.raft.host,
             raftPort: settings.raft.port, initialVoters: settings.peers.keys.sorted(),
-            peers: settings.peers.mapValues { ($0.host, $0.port) })
+            peers: settings.peers.mapValues { ($0.host, $0.port) }, clusterKey: try ClusterKey(settings.clusterKey))
         configuration.tickInterval = .milliseconds(settings.tickMilliseconds)
         configuration.metricsFactory = metricsFactory
         configuration.watchHistory = ChangeHistory.Limits(maxEvents: settings.watchHistory)
@@ -81,15 +87,16 @@ struct Serve: AsyncParsableCommand {
                 "peers":
                     "\(settings.peers.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
             ])
+        if settings.usesDevelopmentKey {
+            logger.critical(
+                "INSECURE: --insecure-dev and no clusterKey: Raft and SWIM use a public development key, so anyone who can reach the Raft or SWIM port can join, write, or stop this cluster; set RAFTGATE_CLUSTER_KEY on any network"
+            )
+        }
         let node = try await RaftNode.start(configuration)
         let configCache = await ConfigCache.start(
             node: node, metricsFactory: metricsFactory, logger: Logger(label: "raftgate.config"))
         if settings.adminToken == nil {
             logger.warning("no adminToken configured: config writes and other admin routes are refused")
-        }
-        if settings.usesExampleKey {
-            logger.warning(
-                "no clusterKey configured: SWIM uses the example key; set RAFTGATE_CLUSTER_KEY in production")
         }
         var membershipConfiguration = MembershipConfiguration(
             id: settings.id, host: settings.swim.host, port: settings.swim.port,
@@ -97,6 +104,7 @@ struct Serve: AsyncParsableCommand {
                 nodeID: settings.id, role: .gateway, httpAddress: "\(settings.http)", raftAddress: "\(settings.raft)",
                 swimAddress: "\(settings.swim)"),
             seeds: settings.swimSeeds, clusterKey: Array(settings.clusterKey.utf8))
+        membershipConfiguration.replayWindow = .milliseconds(settings.swimReplayWindowMilliseconds)
         membershipConfiguration.metricsFactory = metricsFactory
         membershipConfiguration.logger = Logger(label: "raftgate.membership")
         let membership = try await MembershipService.start(membershipConfiguration)

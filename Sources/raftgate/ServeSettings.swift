@@ -10,8 +10,8 @@ import SystemPackage
 /// settings and a flag or variable can still override one for a single run.
 ///
 /// Config file keys are the flags' names in camel case: `id`, `dataDir`, `http`, `health`, `raft`,
-/// `peers`, `tickMs`, `logLevel`, `maxBodyBytes`, `swim`, `swimSeeds`, `clusterKey`, `adminToken`,
-/// `watchHistory`.
+/// `peers`, `tickMs`, `logLevel`, `maxBodyBytes`, `swim`, `swimSeeds`, `clusterKey`, `insecureDev`,
+/// `swimReplayWindowMs`, `adminToken`, `watchHistory`.
 struct ServeSettings: Sendable {
     var id: UInt64
     var dataDirectory: String
@@ -25,15 +25,18 @@ struct ServeSettings: Sendable {
     var swim: Address
     var swimSeeds: [String]
     var clusterKey: String
-    /// True when no cluster key was configured and the built-in example key is in use.
-    var usesExampleKey: Bool
+    /// True when no cluster key was configured and `--insecure-dev` put the development key in.
+    var usesDevelopmentKey: Bool
+    /// How far a SWIM packet's timestamp may be from this node's clock (replay protection).
+    var swimReplayWindowMilliseconds: Int
     /// Guards admin routes (config writes); nil refuses them. There is no default.
     var adminToken: String?
     /// Changes a brand-new store keeps for watches to resume from.
     var watchHistory: Int
 
-    /// The example's key; fine on a laptop, and `serve` warns when it is used.
-    static let exampleClusterKey = "raftgate-example-cluster-key"
+    /// The key `--insecure-dev` uses when none is configured: public, so only for a throwaway
+    /// cluster on one machine. Without `--insecure-dev`, `serve` refuses to start without a key.
+    static let developmentClusterKey = "raftgate-insecure-development-key"
 
     /// Flags as parsed; nil where the flag was not given.
     struct Flags: Sendable {
@@ -50,6 +53,8 @@ struct ServeSettings: Sendable {
         var swim: String?
         var swimSeeds: String?
         var clusterKey: String?
+        var insecureDev = false
+        var swimReplayWindowMs: Int?
         var adminToken: String?
         var watchHistory: Int?
     }
@@ -128,6 +133,19 @@ struct ServeSettings: Sendable {
         }
         let key = text(flags.clusterKey, "clusterKey")
         if let key, key.utf8.count < 16 { throw ValidationError("clusterKey must be at least 16 bytes") }
+        let insecureDev =
+            flags.insecureDev || config.bool(forKey: "insecureDev") == true
+            || ["1", "true", "yes"].contains(config.string(forKey: "insecureDev")?.lowercased())
+        guard key != nil || insecureDev else {
+            throw ValidationError(
+                """
+                no cluster key: set --cluster-key, RAFTGATE_CLUSTER_KEY or "clusterKey" in the config file \
+                (at least 16 bytes, the same on every node; it authenticates Raft peers and SWIM). For a \
+                throwaway cluster on one machine, --insecure-dev runs with a public development key.
+                """)
+        }
+        let replayWindow = try number(flags.swimReplayWindowMs, "swimReplayWindowMs") ?? 30_000
+        guard replayWindow >= 1000 else { throw ValidationError("swimReplayWindowMs must be at least 1000") }
         let adminToken = text(flags.adminToken, "adminToken")
         if let adminToken, adminToken.utf8.count < 16 { throw ValidationError("adminToken must be at least 16 bytes") }
         let watchHistory = try number(flags.watchHistory, "watchHistory") ?? 10_000
@@ -137,7 +155,7 @@ struct ServeSettings: Sendable {
             http: try address(flags.http, "http", "127.0.0.1:808\(id)"),
             health: try address(flags.health, "health", "127.0.0.1:1000\(id)"), raft: raft, peers: peers,
             tickMilliseconds: tick, logLevel: level, maxBodyBytes: maxBody, swim: swim, swimSeeds: seeds,
-            clusterKey: key ?? Self.exampleClusterKey, usesExampleKey: key == nil, adminToken: adminToken,
-            watchHistory: watchHistory)
+            clusterKey: key ?? Self.developmentClusterKey, usesDevelopmentKey: key == nil,
+            swimReplayWindowMilliseconds: replayWindow, adminToken: adminToken, watchHistory: watchHistory)
     }
 }

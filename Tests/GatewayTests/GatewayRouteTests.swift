@@ -19,7 +19,8 @@ struct GatewayRouteTests {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         var configuration = NodeConfiguration(
-            id: 1, dataDirectory: root, raftHost: "127.0.0.1", raftPort: 0, initialVoters: [1], peers: [:])
+            id: 1, dataDirectory: root, raftHost: "127.0.0.1", raftPort: 0, initialVoters: [1], peers: [:],
+            clusterKey: try ClusterKey("gateway-tests-cluster-key"))
         configuration.tickInterval = .milliseconds(5)
         if let metricsRegistry { configuration.metricsFactory = makeMetricsFactory(registry: metricsRegistry) }
         let node = try await RaftNode.start(configuration)

@@ -24,7 +24,8 @@ struct StorePrimitiveRouteTests {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("primitives-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         var configuration = NodeConfiguration(
-            id: 1, dataDirectory: root, raftHost: "127.0.0.1", raftPort: 0, initialVoters: [1], peers: [:])
+            id: 1, dataDirectory: root, raftHost: "127.0.0.1", raftPort: 0, initialVoters: [1], peers: [:],
+            clusterKey: try ClusterKey("gateway-tests-cluster-key"))
         configuration.tickInterval = .milliseconds(5)
         configuration.watchHistory = .init(maxEvents: watchHistory)
         let node = try await RaftNode.start(configuration)

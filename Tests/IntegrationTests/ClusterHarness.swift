@@ -22,6 +22,9 @@ final class ProcessCluster {
     let base = TestPorts.block()
     /// Per node: extra arguments (for example `--config file`); the ports are always set by flags.
     var extraArguments: [String] = ["--tick-ms", "20"]
+    /// Every node of a test cluster shares this key; a test that needs none clears it.
+    var keyArguments = ["--cluster-key", ProcessCluster.clusterKey]
+    static let clusterKey = "integration-tests-cluster-key"
     var configFile: ((Int) -> String)?
     private(set) var processes: [Int: Process] = [:]
     private var haproxy: Process?
@@ -51,7 +54,7 @@ final class ProcessCluster {
             "--swim", "127.0.0.1:\(swim(id))",
             "--swim-seeds", (1...3).map { "127.0.0.1:\(swim($0))" }.joined(separator: ","),
         ]
-        process.arguments = arguments + extraArguments
+        process.arguments = arguments + keyArguments + extraArguments
         process.standardOutput = FileHandle.nullDevice
         let log = root + "/node-\(id).log"
         _ = FileManager.default.createFile(atPath: log, contents: nil)

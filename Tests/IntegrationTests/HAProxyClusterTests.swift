@@ -13,6 +13,8 @@ struct HAProxyClusterTests {
             ProcessCluster.packageRoot.appendingPathComponent("examples/three-nodes/node\(id).json").path
         }
         cluster.extraArguments = []
+        // The example's files carry the cluster key: this is how users run it.
+        cluster.keyArguments = []
         for id in 1...3 { try cluster.start(id) }
         try cluster.startHAProxy()
         return cluster

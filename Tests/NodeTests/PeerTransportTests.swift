@@ -10,9 +10,10 @@ import Testing
 struct PeerTransportTests {
     static let heartbeat = Message.Payload.heartbeat(Heartbeat(commit: 1, sequence: 2, sentAt: 3))
 
+    /// Two transports with the same cluster key: the handshake passes both ways, frames flow.
     @Test func messagesFlowBetweenTwoNodes() async throws {
-        let first = try await PeerTransport.start(id: 1, host: "127.0.0.1", port: 0)
-        let second = try await PeerTransport.start(id: 2, host: "127.0.0.1", port: 0)
+        let first = try await PeerTransport.start(id: 1, host: "127.0.0.1", port: 0, clusterKey: .test)
+        let second = try await PeerTransport.start(id: 2, host: "127.0.0.1", port: 0, clusterKey: .test)
         first.setPeer(2, host: "127.0.0.1", port: second.localAddress.port!)
         second.setPeer(1, host: "127.0.0.1", port: first.localAddress.port!)
         let inbox = Inbox(second)
@@ -22,21 +23,23 @@ struct PeerTransportTests {
         #expect(await inbox.wait(for: 50) == sent, "in order, none lost, none duplicated")
         second.send(Message(from: 2, to: 1, term: 9, payload: .timeoutNow))
         #expect(await replies.wait(for: 1) == [Message(from: 2, to: 1, term: 9, payload: .timeoutNow)])
+        #expect(first.statistics.handshakesAccepted == 1 && second.statistics.handshakesAccepted == 1)
+        #expect(first.statistics.handshakesFailed == 0 && second.statistics.handshakesFailed == 0)
         await first.shutdown()
         await second.shutdown()
     }
 
     @Test func garbageClosesThatConnectionOnly() async throws {
-        let receiver = try await PeerTransport.start(id: 2, host: "127.0.0.1", port: 0)
+        let receiver = try await PeerTransport.start(id: 2, host: "127.0.0.1", port: 0, clusterKey: .test)
         let port = receiver.localAddress.port!
         // A stray client sends junk: the receiver hangs up on it.
         let stray = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port).get()
         try await stray.writeAndFlush(ByteBuffer(bytes: [0xFF, 0xFF, 0xFF, 0x7F, 1, 2, 3])).get()
         try await stray.closeFuture.get()
-        #expect(receiver.statistics.framesRejected == 1)
+        #expect(receiver.statistics.handshakesRejected == 1)
         // A real peer still gets through.
-        let sender = try await PeerTransport.start(id: 1, host: "127.0.0.1", port: 0)
+        let sender = try await PeerTransport.start(id: 1, host: "127.0.0.1", port: 0, clusterKey: .test)
         sender.setPeer(2, host: "127.0.0.1", port: port)
         let inbox = Inbox(receiver)
         sender.send(Message(from: 1, to: 2, term: 4, payload: Self.heartbeat))
@@ -46,15 +49,15 @@ struct PeerTransportTests {
     }
 
     @Test func reconnectsAfterThePeerRestarts() async throws {
-        let sender = try await PeerTransport.start(id: 1, host: "127.0.0.1", port: 0)
-        var receiver = try await PeerTransport.start(id: 2, host: "127.0.0.1", port: 0)
+        let sender = try await PeerTransport.start(id: 1, host: "127.0.0.1", port: 0, clusterKey: .test)
+        var receiver = try await PeerTransport.start(id: 2, host: "127.0.0.1", port: 0, clusterKey: .test)
         let port = receiver.localAddress.port!
         sender.setPeer(2, host: "127.0.0.1", port: port)
         let before = Inbox(receiver)
         sender.send(Message(from: 1, to: 2, term: 1, payload: Self.heartbeat))
         #expect(await before.wait(for: 1).first?.term == 1)
         await receiver.shutdown()
-        receiver = try await PeerTransport.start(id: 2, host: "127.0.0.1", port: port)
+        receiver = try await PeerTransport.start(id: 2, host: "127.0.0.1", port: port, clusterKey: .test)
         let after = Inbox(receiver)
         // Keep sending (as Raft's heartbeats would) until one arrives over a new connection.
         let deadline = ContinuousClock.now + .seconds(10)
@@ -72,8 +75,8 @@ struct PeerTransportTests {
 
     /// A transport whose peer 2 is at a port nobody listens on (bound once, noted, closed).
     static func transportWithDeadPeer() async throws -> PeerTransport {
-        let transport = try await PeerTransport.start(id: 1, host: "127.0.0.1", port: 0)
-        let probe = try await PeerTransport.start(id: 9, host: "127.0.0.1", port: 0)
+        let transport = try await PeerTransport.start(id: 1, host: "127.0.0.1", port: 0, clusterKey: .test)
+        let probe = try await PeerTransport.start(id: 9, host: "127.0.0.1", port: 0, clusterKey: .test)
         let deadPort = probe.localAddress.port!
         await probe.shutdown()
         transport.setPeer(2, host: "127.0.0.1", port: deadPort)
@@ -118,11 +121,16 @@ struct PeerTransportTests {
     }
 
     @Test func aPeerThatStopsReadingCostsBoundedMemory() async throws {
-        // A listener that accepts and then never reads, like a SIGSTOPped node.
+        // A listener that completes the handshake and then never reads, like a node SIGSTOPped
+        // right after accepting.
         let stalled = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .childChannelOption(.autoRead, value: false)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(HandshakeThenStall(localID: 2))
+                }
+            }
             .bind(host: "127.0.0.1", port: 0).get()
-        let transport = try await PeerTransport.start(id: 1, host: "127.0.0.1", port: 0)
+        let transport = try await PeerTransport.start(id: 1, host: "127.0.0.1", port: 0, clusterKey: .test)
         transport.setPeer(2, host: "127.0.0.1", port: stalled.localAddress!.port!)
         // Connect first, so what is measured is the established connection, not the dial queue.
         transport.send(Message(from: 1, to: 2, term: 1, payload: Self.heartbeat))
@@ -149,10 +157,30 @@ struct PeerTransportTests {
     }
 
     @Test func unknownDestinationsAreDroppedAndCounted() async throws {
-        let transport = try await PeerTransport.start(id: 1, host: "127.0.0.1", port: 0)
+        let transport = try await PeerTransport.start(id: 1, host: "127.0.0.1", port: 0, clusterKey: .test)
         transport.send(Message(from: 1, to: 7, term: 1, payload: .timeoutNow))
         #expect(transport.statistics.messagesDropped == 1)
         await transport.shutdown()
+    }
+}
+
+/// Answers the peer handshake as `localID`, then stops reading for good.
+final class HandshakeThenStall: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private var handshake: PeerHandshakeListener
+
+    init(localID: NodeID) {
+        handshake = PeerHandshakeListener(localID: localID, key: PeerHandshakeKey(.test))
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let output = try? handshake.feed(unwrapInboundIn(data).readableBytesView) else {
+            context.close(promise: nil)
+            return
+        }
+        if let reply = output.reply { context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: reply)), promise: nil) }
+        if output.authenticated != nil { context.channel.setOption(.autoRead, value: false).whenComplete { _ in } }
     }
 }
 

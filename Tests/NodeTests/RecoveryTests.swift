@@ -10,7 +10,8 @@ struct RecoveryTests {
 
     func configuration() -> NodeConfiguration {
         var configuration = NodeConfiguration(
-            id: 1, dataDirectory: root, raftHost: "127.0.0.1", raftPort: 0, initialVoters: [1, 2, 3], peers: [:])
+            id: 1, dataDirectory: root, raftHost: "127.0.0.1", raftPort: 0, initialVoters: [1, 2, 3], peers: [:],
+            clusterKey: .test)
         configuration.tickInterval = .seconds(60)  // no elections during the test
         return configuration
     }

@@ -21,7 +21,7 @@ struct ThreeNodeClusterTests {
             for (peer, port) in ports { peers[peer] = ("127.0.0.1", port) }
             var configuration = NodeConfiguration(
                 id: id, dataDirectory: root + "/node-\(id)", raftHost: "127.0.0.1", raftPort: ports[id] ?? 0,
-                initialVoters: [1, 2, 3], peers: peers)
+                initialVoters: [1, 2, 3], peers: peers, clusterKey: .test)
             configuration.tickInterval = .milliseconds(10)
             configuration.compactionThreshold = compactionThreshold
             return configuration

@@ -25,7 +25,8 @@ struct UndecodableCommandTests {
         try wal.sync()
 
         var configuration = NodeConfiguration(
-            id: 1, dataDirectory: root, raftHost: "127.0.0.1", raftPort: 0, initialVoters: [1, 2, 3], peers: [:])
+            id: 1, dataDirectory: root, raftHost: "127.0.0.1", raftPort: 0, initialVoters: [1, 2, 3], peers: [:],
+            clusterKey: .test)
         configuration.tickInterval = .seconds(60)  // no elections: only the restored commits apply
         let node = try await RaftNode.start(configuration)
         // A read runs the Ready loop, which applies the three restored commits in order.

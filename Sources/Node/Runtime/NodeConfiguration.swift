@@ -12,6 +12,8 @@ public struct NodeConfiguration: Sendable {
     public var initialVoters: [NodeID]
     /// Where to reach each peer's Raft port.
     public var peers: [NodeID: (host: String, port: Int)]
+    /// The cluster's shared secret: the Raft peer port admits only nodes that hold it.
+    public var clusterKey: ClusterKey
     /// Real time per Raft tick; with the default 10-tick election timeout, 50 ms gives elections
     /// after 0.5–1 s of silence.
     public var tickInterval: Duration = .milliseconds(50)
@@ -34,8 +36,9 @@ public struct NodeConfiguration: Sendable {
 
     public init(
         id: NodeID, dataDirectory: String, raftHost: String, raftPort: Int, initialVoters: [NodeID],
-        peers: [NodeID: (host: String, port: Int)]
+        peers: [NodeID: (host: String, port: Int)], clusterKey: ClusterKey
     ) {
+        self.clusterKey = clusterKey
         self.id = id
         self.dataDirectory = dataDirectory
         self.raftHost = raftHost

@@ -71,7 +71,8 @@ public actor RaftNode {
             opened: opened, options: configuration.raftOptions, compactionThreshold: configuration.compactionThreshold,
             historyLimits: configuration.watchHistory)
         let transport = try await PeerTransport.start(
-            id: configuration.id, host: configuration.raftHost, port: configuration.raftPort)
+            id: configuration.id, host: configuration.raftHost, port: configuration.raftPort,
+            clusterKey: configuration.clusterKey, metricsFactory: configuration.metricsFactory)
         for (peer, address) in configuration.peers where peer != configuration.id {
             transport.setPeer(peer, host: address.host, port: address.port)
         }
@@ -139,6 +140,9 @@ public actor RaftNode {
     ) -> (Value, ChangeSubscription) {
         (read(store), changes.subscribe(limits: limits))
     }
+
+    /// The peer transport's counters: connections, drops, and what it refused.
+    public nonisolated var transportStatistics: TransportStatistics { transport.statistics }
 
     // MARK: Inputs
 

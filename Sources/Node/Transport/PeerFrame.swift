@@ -1,16 +1,21 @@
 import Raft
 
-/// The wire format between raftgate nodes: one Raft message per frame.
+/// The wire format between raftgate nodes: one Raft message per frame, after the connection's
+/// `PeerHandshake`.
 ///
 ///     u32 length of what follows (little endian), at most `PeerFrame.maxFrameBytes`
-///     u8  version (1)
+///     u8  version (2)
 ///     message body (see `encode`)
+///
+/// Version 2 is version 1's frames behind the authenticating handshake. The version was bumped
+/// with it, so that a cluster mixing the two refuses every connection with a message naming the
+/// versions instead of exchanging frames no one authenticated.
 ///
 /// Hand-written so that decoding is bounds-checked everywhere: garbage produces a `PeerFrameError`
 /// (and the connection is closed), never a trap, and no claimed count or length allocates more
 /// than the bytes actually present could fill.
 public enum PeerFrame {
-    public static let version: UInt8 = 1
+    public static let version: UInt8 = 2
     /// Large enough for a 1 MiB append or snapshot chunk with headroom; anything larger is hostile.
     public static let maxFrameBytes = 16 << 20
 

@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import NIOPosix
 import Raft
@@ -9,6 +10,9 @@ import Raft
 /// the peer turns out to be unreachable, they are dropped rather than kept: Raft retransmits
 /// whatever matters (appends are re-sent on heartbeat responses, votes on the next election), so
 /// memory stays flat and a returning peer is not flooded with stale traffic.
+///
+/// A connection counts as established only once the peer has passed the handshake
+/// (`PeerHandshakeDialerHandler`): until then nothing but the hello is written to it.
 // @unchecked Sendable: every mutable field is touched only on `loop` (each entry point hops
 // there with `loop.execute` and checks `loop.inEventLoop`), which serializes all access.
 final class PeerLink: @unchecked Sendable {
@@ -30,6 +34,17 @@ final class PeerLink: @unchecked Sendable {
     /// The local address outgoing connections come from: the node's own Raft address, so that a
     /// peer (and a firewall rule, such as the chaos tests' partitions) sees who is calling.
     private let sourceAddress: SocketAddress?
+    private let handshake: Handshake
+    private let logger: Logger
+    /// A peer with another key fails every redial: say so now and then, not every two seconds.
+    private let failureLog = LogThrottle(interval: .seconds(30))
+
+    /// What every outbound handshake of a transport needs.
+    struct Handshake: Sendable {
+        var localID: NodeID
+        var key: PeerHandshakeKey
+        var timeout: TimeAmount
+    }
 
     static let initialBackoff = TimeAmount.milliseconds(20)
     static let maximumBackoff = TimeAmount.seconds(2)
@@ -37,9 +52,11 @@ final class PeerLink: @unchecked Sendable {
     static let maxQueuedBytes = PeerQueueLimits.maxQueuedBytes
 
     init(
-        peer: NodeID, host: String, port: Int, loop: EventLoop, counters: TransportCounters,
-        sourceAddress: SocketAddress? = nil
+        peer: NodeID, host: String, port: Int, loop: EventLoop, counters: TransportCounters, handshake: Handshake,
+        logger: Logger, sourceAddress: SocketAddress? = nil
     ) {
+        self.handshake = handshake
+        self.logger = logger
         self.sourceAddress = sourceAddress
         self.peer = peer
         self.host = host
@@ -125,36 +142,77 @@ final class PeerLink: @unchecked Sendable {
         counters.increment(\.connectAttempts)
         var bootstrap = ClientBootstrap(group: loop)
         if let sourceAddress { bootstrap = bootstrap.bind(to: sourceAddress) }
-        bootstrap
+        let handshake = self.handshake
+        let peer = self.peer
+        let authenticated = loop.makePromise(of: Void.self)
+        let connected =
+            bootstrap
             .connectTimeout(.seconds(1))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: Self.maxQueuedBytes))
-            .connect(host: host, port: port)
-            .hop(to: loop)
-            .whenComplete { result in
-                self.connecting = false
-                switch result {
-                case .success(let channel):
-                    guard !self.closed else {
-                        channel.close(promise: nil)
-                        return
-                    }
-                    self.channel = channel
-                    self.backoff = Self.initialBackoff
-                    self.retryAt = .uptimeNanoseconds(0)
-                    self.counters.increment(\.connections)
-                    channel.closeFuture.hop(to: self.loop).whenComplete { _ in
-                        self.channel = nil
-                        self.dropQueued()
-                    }
-                    self.flush()
-                case .failure:
-                    // The peer is unreachable: what was queued for it is stale by the time it is
-                    // back, and Raft will send what still matters. Keep only what comes next.
-                    self.dropQueued()
-                    self.backOff()
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        PeerHandshakeDialerHandler(
+                            handshake: PeerHandshakeDialer(
+                                localID: handshake.localID, target: peer, key: handshake.key),
+                            timeout: handshake.timeout, result: authenticated))
                 }
             }
+            .connect(host: host, port: port)
+        connected.whenFailure { authenticated.fail($0) }
+        connected.flatMap { channel in
+            authenticated.futureResult.map { channel }.flatMapError { error in
+                channel.close(promise: nil)
+                return channel.eventLoop.makeFailedFuture(HandshakeFailure(error: error))
+            }
+        }
+        .hop(to: loop)
+        .whenComplete { result in
+            self.connecting = false
+            switch result {
+            case .success(let channel):
+                guard !self.closed else {
+                    channel.close(promise: nil)
+                    return
+                }
+                self.channel = channel
+                self.backoff = Self.initialBackoff
+                self.retryAt = .uptimeNanoseconds(0)
+                self.counters.increment(\.connections)
+                channel.closeFuture.hop(to: self.loop).whenComplete { _ in
+                    self.channel = nil
+                    self.dropQueued()
+                }
+                self.flush()
+            case .failure(let error):
+                if let failure = error as? HandshakeFailure { self.handshakeFailed(failure.error) }
+                // The peer is unreachable: what was queued for it is stale by the time it is
+                // back, and Raft will send what still matters. Keep only what comes next.
+                self.dropQueued()
+                self.backOff()
+            }
+        }
+    }
+
+    /// The connection was up but the handshake failed. Another cluster key or protocol version
+    /// does not heal by itself, so it is an error; a peer that hung up or did not answer in time
+    /// may just be stopping or paused, so that is a warning.
+    private func handshakeFailed(_ error: Error) {
+        counters.recordFailedHandshake()
+        guard let suppressed = failureLog.admit() else { return }
+        let transient = [PeerHandshakeError.closed, .timedOut].contains(error as? PeerHandshakeError)
+        logger.log(
+            level: transient ? .warning : .error,
+            "peer handshake failed",
+            metadata: [
+                "peer": "n\(peer)", "address": "\(host):\(port)", "reason": "\(error)",
+                "similarSuppressed": "\(suppressed)",
+            ])
+    }
+
+    private struct HandshakeFailure: Error {
+        var error: Error
     }
 
     private func dropQueued() {

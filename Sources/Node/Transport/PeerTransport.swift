@@ -1,3 +1,5 @@
+import CoreMetrics
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -5,17 +7,61 @@ import Raft
 
 /// Counters the transport keeps for metrics and tests.
 public struct TransportStatistics: Sendable, Hashable {
+    /// Authenticated inbound connections closed for a frame that did not decode.
     public var framesRejected = 0
     public var messagesDropped = 0
     public var connections = 0
     public var connectAttempts = 0
+    /// Inbound connections whose dialer proved it holds the cluster key.
+    public var handshakesAccepted = 0
+    /// Inbound connections refused before authentication: garbage, a wrong key, another protocol
+    /// version, a dialer aiming at another node.
+    public var handshakesRejected = 0
+    /// Inbound connections closed for not completing the handshake in time.
+    public var handshakeTimeouts = 0
+    /// Authenticated inbound connections closed for a frame claiming another sender or recipient.
+    public var framesMisaddressed = 0
+    /// Outbound handshakes that failed: the peer holds another key, speaks another protocol
+    /// version, or did not answer in time.
+    public var handshakesFailed = 0
 }
 
 final class TransportCounters: Sendable {
     private let box = NIOLockedValueBox(TransportStatistics())
+    private let rejections: [String: Counter]
+    private let failedHandshakes: Counter?
+
+    init(metricsFactory: (any MetricsFactory)? = nil) {
+        var rejections: [String: Counter] = [:]
+        if let metricsFactory {
+            for reason in ["handshake", "handshake_timeout", "frame", "misaddressed"] {
+                rejections[reason] = Counter(
+                    label: "raftgate_peer_rejected_total", dimensions: [("reason", reason)], factory: metricsFactory)
+            }
+        }
+        self.rejections = rejections
+        failedHandshakes = metricsFactory.map {
+            Counter(label: "raftgate_peer_handshakes_failed_total", factory: $0)
+        }
+    }
 
     func increment(_ field: WritableKeyPath<TransportStatistics, Int>) {
         box.withLockedValue { $0[keyPath: field] += 1 }
+    }
+
+    func record(_ rejection: PeerRejection) {
+        switch rejection {
+        case .handshake(.timedOut): increment(\.handshakeTimeouts)
+        case .handshake: increment(\.handshakesRejected)
+        case .frame: increment(\.framesRejected)
+        case .misaddressed: increment(\.framesMisaddressed)
+        }
+        rejections[rejection.reason]?.increment()
+    }
+
+    func recordFailedHandshake() {
+        increment(\.handshakesFailed)
+        failedHandshakes?.increment()
     }
 
     var snapshot: TransportStatistics { box.withLockedValue { $0 } }
@@ -23,6 +69,12 @@ final class TransportCounters: Sendable {
 
 /// Raft's peer transport over TCP: a listener for inbound frames and one outbound link per
 /// peer. Inbound messages arrive on `messages`; `send` never blocks and never grows without bound.
+///
+/// Every connection opens with `PeerHandshake`, keyed by the cluster key: the listener delivers
+/// frames only from a dialer that proved it holds the key, and only frames whose sender is that
+/// dialer and whose recipient is this node. This keeps out whoever can reach the port without the
+/// key; it does not stop an on-path attacker who can inject into an established TCP stream (frames
+/// carry no MAC; mutual TLS would be the answer to that, and is not done here).
 public final class PeerTransport: Sendable {
     public let id: NodeID
     /// Everything received from any peer, in arrival order per connection.
@@ -32,15 +84,34 @@ public final class PeerTransport: Sendable {
     private let server: Channel
     private let group: EventLoopGroup
     private let links = NIOLockedValueBox([NodeID: PeerLink]())
-    private let counters = TransportCounters()
+    private let counters: TransportCounters
+    private let handshake: PeerLink.Handshake
+    private let logger: Logger
 
-    /// Starts listening on `host:port` (port 0 picks a free one; see `localAddress`).
+    /// Starts listening on `host:port` (port 0 picks a free one; see `localAddress`). A connection
+    /// that has not completed the handshake within `handshakeTimeout` is closed.
     public static func start(
-        id: NodeID, host: String, port: Int, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        id: NodeID, host: String, port: Int, clusterKey: ClusterKey, handshakeTimeout: Duration = .seconds(5),
+        metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        logger: Logger = Logger(label: "raftgate.transport"),
+        group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> PeerTransport {
         let (stream, continuation) = AsyncStream<PeerEnvelope>.makeStream(bufferingPolicy: .bufferingNewest(65_536))
-        let counters = TransportCounters()
+        let counters = TransportCounters(metricsFactory: metricsFactory)
         let inbound = InboundConnections()
+        let key = PeerHandshakeKey(clusterKey)
+        let timeout = TimeAmount(handshakeTimeout)
+        let throttle = LogThrottle(interval: .seconds(10))
+        let reject: @Sendable (PeerRejection, SocketAddress?) -> Void = { rejection, remote in
+            counters.record(rejection)
+            guard let suppressed = throttle.admit() else { return }
+            logger.warning(
+                "refused a peer connection",
+                metadata: [
+                    "reason": "\(rejection)", "remote": "\(remote.map { "\($0)" } ?? "?")",
+                    "similarSuppressed": "\(suppressed)",
+                ])
+        }
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -48,21 +119,27 @@ public final class PeerTransport: Sendable {
                 inbound.track(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        PeerFrameInboundHandler(
-                            deliver: { continuation.yield($0) },
-                            reject: { _ in counters.increment(\.framesRejected) }))
+                        PeerHandshakeListenerHandler(
+                            handshake: PeerHandshakeListener(localID: id, key: key), timeout: timeout,
+                            makeFrameHandler: { peer in
+                                PeerFrameInboundHandler(
+                                    authenticatedPeer: peer, localID: id, deliver: { continuation.yield($0) },
+                                    reject: reject)
+                            },
+                            accept: { _ in counters.increment(\.handshakesAccepted) }, reject: reject))
                 }
             }
             .bind(host: host, port: port)
             .get()
         return PeerTransport(
             id: id, server: server, group: group, stream: stream, continuation: continuation, counters: counters,
-            inbound: inbound)
+            inbound: inbound, handshake: PeerLink.Handshake(localID: id, key: key, timeout: timeout), logger: logger)
     }
 
     private init(
         id: NodeID, server: Channel, group: EventLoopGroup, stream: AsyncStream<PeerEnvelope>,
-        continuation: AsyncStream<PeerEnvelope>.Continuation, counters: TransportCounters, inbound: InboundConnections
+        continuation: AsyncStream<PeerEnvelope>.Continuation, counters: TransportCounters, inbound: InboundConnections,
+        handshake: PeerLink.Handshake, logger: Logger
     ) {
         self.inbound = inbound
         self.id = id
@@ -71,7 +148,9 @@ public final class PeerTransport: Sendable {
         self.messages = stream
         self.continuation = continuation
         self.localAddress = server.localAddress!
-        self.countersStorage = counters
+        self.counters = counters
+        self.handshake = handshake
+        self.logger = logger
         // Dial out from the listening IP when it is a specific one (not 0.0.0.0 or ::).
         if let ip = server.localAddress?.ipAddress, ip != "0.0.0.0", ip != "::" {
             sourceAddress = try? SocketAddress(ipAddress: ip, port: 0)
@@ -82,17 +161,9 @@ public final class PeerTransport: Sendable {
 
     private let sourceAddress: SocketAddress?
 
-    private let countersStorage: TransportCounters
     private let inbound: InboundConnections
 
-    public var statistics: TransportStatistics {
-        var merged = countersStorage.snapshot
-        let outbound = counters.snapshot
-        merged.messagesDropped += outbound.messagesDropped
-        merged.connections += outbound.connections
-        merged.connectAttempts += outbound.connectAttempts
-        return merged
-    }
+    public var statistics: TransportStatistics { counters.snapshot }
 
     /// Where to reach `peer` (added or changed at any time, e.g. from membership).
     public func setPeer(_ peer: NodeID, host: String, port: Int) {
@@ -102,7 +173,7 @@ public final class PeerTransport: Sendable {
             } else {
                 links[peer] = PeerLink(
                     peer: peer, host: host, port: port, loop: group.next(), counters: counters,
-                    sourceAddress: sourceAddress)
+                    handshake: handshake, logger: logger, sourceAddress: sourceAddress)
             }
         }
     }
