@@ -68,7 +68,7 @@ public final class HostSimulation {
         if !calm.active {
             injectFaults()
             driveClients()
-        } else if now < calm.startedAt + options.livenessBound - 20 {
+        } else if now < calmEnd - 20 {
             driveClients()
         }
         for index in hosts.indices where hosts[index].isUp && hosts[index].pausedUntil <= now {
@@ -122,6 +122,15 @@ public final class HostSimulation {
         while hosts[index].isUp, let step = hosts[index].loop!.next() {
             if let failure = step.failure {
                 trace("n\(index + 1) stops: \(failure)")
+                // Only an injected fault that really fired (power cut inside a log call, a failed
+                // fsync) may stop a node; anything else — the core's own safety check, an entry or
+                // snapshot that does not decode, a corrupt log — is a bug.
+                let injected =
+                    hosts[index].fileSystem.isDown || hosts[index].fileSystem.failedSyncs > hosts[index].failedSyncsSeen
+                guard injected else {
+                    violation("n\(index + 1) stopped on its own: \(failure)")
+                    return
+                }
                 stop(index, failure: failure)
                 return
             }
@@ -190,7 +199,9 @@ public final class HostSimulation {
         hosts[index].writes = []
         hosts[index].pausedUntil = 0
         hosts[index].missedTicks = 0
-        if let failure, failure.contains("fsync") { hosts[index].needsPowerCycle = true }
+        if failure != nil, hosts[index].fileSystem.failedSyncs > hosts[index].failedSyncsSeen {
+            hosts[index].needsPowerCycle = true
+        }
         links.reset(index + 1)
     }
 
@@ -218,6 +229,7 @@ public final class HostSimulation {
             hosts[index].needsPowerCycle = false
         }
         host.fileSystem.restart()
+        host.failedSyncsSeen = host.fileSystem.failedSyncs
         host.boots += 1
         var raftOptions = RaftOptions(id: host.id)
         raftOptions.electionTimeout = options.electionTimeout
@@ -345,9 +357,18 @@ public final class HostSimulation {
             }
             trace("calm: healed, every node up")
         } else if !inWindow && calm.active {
+            if !calm.satisfied {
+                violation("liveness: no write committed in a calm window of \(now - calm.startedAt) steps")
+            }
             checkConvergence()
             calm.active = false
         }
+    }
+
+    /// The last step of the current calm window.
+    private var calmEnd: Int {
+        if calm.startedAt > options.steps - options.calmLength { return options.steps }
+        return min((calm.startedAt / options.calmEvery + 1) * options.calmEvery - 1, options.steps)
     }
 
     private func checkLiveness() {
@@ -355,12 +376,16 @@ public final class HostSimulation {
         if now == calm.startedAt + options.livenessBound && !calm.satisfied {
             violation("liveness: no write committed within \(options.livenessBound) steps of healing")
         }
-        if now == options.steps { checkConvergence() }
+        if now == options.steps {
+            if !calm.satisfied { violation("liveness: no write committed in the final calm window") }
+            checkConvergence()
+        }
     }
 
-    /// Every node has applied every acknowledged write and its store holds each of them.
+    /// Every node has applied every acknowledged write and its store holds each of them. Checked
+    /// when a calm window ends (clients stopped writing 20 steps before, so every node had time).
     private func checkConvergence() {
-        guard calm.satisfied, let last = acknowledged.last else { return }
+        guard let last = acknowledged.last else { return }
         for index in hosts.indices {
             guard let loop = hosts[index].loop else { continue }
             guard loop.appliedIndex >= last.index else {
@@ -369,6 +394,25 @@ public final class HostSimulation {
             }
             for write in acknowledged where loop.store.get(write.key)?.value != write.value {
                 violation("n\(index + 1)'s store lost \(write.key), acknowledged at \(write.index)")
+                return
+            }
+        }
+        // Stores at the same applied index are the same store, whatever path each took there
+        // (applying, installing a snapshot, recovering one from disk): keys, values and revisions.
+        var reference: (index: UInt64, node: Int, rows: [StoreRow])?
+        for index in hosts.indices {
+            guard let loop = hosts[index].loop else { continue }
+            let rows = loop.store.range(prefix: "").map {
+                StoreRow(key: $0.key, value: $0.record.value, modRevision: $0.record.modRevision)
+            }
+            guard let known = reference, known.index == loop.appliedIndex else {
+                if reference == nil || loop.appliedIndex > reference!.index {
+                    reference = (loop.appliedIndex, index, rows)
+                }
+                continue
+            }
+            if rows != known.rows {
+                violation("n\(index + 1)'s store differs from n\(known.node + 1)'s at applied index \(known.index)")
                 return
             }
         }
@@ -386,6 +430,8 @@ final class SimulatedHost {
     var missedTicks = 0
     var boots = 0
     var needsPowerCycle = false
+    /// Failed fsyncs of this machine's file system before the current process started.
+    var failedSyncsSeen = 0
     var writes: [PendingHostWrite] = []
     /// The running hash of what this node applied (nil: unknown since a snapshot nobody applied).
     var machine: HashStateMachine? = HashStateMachine()
@@ -397,6 +443,12 @@ final class SimulatedHost {
     }
 
     var isUp: Bool { loop != nil }
+}
+
+struct StoreRow: Equatable {
+    var key: String
+    var value: [UInt8]
+    var modRevision: UInt64
 }
 
 struct PendingHostWrite {

@@ -80,6 +80,8 @@ public final class SimulatedFileSystem: WALFileSystem {
     public private(set) var events: [Event] = []
     /// Crashes so far.
     public private(set) var crashes = 0
+    /// fsyncs that failed so far (injected with `failNextSyncs`).
+    public private(set) var failedSyncs = 0
 
     public init(seed: UInt64) {
         random = SeededRandom(seed: seed)
@@ -295,6 +297,7 @@ public final class SimulatedFileSystem: WALFileSystem {
     private func takeSyncFailure() -> Bool {
         guard failingSyncs > 0 else { return false }
         failingSyncs -= 1
+        failedSyncs += 1
         return true
     }
 
