@@ -24,3 +24,38 @@ struct CommitPropagationTests {
         #expect(cluster.appliedCommands(2) == ["y"])
     }
 }
+
+@Suite("Probes under commit heartbeats")
+struct ProbeRateTests {
+    /// Commits broadcast heartbeats, and a follower in probe state answers each. The leader still
+    /// sends it at most one probe per heartbeat interval, not one per commit: on a slow link the
+    /// same large probe would otherwise go out again and again and fill the peer queue.
+    @Test func aLaggingFollowerGetsOneProbePerHeartbeatIntervalNotOnePerCommit() throws {
+        var cluster = try TestCluster(voters: [1, 2, 3])
+        cluster.elect(1)
+        cluster.isolate(3)
+        for round in 0..<5 { cluster.propose("before-\(round)", on: 1) }
+        cluster.heal()
+        let follower = try #require(cluster[1].progressIndex(of: 3))
+        cluster[1].progress[follower].becomeProbe()
+        var probes = 0
+        for round in 0..<6 {
+            _ = cluster[1].propose(Array("during-\(round)".utf8))
+            for _ in 0..<4 {
+                cluster.processReadies()
+                // The probes are lost on the slow link; everything else arrives.
+                probes += cluster.take { $0.from == 1 && $0.to == 3 && $0.isAppend }.count
+                cluster.deliver { _ in true }
+            }
+        }
+        #expect(cluster[1].commitIndex > 8, "the commits happened, each with its heartbeat")
+        #expect(probes <= 1, "one probe within the interval, whatever the number of commits (got \(probes))")
+    }
+}
+
+extension Message {
+    var isAppend: Bool {
+        if case .appendEntries = payload { return true }
+        return false
+    }
+}

@@ -19,6 +19,8 @@ struct Progress: Sendable {
     var state: State = .probe
     /// In `probe`, an AppendEntries is outstanding: wait for its answer or the next heartbeat.
     var probeSent = false
+    /// Leader clock when the outstanding probe went out.
+    var probeSentAt: UInt64 = 0
     /// Heard from since the last CheckQuorum round (thesis §6.2).
     var recentActive = false
     /// Leader clock of the last successful append acknowledgement (stall detection).

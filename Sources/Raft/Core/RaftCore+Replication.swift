@@ -75,6 +75,7 @@ extension RaftCore {
                 progress[index].inflight.add(lastIndex: last, bytes: bytes)
             } else {
                 progress[index].probeSent = true
+                progress[index].probeSentAt = clock
                 return
             }
         }
@@ -121,8 +122,12 @@ extension RaftCore {
         if response.sentAt > progress[index].ackedSentAt { progress[index].ackedSentAt = response.sentAt }
         switch progress[index].state {
         case .probe:
-            // The probe may have been lost: send another (one per heartbeat at most).
-            progress[index].probeSent = false
+            // The probe may have been lost: send another — but at most one per heartbeat interval,
+            // not one per heartbeat response: commits broadcast heartbeats too, and a lagging
+            // follower on a slow link would otherwise get the same large probe once per commit.
+            if clock &- progress[index].probeSentAt >= UInt64(options.heartbeatInterval) {
+                progress[index].probeSent = false
+            }
         case .replicate where progress[index].match >= log.lastIndex:
             progress[index].lastAckAt = clock
         case .replicate:
