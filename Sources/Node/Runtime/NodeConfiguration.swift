@@ -30,6 +30,13 @@ public struct NodeConfiguration: Sendable {
     public var watchHistory = ChangeHistory.Limits()
     /// How often the leader checks lease deadlines: a lease ends at most this long after its TTL.
     public var leaseCheckInterval: Duration = .milliseconds(50)
+    /// Where a storage failure is remembered until the machine reboots (see `WriteFailureMarker`);
+    /// tests point it at a directory of their own.
+    package var writeFailureMarker: WriteFailureMarker {
+        WriteFailureMarker(dataDirectory: dataDirectory, root: writeFailureMarkerRoot)
+    }
+    /// The tmpfs directory holding that marker.
+    public var writeFailureMarkerRoot = "/dev/shm"
     /// Where the node's metrics go; the process-wide `MetricsSystem` factory unless a host (or a
     /// test running several nodes in one process) gives each node its own.
     public var metricsFactory: any MetricsFactory = MetricsSystem.factory

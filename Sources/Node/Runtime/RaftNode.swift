@@ -57,6 +57,7 @@ public actor RaftNode {
         let snapshots = try SnapshotStore(directory: directory + "/snapshots")
         var logger = Logger(label: "raftgate.node")
         logger[metadataKey: "node"] = "\(configuration.id)"
+        try configuration.writeFailureMarker.check(dataDirectory: directory)
         let opened = try NodeStorage.open(
             walDirectory: directory + "/wal", snapshots: snapshots, initialVoters: configuration.initialVoters)
         if let tail = opened.truncatedTail {
@@ -473,6 +474,7 @@ public actor RaftNode {
             persistedEntries += step.persistedEntries
             metrics.persistedEntries.increment(by: step.persistedEntries)
             if let failure = step.failure {
+                if step.storageFailed { configuration.writeFailureMarker.record(failure) }
                 fail(failure)
                 return
             }

@@ -56,6 +56,7 @@ package struct ReadyLoop {
         do {
             step.fsync = try storage.persist(ready)
         } catch {
+            step.storageFailed = true
             return stop(&step, "cannot persist: \(error)")
         }
         step.persistedEntries = ready.entries.count
@@ -113,6 +114,7 @@ package struct ReadyLoop {
             try storage.saveCompaction(core.snapshot)
             step.compactedTo = applied
         } catch {
+            step.storageFailed = true
             _ = stop(&step, "compaction at \(applied) failed: \(error)")
         }
     }
@@ -137,6 +139,8 @@ package struct ReadyStep {
     package var compactedTo: UInt64?
     /// The node must stop, for this reason.
     package var failure: String?
+    /// The failure was the disk's (a write or fsync failed): see `WriteFailureMarker`.
+    package var storageFailed = false
 }
 
 package struct AppliedEntry {
