@@ -81,10 +81,22 @@ public struct SnapshotStore {
     /// The newest snapshot on disk, or nil if there is none. A corrupt newest snapshot is an error
     /// (naming the file), not a silent fallback: the log may already be compacted behind it.
     /// Leftover temporary files of an interrupted save are removed.
+    ///
+    /// What it returns is made durable first — the file and its name in the directory. A process
+    /// killed between a save's rename and its directory fsync leaves the new name only in the
+    /// page cache; the node would then write log records that refer to this snapshot, and a power
+    /// loss could take the snapshot away from under them.
     public func loadLatest() throws -> Snapshot? {
         for name in try directoryNames() where name.hasSuffix(".snap.tmp") { unlink(directory + "/" + name) }
         guard let newest = try snapshotFiles().first else { return nil }
-        return try load(directory + "/" + newest.name)
+        let path = directory + "/" + newest.name
+        let snapshot = try load(path)
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw SnapshotStoreError.io(operation: "open", path: path, errno: errno) }
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw SnapshotStoreError.io(operation: "fsync", path: path, errno: errno) }
+        try syncDirectory()
+        return snapshot
     }
 
     public func load(_ path: String) throws -> Snapshot {
