@@ -25,6 +25,29 @@ struct CommitPropagationTests {
     }
 }
 
+@Suite("Commit propagation to the slower follower")
+struct SlowerFollowerCommitTests {
+    /// The entry commits on the faster follower's acknowledgement; the slower follower's arrives
+    /// afterwards and it is told of the commit at once, not at the next tick's heartbeat.
+    @Test func theFollowerWhoseAckCameLateLearnsTheCommitWithoutATick() throws {
+        var cluster = try TestCluster(voters: [1, 2, 3])
+        cluster.elect(1)
+        _ = cluster[1].propose(Array("x".utf8))
+        cluster.processReadies()
+        // Node 3's acknowledgement is held back until the entry has committed on node 2's.
+        cluster.deliverOnce()
+        cluster.processReadies()
+        let late = cluster.take { $0.from == 3 && $0.to == 1 }
+        cluster.deliver { $0.to == 1 }
+        cluster.processReadies()
+        try #require(cluster[1].commitIndex == cluster[1].lastIndex, "committed on node 2's acknowledgement")
+        cluster.network.removeAll { $0.to == 3 }  // the commit round's heartbeat to 3 said only what 3 held then
+        for message in late { cluster[1].step(message) }
+        cluster.settle()  // messages only, no tick
+        #expect(cluster.appliedCommands(3) == ["x"])
+    }
+}
+
 @Suite("Probes under commit heartbeats")
 struct ProbeRateTests {
     /// Commits broadcast heartbeats, and a follower in probe state answers each. The leader still

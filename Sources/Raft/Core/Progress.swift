@@ -21,6 +21,9 @@ struct Progress: Sendable {
     var probeSent = false
     /// Leader clock when the outstanding probe went out.
     var probeSentAt: UInt64 = 0
+    /// The highest commit index this follower was told of (in a heartbeat, or an append that
+    /// reached that far), so a commit it has not heard of can be sent to it at once.
+    var sentCommit: UInt64 = 0
     /// Heard from since the last CheckQuorum round (thesis §6.2).
     var recentActive = false
     /// Leader clock of the last successful append acknowledgement (stall detection).

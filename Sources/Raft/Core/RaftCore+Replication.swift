@@ -32,9 +32,9 @@ extension RaftCore {
         heartbeatSequence += 1
         for index in progress.indices {
             let follower = progress[index]
-            let heartbeat = Heartbeat(
-                commit: min(follower.match, log.committed), sequence: heartbeatSequence, sentAt: clock)
-            send(.heartbeat(heartbeat), to: follower.id)
+            let commit = min(follower.match, log.committed)
+            send(.heartbeat(Heartbeat(commit: commit, sequence: heartbeatSequence, sentAt: clock)), to: follower.id)
+            progress[index].sentCommit = max(follower.sentCommit, commit)
         }
         // A single-voter cluster confirms reads by itself.
         confirmReads()
@@ -67,6 +67,9 @@ extension RaftCore {
             let append = AppendEntries(
                 prevLogIndex: prevIndex, prevLogTerm: prevTerm, entries: entries, leaderCommit: log.committed)
             send(.appendEntries(append), to: follower.id)
+            // The follower commits no further than the append reaches.
+            let reaches = min(log.committed, prevIndex + UInt64(entries.count))
+            progress[index].sentCommit = max(progress[index].sentCommit, reaches)
             if follower.state == .replicate {
                 let last = entries.last!.index
                 var bytes = 0
@@ -98,6 +101,8 @@ extension RaftCore {
             }
             maybeCommit()
             appendsNeeded = true
+            // Committing can end this node's leadership (its own removal): look the peer up again.
+            if role == .leader, let current = progressIndex(of: peer) { sendCommitIfBehind(toProgressAt: current) }
             if leadTransferee == peer && progress[index].match == log.lastIndex {
                 sendTimeoutNow(to: peer)
             }
@@ -111,6 +116,18 @@ extension RaftCore {
             if hint == 0 { hint = response.index }
             if progress[index].rejected(response.index, nextHint: hint) { appendsNeeded = true }
         }
+    }
+
+    /// A follower whose acknowledgement arrived after the entry it holds had already committed
+    /// (on other followers' acknowledgements) is not in the commit's heartbeat round — that round
+    /// told it only what it held then. Tell it now, or it would apply the entry a tick later.
+    /// A heartbeat of the current round's sequence, sent now: its acknowledgement is as good as
+    /// any for reads (it proves leadership after every read registered so far) and for the lease.
+    private mutating func sendCommitIfBehind(toProgressAt index: Int) {
+        let commit = min(progress[index].match, log.committed)
+        guard commit > progress[index].sentCommit else { return }
+        send(.heartbeat(Heartbeat(commit: commit, sequence: heartbeatSequence, sentAt: clock)), to: progress[index].id)
+        progress[index].sentCommit = commit
     }
 
     mutating func handleHeartbeatResponse(_ response: HeartbeatResponse, from peer: NodeID) {
