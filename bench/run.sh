@@ -226,8 +226,8 @@ RG_DETECTION=$(printf '%s\n' "${RG_DETECTIONS[@]}" | median)
     echo "Propagation rows: raft-bench-watch makes one change at a time, after a random pause of up to one"
     echo "tick (50 ms), and times from just before the request is sent until the change shows: the event"
     echo "on a follower's watch (etcd: a follower's /v3/watch), or every node's GET /config answering it."
-    echo "A follower learns that an entry committed from the leader's next heartbeat, so these rows are"
-    echo "bounded by the tick."
+    echo "The leader tells followers of a commit as soon as its commit index moves, so these rows are"
+    echo "not bounded by the tick."
 } >"$WORK/table.md"
 mkdir -p bench/results
 cp "$WORK/table.md" "bench/results/$(date -u +%Y-%m-%d).md"
