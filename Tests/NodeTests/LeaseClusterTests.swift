@@ -55,19 +55,25 @@ struct LeaseClusterTests {
         await cluster.stopAll()
     }
 
-    static func followers(_ cluster: Cluster, of leader: RaftNode) -> [RaftNode] {
-        cluster.nodes.values.filter { $0.id != leader.id }.sorted { $0.id < $1.id }
+    /// The other nodes, once each knows who leads: a follower that has not yet heard from a new
+    /// leader cannot forward a write to it (it answers "no leader" instead).
+    static func followers(_ cluster: Cluster, of leader: RaftNode) async -> [RaftNode] {
+        let followers = cluster.nodes.values.filter { $0.id != leader.id }.sorted { $0.id < $1.id }
+        for follower in followers {
+            _ = await eventually { await follower.status.leader == leader.id }
+        }
+        return followers
     }
 
     @Test func onlyTheLeaderDecidesExpiryAndKeepalivesThroughAFollowerHoldTheLease() async throws {
         try await Self.withCluster { cluster in
             let leader = try #require(await cluster.leader())
-            let follower = Self.followers(cluster, of: leader)[0]
+            let follower = await Self.followers(cluster, of: leader)[0]
             #expect(await Self.grant(11, ttlMilliseconds: 1000, via: follower))
             #expect(await Self.put("held", lease: 11, via: follower))
             let term = await leader.status.term
             #expect(await eventually { leader.lessor.activeTerm == term }, "the leader runs the lease clocks")
-            for node in Self.followers(cluster, of: leader) { #expect(node.lessor.activeTerm == nil) }
+            for node in await Self.followers(cluster, of: leader) { #expect(node.lessor.activeTerm == nil) }
 
             // Three TTLs of keepalives through a follower: forwarded to the leader, they hold it.
             let answers = NIOLockedValueBox<[LeaseAnswer]>([])
@@ -86,7 +92,7 @@ struct LeaseClusterTests {
                 #expect(await eventually { !(await Self.has("held", on: node)) }, "n\(node.id) applied the revoke")
                 #expect(await node.storeStatus.leases == 0)
             }
-            for node in Self.followers(cluster, of: leader) {
+            for node in await Self.followers(cluster, of: leader) {
                 #expect(node.lessor.activeTerm == nil, "followers never ran the lease clocks")
             }
             #expect(await follower.keepAlive(11) == .notFound)
@@ -143,7 +149,7 @@ struct LeaseClusterTests {
                 let (_, subscription) = await node.subscribe { $0.revision }
                 subscriptions.append((node, subscription))
             }
-            let follower = Self.followers(cluster, of: leader)[0]
+            let follower = await Self.followers(cluster, of: leader)[0]
             let revoked = await follower.write(StoreCommand(operation: .revokeLease(id: 31)))
             guard case .applied(.applied(let revision, true), _) = revoked else {
                 Issue.record("revoke through a follower: \(revoked)")
@@ -190,7 +196,7 @@ struct LeaseClusterTests {
                         operation: .put(key: ProjectConfig.key(for: "acme"), value: acme.canonicalJSON), isSystem: true)
                 )
                 .isApplied)
-            let lagging = Self.followers(cluster, of: leader)[0].id
+            let lagging = await Self.followers(cluster, of: leader)[0].id
             await cluster.crash(lagging)
             for index in 0..<30 { #expect(await Self.put("k\(index)", lease: index % 2 == 0 ? 41 : 0, via: leader)) }
             let beta = ProjectConfig(postgres: .init(database: "beta", user: "beta", maxConnections: 5))
@@ -233,7 +239,7 @@ struct LeaseClusterTests {
             defer { for cache in caches { cache.stop() } }
             let observed = NIOLockedValueBox<[ConfigCache.Change]>([])
             _ = caches[0].observe { change in observed.withLockedValue { $0.append(change) } }
-            let follower = Self.followers(cluster, of: leader)[0]
+            let follower = await Self.followers(cluster, of: leader)[0]
             let config = ProjectConfig(rateLimit: .init(perSecond: 5, burst: 5), routes: ["api": "api"])
             let written = await follower.write(
                 StoreCommand(

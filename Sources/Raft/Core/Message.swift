@@ -103,7 +103,8 @@ public struct AppendResponse: Sendable, Hashable {
 public struct Heartbeat: Sendable, Hashable {
     /// `min(leader commit, follower match)`: never ahead of what the follower is known to hold.
     public var commit: UInt64
-    /// Strictly increasing per leader term; echoed back to confirm reads registered before it.
+    /// The leader's heartbeat round: non-decreasing per leader term (a heartbeat sent to one follower
+    /// between rounds reuses the current one); echoed back to confirm reads registered before it.
     public var sequence: UInt64
     /// The leader's tick clock when sent; echoed back to extend the leader lease (thesis §6.4.1).
     public var sentAt: UInt64

@@ -22,7 +22,8 @@ struct Progress: Sendable {
     /// Leader clock when the outstanding probe went out.
     var probeSentAt: UInt64 = 0
     /// The highest commit index this follower was told of (in a heartbeat, or an append that
-    /// reached that far), so a commit it has not heard of can be sent to it at once.
+    /// reached that far), so a commit it has not heard of can be sent to it at once. Counted when
+    /// sent: a lost message only delays the news to the next heartbeat round.
     var sentCommit: UInt64 = 0
     /// Heard from since the last CheckQuorum round (thesis §6.2).
     var recentActive = false

@@ -101,9 +101,11 @@ extension RaftCore {
             }
             maybeCommit()
             appendsNeeded = true
-            // Committing can end this node's leadership (its own removal): look the peer up again.
-            if role == .leader, let current = progressIndex(of: peer) { sendCommitIfBehind(toProgressAt: current) }
-            if leadTransferee == peer && progress[index].match == log.lastIndex {
+            // Committing can end this node's leadership (its own removal): then there is nothing
+            // more to do here, and `progress` is gone.
+            guard role == .leader, let current = progressIndex(of: peer) else { return }
+            sendCommitIfBehind(toProgressAt: current)
+            if leadTransferee == peer && progress[current].match == log.lastIndex {
                 sendTimeoutNow(to: peer)
             }
         } else {
@@ -124,6 +126,8 @@ extension RaftCore {
     /// A heartbeat of the current round's sequence, sent now: its acknowledgement is as good as
     /// any for reads (it proves leadership after every read registered so far) and for the lease.
     private mutating func sendCommitIfBehind(toProgressAt index: Int) {
+        // A heartbeat round is due at the next `ready()` anyway: it will carry the commit.
+        guard !commitHeartbeatNeeded && !readHeartbeatNeeded else { return }
         let commit = min(progress[index].match, log.committed)
         guard commit > progress[index].sentCommit else { return }
         send(.heartbeat(Heartbeat(commit: commit, sequence: heartbeatSequence, sentAt: clock)), to: progress[index].id)
