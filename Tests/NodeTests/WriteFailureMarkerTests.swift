@@ -1,4 +1,5 @@
 import Foundation
+import NodeSimulation
 import Raft
 import RaftSimulation
 import Testing
@@ -27,7 +28,7 @@ struct WriteFailureMarkerTests {
 
     @Test func theReadyLoopSaysWhenTheDiskFailed() throws {
         let fileSystem = SimulatedFileSystem(seed: 3)
-        let snapshots = MemorySnapshots()
+        let snapshots = MemorySnapshotFiles()
         let opened = try NodeStorage.open(
             walDirectory: "/wal", fileSystem: fileSystem, snapshots: snapshots, initialVoters: [1])
         var loop = try ReadyLoop(
@@ -64,11 +65,4 @@ struct WriteFailureMarkerTests {
         let node = try await RaftNode.start(configuration)
         await node.stop()
     }
-}
-
-/// Snapshot files in memory, for a loop on a simulated file system.
-final class MemorySnapshots: SnapshotFiles {
-    var newest: Snapshot?
-    func save(_ snapshot: Snapshot) throws { newest = snapshot }
-    func loadLatest() throws -> Snapshot? { newest }
 }

@@ -130,8 +130,8 @@ public actor RaftNode {
     /// (read without copying the store).
     public var storeStatus: StoreStatus {
         StoreStatus(
-            revision: store.revision, compactRevision: store.history.compactRevision, leases: store.leaseCount,
-            keys: store.count)
+            revision: loop.store.revision, compactRevision: loop.store.history.compactRevision,
+            leases: loop.store.leaseCount, keys: loop.store.count)
     }
 
     /// A change-feed subscription together with whatever `read` takes from the store at the same
@@ -139,7 +139,7 @@ public actor RaftNode {
     public func subscribe<Value: Sendable>(
         limits: ChangeSubscription.Limits = .init(), reading read: @Sendable (KeyValueStore) -> Value
     ) -> (Value, ChangeSubscription) {
-        (read(store), changes.subscribe(limits: limits))
+        (read(loop.store), changes.subscribe(limits: limits))
     }
 
     /// The peer transport's counters: connections, drops, and what it refused.
@@ -328,7 +328,7 @@ public actor RaftNode {
     /// applied the confirmed index, so any node serves them.
     public func read(_ key: String, consistency: ReadConsistency) async -> ReadOutcome {
         guard await readable(consistency) else { return .unavailable }
-        return .value(store.get(key), appliedIndex: loop.appliedIndex)
+        return .value(loop.store.get(key), appliedIndex: loop.appliedIndex)
     }
 
     /// Keys beginning with `prefix`, in order, at most `limit`, with the given consistency.
@@ -336,7 +336,7 @@ public actor RaftNode {
         prefix: String, limit: Int = .max, consistency: ReadConsistency
     ) async -> [(key: String, record: KeyValueStore.Record)]? {
         guard await readable(consistency) else { return nil }
-        return store.range(prefix: prefix, limit: limit)
+        return loop.store.range(prefix: prefix, limit: limit)
     }
 
     /// A range read, and the store revision it was read at (where a watch continues from).
@@ -344,7 +344,7 @@ public actor RaftNode {
         prefix: String, limit: Int = .max, consistency: ReadConsistency, includeReserved: Bool
     ) async -> (rows: [(key: String, record: KeyValueStore.Record)], revision: UInt64)? {
         guard await readable(consistency) else { return nil }
-        return (store.range(prefix: prefix, limit: limit, includeReserved: includeReserved), store.revision)
+        return (loop.store.range(prefix: prefix, limit: limit, includeReserved: includeReserved), loop.store.revision)
     }
 
     /// Whether the local state may now answer a read of this consistency.
@@ -417,7 +417,7 @@ public actor RaftNode {
     private func answerLeaseQuery(_ lease: UInt64, refresh: Bool) -> LeaseAnswer {
         guard !stopped, loop.core.role == .leader else { return .unavailable("not the leader") }
         guard loop.core.status.leaseValid else { return .unavailable("the leader's quorum lease is not established") }
-        guard let ttlMilliseconds = store.leaseTTL(lease) else { return .notFound }
+        guard let ttlMilliseconds = loop.store.leaseTTL(lease) else { return .notFound }
         let ttl = Duration.milliseconds(Int64(clamping: ttlMilliseconds))
         let now = ContinuousClock.now
         let answer =
@@ -426,7 +426,7 @@ public actor RaftNode {
             : lessor.remaining(lease, ttl: ttl, term: loop.core.term, now: now)
         switch answer {
         case .alive(let remaining):
-            let keys = refresh ? [] : store.lease(lease)?.keys ?? []
+            let keys = refresh ? [] : loop.store.lease(lease)?.keys ?? []
             return .found(
                 LeaseInfo(
                     id: lease, ttlMilliseconds: ttlMilliseconds,
