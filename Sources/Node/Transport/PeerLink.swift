@@ -148,7 +148,7 @@ final class PeerLink: @unchecked Sendable {
         let connected =
             bootstrap
             .connectTimeout(.seconds(1))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: Self.maxQueuedBytes))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

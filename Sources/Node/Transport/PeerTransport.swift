@@ -114,7 +114,7 @@ public final class PeerTransport: Sendable {
         }
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 inbound.track(channel)
                 return channel.eventLoop.makeCompletedFuture {
