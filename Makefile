@@ -4,7 +4,8 @@ SIM_SEEDS ?= 3000
 SIM_STEPS ?= 3000
 
 # Debian packages the build needs; `make deps` installs whichever are missing.
-DEBIAN_PACKAGES := liblz4-dev pkg-config haproxy curl iptables
+# libpq-dev for CLibPQ; postgresql-15 because PatroniTests probe a PostgreSQL they start themselves.
+DEBIAN_PACKAGES := liblz4-dev libpq-dev postgresql-15 pkg-config haproxy curl iptables
 
 CHAOS_SECONDS ?= 120
 CHAOS_NODES ?= 3,5
@@ -41,7 +42,7 @@ STOP_PACKAGED_STACK := if command -v systemctl >/dev/null; then for unit in etcd
 	        if [ -d /run/systemd/system ]; then $$sudo systemctl stop $$unit; fi; fi; done; fi;
 
 deps:
-	$(call install_missing,$(DEBIAN_PACKAGES),)
+	$(call install_missing,$(DEBIAN_PACKAGES),$(STOP_PACKAGED_STACK))
 
 build: deps
 	$(SWIFT) build
