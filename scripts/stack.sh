@@ -271,6 +271,7 @@ failover() {
         -c 'CREATE TABLE IF NOT EXISTS stack_failover (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())'
     local acked=$STACK/failover-acked.txt log=$STACK/failover-writes.log
     : >"$acked"
+    rm -f "$STACK/failover.stop"
     (
         while [ ! -f "$STACK/failover.stop" ]; do
             if out=$(psql "$PSQL_ANY_PRIMARY" -Atq -c 'INSERT INTO stack_failover DEFAULT VALUES RETURNING id' 2>>"$log"); then
@@ -281,8 +282,8 @@ failover() {
         done
     ) &
     local writer=$!
-    rm -f "$STACK/failover.stop"
-    wait_for 30 grep -q '^[0-9]* [0-9]' "$acked" || { touch "$STACK/failover.stop"; echo "no write succeeded" >&2; exit 1; }
+    stop_writer() { touch "$STACK/failover.stop"; wait "$writer" || true; rm -f "$STACK/failover.stop"; }
+    wait_for 30 grep -q '^[0-9]* [0-9]' "$acked" || { stop_writer; echo "no write succeeded" >&2; exit 1; }
     sleep 1 # a second of steady writes before the kill, for the record
 
     local killed_at
@@ -292,23 +293,26 @@ failover() {
     [ -n "$pid" ] && kill -9 "$pid"
     echo "SIGKILL'd pg$old's Patroni and PostgreSQL (the primary)"
     other_primary() { new=$(primary_member) && [ "$new" != "$old" ]; }
-    wait_for 60 other_primary || { touch "$STACK/failover.stop"; echo "no new primary within 60 s" >&2; exit 1; }
+    wait_for 60 other_primary || { stop_writer; start_member "$old"; echo "no new primary within 60 s" >&2; exit 1; }
     # `new` is what other_primary found: asking again could catch a slow answer and, under
     # set -e, end the script with the killed member still down.
     local promoted_at
     promoted_at=$(now_ms)
     first_write_after() { awk -v t="$killed_at" '$1 > t && $2 != "failed" {found=1} END {exit !found}' "$acked"; }
-    wait_for 30 first_write_after || true
-    touch "$STACK/failover.stop"
-    wait "$writer" || true
-    rm -f "$STACK/failover.stop"
+    wait_for 30 first_write_after || echo "no INSERT succeeded within 30 s of the promotion" >&2
+    stop_writer
 
     # The outage: the longest gap between consecutive acknowledged INSERTs (it spans the kill).
     local gap failed ids missing
     gap=$(awk '$2 != "failed" {if (last && $1 - last > gap) gap = $1 - last; last = $1} END {print gap + 0}' "$acked")
     failed=$(grep -c ' failed$' "$acked" || true)
     ids=$(awk '$2 != "failed" {print $2}' "$acked" | paste -sd, -)
-    missing=$(psql "$PSQL_ANY_PRIMARY" -Atq -c "SELECT count(*) FROM unnest(array[$ids]::bigint[]) AS a(id) WHERE NOT EXISTS (SELECT 1 FROM stack_failover s WHERE s.id = a.id)")
+    # Counted on the new primary itself (not "whichever is writable"), retried until it answers.
+    count_missing() {
+        missing=$(psql "host=127.0.0.1 port=$(pg_port "$new") user=postgres dbname=postgres connect_timeout=2" -Atq \
+            -c "SELECT count(*) FROM unnest(array[$ids]::bigint[]) AS a(id) WHERE NOT EXISTS (SELECT 1 FROM stack_failover s WHERE s.id = a.id)")
+    }
+    wait_for 30 count_missing || missing="unknown (pg$new did not answer)"
     echo "pg$new is the new primary, $((promoted_at - killed_at)) ms after the SIGKILL (Patroni REST /primary)"
     echo "write outage: $gap ms without an acknowledged INSERT; $failed INSERTs failed meanwhile"
     echo "acknowledged INSERTs: $(grep -vc ' failed$' "$acked"), missing on the new primary: $missing"
