@@ -113,7 +113,8 @@ public struct MemberAssessment: Sendable, Equatable {
     public var lagBytes: UInt64?
     public var admitted: Bool
     public var healthySamples: Int
-    /// Why this member serves neither writes nor reads this round, when that is the case.
+    /// What held this member back this round (cannot serve reads, or no lag to measure); nil when
+    /// nothing did.
     public var note: String?
 
     init(_ member: MemberObservation, isPrimary: Bool, lagBytes: UInt64?, admission: ReplicaAdmission, note: String?) {

@@ -144,3 +144,40 @@ struct TopologyDeciderTests {
         #expect(throws: PatroniConfigurationError.self) { try TopologyDecider(members: ["a", "b", "a"]) }
     }
 }
+
+/// The decision fed the answers Patroni gave during a real failover (Fixtures/), with no SQL
+/// probe: Patroni's word alone.
+@Suite("The decision over captured Patroni answers")
+struct CapturedFailoverTests {
+    func observe(_ name: String, patroni: String, cluster: String) throws -> MemberObservation {
+        MemberObservation(
+            name: name, patroni: PatroniObservation(try PatroniStatus.decode(try Fixture.data(patroni))),
+            cluster: ClusterObservation(try PatroniCluster.decode(try Fixture.data(cluster))))
+    }
+
+    @Test func theLockMovesBeforeThePromotionAndTheDecisionWaitsForIt() throws {
+        var decider = try TopologyDecider(members: ["pg1", "pg2", "pg3"])
+        let promoting = decider.observe([
+            try observe(
+                "pg1", patroni: "patroni-3.0.2-replica-old-timeline.json",
+                cluster: "cluster-3.0.2-failover-promoting.json"),
+            try observe(
+                "pg2", patroni: "patroni-3.0.2-promoting-lock-holder.json",
+                cluster: "cluster-3.0.2-failover-promoting.json"),
+            MemberObservation(name: "pg3"),
+        ])
+        #expect(promoting.topology.primary == nil, "pg2 holds the lock but still says replica")
+        let promoted = decider.observe([
+            try observe(
+                "pg1", patroni: "patroni-3.0.2-replica-old-timeline.json",
+                cluster: "cluster-3.0.2-failover-lagging.json"),
+            try observe(
+                "pg2", patroni: "patroni-3.0.2-master-after-failover.json",
+                cluster: "cluster-3.0.2-failover-lagging.json"),
+            MemberObservation(name: "pg3"),
+        ])
+        #expect(promoted.changed && promoted.topology.primary == .init(name: "pg2", timeline: 6))
+        #expect(promoted.topology.replicas.isEmpty, "no replica is admitted on Patroni's word alone")
+        #expect(promoted.members[0].note == "PostgreSQL probe failed")
+    }
+}
