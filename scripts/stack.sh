@@ -190,6 +190,8 @@ start() {
         fi
     done
     mkdir -p "$PIDS" "$LOGS"
+    # Before anything starts: PostgreSQL's directories must be reachable by the user it runs as.
+    for id in $MEMBERS; do prepare_member "$id"; done
 
     for id in $MEMBERS; do start_etcd "$id"; done
     for id in $MEMBERS; do
@@ -261,29 +263,56 @@ status() {
     done
 }
 
-# SIGKILL the primary's Patroni and PostgreSQL under a stream of INSERTs (each its own psql,
-# to whichever member is read-write), time the write outage, check that every acknowledged
-# INSERT is on the new primary, then restart the killed member and wait for it to rejoin.
-failover() {
-    local old new id pid
-    old=$(primary_member) || { echo "no primary; is the stack up?" >&2; exit 1; }
-    psql "$PSQL_ANY_PRIMARY" -q -v ON_ERROR_STOP=1 \
-        -c 'CREATE TABLE IF NOT EXISTS stack_failover (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())'
-    local acked=$STACK/failover-acked.txt log=$STACK/failover-writes.log
-    : >"$acked"
-    rm -f "$STACK/failover.stop"
+# SIGKILL the primary's Patroni and PostgreSQL under two streams of INSERTs (each its own psql):
+# one straight to whichever member is read-write (libpq's target_session_attrs), one through
+# HAProxy's :5440 (Patroni's checks). Times the promotion and each stream's outage, checks that
+# every acknowledged INSERT is on the new primary, then restarts the killed member.
+STOP_WRITERS=
+start_writer() { # connection file
+    local connection=$1 file=$2
+    : >"$file"
     (
+        # One line per INSERT: "<started ms> <answered ms> <id, or failed>".
         while [ ! -f "$STACK/failover.stop" ]; do
-            if out=$(psql "$PSQL_ANY_PRIMARY" -Atq -c 'INSERT INTO stack_failover DEFAULT VALUES RETURNING id' 2>>"$log"); then
-                echo "$(now_ms) $out" >>"$acked"
+            started=$(now_ms)
+            if out=$(psql "$connection" -Atq -c 'INSERT INTO stack_failover DEFAULT VALUES RETURNING id' 2>>"$STACK/failover-writes.log"); then
+                echo "$started $(now_ms) $out" >>"$file"
             else
-                echo "$(now_ms) failed" >>"$acked"
+                echo "$started $(now_ms) failed" >>"$file"
             fi
         done
     ) &
-    local writer=$!
-    stop_writer() { touch "$STACK/failover.stop"; wait "$writer" || true; rm -f "$STACK/failover.stop"; }
-    wait_for 30 grep -q '^[0-9]* [0-9]' "$acked" || { stop_writer; echo "no write succeeded" >&2; exit 1; }
+    STOP_WRITERS="$STOP_WRITERS $!"
+}
+stop_writers() {
+    touch "$STACK/failover.stop"
+    local writer
+    for writer in $STOP_WRITERS; do wait "$writer" || true; done
+    STOP_WRITERS=
+    rm -f "$STACK/failover.stop"
+}
+# acknowledged_after FILE MS: FILE has an acknowledged INSERT that *started* after MS (one in
+# flight at the kill can be answered just after it). Lines are matched whole, since the writer
+# may be half-way through appending one.
+acknowledged_after() { awk -v t="$2" 'NF == 3 && $3 ~ /^[0-9]+$/ && $1 > t {found=1} END {exit !found}' "$1"; }
+# outage FILE: "<longest gap between acknowledged INSERTs, ms> <when it ended, ms>".
+# (printf "%.0f": mawk prints a bare 13-digit number as 1.79602e+12, and %d overflows at 2^31.)
+outage() { awk 'NF == 3 && $3 ~ /^[0-9]+$/ {if (last && $2 - last > gap) {gap = $2 - last; end = $2}; last = $2} END {printf "%.0f %.0f\n", gap, end}' "$1"; }
+
+failover() {
+    local old new pid
+    old=$(primary_member) || { echo "no primary; is the stack up?" >&2; exit 1; }
+    psql "$PSQL_ANY_PRIMARY" -q -v ON_ERROR_STOP=1 \
+        -c 'CREATE TABLE IF NOT EXISTS stack_failover (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())'
+    local direct=$STACK/failover-direct.txt proxied=$STACK/failover-haproxy.txt
+    rm -f "$STACK/failover.stop"
+    start_writer "$PSQL_ANY_PRIMARY" "$direct"
+    start_writer "host=127.0.0.1 port=5440 user=postgres dbname=postgres connect_timeout=1" "$proxied"
+    if ! wait_for 30 acknowledged_after "$direct" 0 || ! wait_for 30 acknowledged_after "$proxied" 0; then
+        stop_writers
+        echo "no write succeeded" >&2
+        exit 1
+    fi
     sleep 1 # a second of steady writes before the kill, for the record
 
     local killed_at
@@ -291,22 +320,25 @@ failover() {
     pid=$(postmaster_pid "$old" || true)
     kill -9 "$(cat "$PIDS/patroni$old.pid")"
     [ -n "$pid" ] && kill -9 "$pid"
+    # Whatever happens next, the killed member is started again: a run that stops half-way must
+    # not leave the cluster a member short for the next one.
+    trap 'start_member "$old"' EXIT
     echo "SIGKILL'd pg$old's Patroni and PostgreSQL (the primary)"
     other_primary() { new=$(primary_member) && [ "$new" != "$old" ]; }
-    wait_for 60 other_primary || { stop_writer; start_member "$old"; echo "no new primary within 60 s" >&2; exit 1; }
+    wait_for 60 other_primary || { stop_writers; echo "no new primary within 60 s" >&2; exit 1; }
     # `new` is what other_primary found: asking again could catch a slow answer and, under
     # set -e, end the script with the killed member still down.
     local promoted_at
     promoted_at=$(now_ms)
-    first_write_after() { awk -v t="$killed_at" '$1 > t && $2 != "failed" {found=1} END {exit !found}' "$acked"; }
-    wait_for 30 first_write_after || echo "no INSERT succeeded within 30 s of the promotion" >&2
-    stop_writer
+    wait_for 30 acknowledged_after "$direct" "$killed_at" || echo "no direct INSERT succeeded within 30 s" >&2
+    wait_for 30 acknowledged_after "$proxied" "$killed_at" || echo "no INSERT through HAProxy within 30 s" >&2
+    stop_writers
 
-    # The outage: the longest gap between consecutive acknowledged INSERTs (it spans the kill).
-    local gap failed ids missing
-    gap=$(awk '$2 != "failed" {if (last && $1 - last > gap) gap = $1 - last; last = $1} END {print gap + 0}' "$acked")
-    failed=$(grep -c ' failed$' "$acked" || true)
-    ids=$(awk '$2 != "failed" {print $2}' "$acked" | paste -sd, -)
+    local direct_outage proxied_outage failed ids missing
+    read -r -a direct_outage <<<"$(outage "$direct")"
+    read -r -a proxied_outage <<<"$(outage "$proxied")"
+    failed=$(cat "$direct" "$proxied" | grep -c ' failed$' || true)
+    ids=$(cat "$direct" "$proxied" | awk 'NF == 3 && $3 ~ /^[0-9]+$/ {print $3}' | paste -sd, -)
     # Counted on the new primary itself (not "whichever is writable"), retried until it answers.
     count_missing() {
         missing=$(psql "host=127.0.0.1 port=$(pg_port "$new") user=postgres dbname=postgres connect_timeout=2" -Atq \
@@ -314,10 +346,12 @@ failover() {
     }
     wait_for 30 count_missing || missing="unknown (pg$new did not answer)"
     echo "pg$new is the new primary, $((promoted_at - killed_at)) ms after the SIGKILL (Patroni REST /primary)"
-    echo "write outage: $gap ms without an acknowledged INSERT; $failed INSERTs failed meanwhile"
-    echo "acknowledged INSERTs: $(grep -vc ' failed$' "$acked"), missing on the new primary: $missing"
+    echo "write outage, direct (libpq read-write): ${direct_outage[0]} ms without an acknowledged INSERT"
+    echo "write outage, through HAProxy :5440: ${proxied_outage[0]} ms; its first INSERT $((proxied_outage[1] - promoted_at)) ms after the promotion was seen"
+    echo "acknowledged INSERTs: $(cat "$direct" "$proxied" | grep -Ec '^[0-9]+ [0-9]+ [0-9]+$'), failed: $failed, missing on the new primary: $missing"
 
     start_member "$old"
+    trap - EXIT
     wait_for 180 pg_ready || { echo "pg$old did not rejoin as a replica (logs in $LOGS/)" >&2; patronictl_list >&2; exit 1; }
     patronictl_list
     [ "$missing" = 0 ] || { echo "LOST $missing acknowledged INSERTs" >&2; exit 1; }
