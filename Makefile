@@ -79,9 +79,9 @@ chaos: deps
 	    --keys $(CHAOS_KEYS) --binary .build/debug/raftgate --results results/chaos
 
 ## raftgate beside etcd 3.4 (Debian's etcd-server), same wrk load, same machine: writes, reads,
-## failover, failure detection, RSS, start-up. Prints a table and writes bench/results/<date>.md.
+## failover, failure detection, RSS, start-up; and PostgreSQL failover under Patroni (the full stack). Prints a table and writes bench/results/<date>.md.
 bench: deps
-	$(call install_missing,etcd-server wrk,$(STOP_PACKAGED_ETCD))
+	$(call install_missing,etcd-server wrk $(STACK_PACKAGES),$(STOP_PACKAGED_STACK))
 	$(SWIFT) build -c release --product raftgate
 	$(SWIFT) build -c release --product raft-bench-disk
 	$(SWIFT) build -c release --product raft-bench-watch
