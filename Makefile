@@ -4,14 +4,15 @@ SIM_SEEDS ?= 3000
 SIM_STEPS ?= 3000
 
 # Debian packages the build needs; `make deps` installs whichever are missing.
-DEBIAN_PACKAGES := liblz4-dev pkg-config haproxy curl iptables
+# libpq-dev for CLibPQ; postgresql-15 because PatroniTests probe a PostgreSQL they start themselves.
+DEBIAN_PACKAGES := liblz4-dev libpq-dev postgresql-15 pkg-config haproxy curl iptables
 
 CHAOS_SECONDS ?= 120
 CHAOS_NODES ?= 3,5
 CHAOS_KEYS ?= 3
 CHAOS_SEED ?= $(shell date +%s)
 
-.PHONY: bench chaos all deps build test unit-test sim bench-core bench-disk bench-node lint format start-cluster stop-cluster status failover-demo detection-demo clean
+.PHONY: bench chaos all deps build test unit-test sim bench-core bench-disk bench-node lint format start-cluster stop-cluster status failover-demo detection-demo start-stack stop-stack stack-status stack-failover clean
 
 all: build
 
@@ -30,8 +31,18 @@ install_missing = @missing=""; for package in $(1); do \
 STOP_PACKAGED_ETCD := if command -v systemctl >/dev/null && systemctl is-active --quiet etcd 2>/dev/null; then \
 	    echo "stopping and disabling the etcd service the package started"; $$sudo systemctl disable --now etcd; fi;
 
+# The full stack's packages: PostgreSQL 15, Patroni 3.0.2 and etcd 3.4 (Patroni's DCS for now).
+STACK_PACKAGES := postgresql patroni etcd-server
+
+# Those packages enable system services (etcd, PostgreSQL's cluster `main`, patroni) and start them
+# where systemd runs; the stack runs its own processes, so the services are stopped and disabled.
+STOP_PACKAGED_STACK := if command -v systemctl >/dev/null; then for unit in etcd postgresql patroni; do \
+	    if systemctl is-enabled --quiet $$unit 2>/dev/null || systemctl is-active --quiet $$unit 2>/dev/null; then \
+	        echo "stopping and disabling the $$unit service the package installed"; $$sudo systemctl disable $$unit; \
+	        if [ -d /run/systemd/system ]; then $$sudo systemctl stop $$unit; fi; fi; done; fi;
+
 deps:
-	$(call install_missing,$(DEBIAN_PACKAGES),)
+	$(call install_missing,$(DEBIAN_PACKAGES),$(STOP_PACKAGED_STACK))
 
 build: deps
 	$(SWIFT) build
@@ -68,9 +79,9 @@ chaos: deps
 	    --keys $(CHAOS_KEYS) --binary .build/debug/raftgate --results results/chaos
 
 ## raftgate beside etcd 3.4 (Debian's etcd-server), same wrk load, same machine: writes, reads,
-## failover, failure detection, RSS, start-up. Prints a table and writes bench/results/<date>.md.
+## failover, failure detection, RSS, start-up; and PostgreSQL failover under Patroni (the full stack). Prints a table and writes bench/results/<date>.md.
 bench: deps
-	$(call install_missing,etcd-server wrk,$(STOP_PACKAGED_ETCD))
+	$(call install_missing,etcd-server wrk $(STACK_PACKAGES),$(STOP_PACKAGED_STACK))
 	$(SWIFT) build -c release --product raftgate
 	$(SWIFT) build -c release --product raft-bench-disk
 	$(SWIFT) build -c release --product raft-bench-watch
@@ -115,6 +126,24 @@ failover-demo:
 ## SIGKILL a follower and time until every other node's SWIM view says it is dead.
 detection-demo:
 	scripts/detection.sh
+
+## The full stack: three etcd (Patroni's DCS), three PostgreSQL 15 under Patroni (synchronous
+## mode), the three gateways and HAProxy, all on loopback; pids, logs and data under run/stack/.
+start-stack: deps
+	$(call install_missing,$(STACK_PACKAGES),$(STOP_PACKAGED_STACK))
+	$(SWIFT) build -c release --product raftgate
+	scripts/stack.sh start
+
+stop-stack:
+	scripts/stack.sh stop
+
+stack-status:
+	scripts/stack.sh status
+
+## SIGKILL the primary's Patroni and PostgreSQL under INSERTs; time the outage, check no
+## acknowledged INSERT is lost, restart the member.
+stack-failover:
+	scripts/stack.sh failover
 
 clean:
 	rm -rf .build

@@ -67,6 +67,13 @@ let package = Package(
         .executableTarget(name: "raft-chaos", dependencies: ["Linearizability"]),
         // `make bench`'s propagation rows: write → a follower's watch, config → every node's cache.
         .executableTarget(name: "raft-bench-watch"),
+        // PostgreSQL under Patroni: libpq (Debian's libpq-dev) and the topology decision.
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .target(name: "Patroni", dependencies: ["CLibPQ", .product(name: "NIOPosix", package: "swift-nio")]),
+        .testTarget(
+            name: "PatroniTests",
+            dependencies: ["Patroni", "TestSupport", .product(name: "NIOPosix", package: "swift-nio")],
+            exclude: ["Fixtures"]),
         .target(
             name: "Gateway",
             dependencies: [

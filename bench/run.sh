@@ -181,6 +181,17 @@ for _ in $(seq "$RUNS"); do
     done
 done
 
+# --- PostgreSQL under Patroni: the full stack's failover, the anchor for issue 12's routing ------
+PG_RUNS=${BENCH_PG_FAILOVERS:-3}
+echo "bench: PostgreSQL failover under Patroni, $PG_RUNS runs (SIGKILL the primary's Patroni and PostgreSQL)"
+chmod 755 "$WORK" # as root, PostgreSQL runs as the postgres user, which must reach $WORK/stack
+PG_SKIPPED=""
+if PG_VARS=$(STACK_DIR="$WORK/stack" RAFTGATE_BIN="$RG" bench/stack-failover.sh "$PG_RUNS" 2>>"$WORK/stack.log"); then
+    eval "$PG_VARS"
+else
+    PG_SKIPPED="failed: $(tail -n 3 "$WORK/stack.log" | tr '\n' ' ')"
+fi
+
 # --- the table ---------------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "-") printf "%.2f×", a / b; else print "-" }'; }
 field() { echo "${RESULT[$1]}" | awk -v n="$2" '{print $n}'; }
@@ -222,6 +233,23 @@ RG_DETECTION=$(printf '%s\n' "${RG_DETECTIONS[@]}" | median)
         [ "${e:-0}" = 0 ] || errors="$errors $key:$e"
     done
     echo "Non-2xx answers during the load cells: ${errors:-none}."
+    echo
+    echo "PostgreSQL 15 under Patroni $(patroni --version 2>/dev/null | awk '{print $2}') (synchronous mode, ttl 10 s; scripts/stack.sh):"
+    echo "$PG_RUNS × SIGKILL of the primary's Patroni and PostgreSQL under INSERTs (a fresh psql each)."
+    if [ -n "$PG_SKIPPED" ]; then
+        echo "Skipped: $PG_SKIPPED"
+    else
+        echo
+        echo "| row | median (ms) | runs (ms) |"
+        echo "|---|---:|---|"
+        echo "| promotion (Patroni's /primary on another member) after the SIGKILL | $(printf '%s\n' $PG_PROMOTIONS | median) | $PG_PROMOTIONS |"
+        echo "| write outage, libpq to whichever member is read-write | $(printf '%s\n' $PG_DIRECT_OUTAGES | median) | $PG_DIRECT_OUTAGES |"
+        echo "| write outage through HAProxy :5440 (Patroni's checks) | $(printf '%s\n' $PG_PROXIED_OUTAGES | median) | $PG_PROXIED_OUTAGES |"
+        echo "| HAProxy's first INSERT after the promotion — the delay raftgate's routing is to beat | $(printf '%s\n' $PG_PROXIED_AFTER | median) | $PG_PROXIED_AFTER |"
+        echo "| raftgate /sql: first write after the promotion | not built yet (issue 12) | |"
+        echo
+        echo "Acknowledged INSERTs missing on the new primary, per run: $PG_MISSING."
+    fi
     echo
     echo "Propagation rows: raft-bench-watch makes one change at a time, after a random pause of up to one"
     echo "tick (50 ms), and times from just before the request is sent until the change shows: the event"

@@ -1,0 +1,374 @@
+#!/usr/bin/env bash
+# The full-stack example: three etcd members (Patroni's DCS), three PostgreSQL 15 managed by
+# Patroni, the three raftgate gateways and HAProxy — all on loopback. Every process it starts is
+# recorded by pid under run/stack/pids and stopped by pid; nothing is matched by name.
+#
+#   scripts/stack.sh start | stop | status | failover | clean
+#
+# PostgreSQL refuses to run as root. Run as root (CI, the tests), Patroni — and so PostgreSQL,
+# its child — runs as the `postgres` user the Debian package creates, through setpriv, which
+# execs rather than forks, so the recorded pid is Patroni's own; its directories are owned by
+# that user. Run as a normal user, everything runs as that user and needs no sudo (sudo is only
+# for `make`'s apt-get). etcd, the gateways and HAProxy run as whoever runs this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+STACK=${STACK_DIR:-$PWD/run/stack}
+case $STACK in /*) ;; *) STACK=$PWD/$STACK ;; esac
+PIDS=$STACK/pids
+LOGS=$STACK/logs
+EXAMPLE=examples/full-stack
+BIN=${RAFTGATE_BIN:-.build/release/raftgate}
+PG_BIN=/usr/lib/postgresql/15/bin
+MEMBERS="1 2 3"
+
+# Ports (member i = 1, 2, 3): etcd client 238i / peer 239i, PostgreSQL 544i, Patroni REST 801i.
+# The gateways and HAProxy keep examples/three-nodes' ports; HAProxy adds 5440 (primary) and
+# 5444 (replicas) for PostgreSQL.
+etcd_client() { echo $((2380 + $1)); }
+etcd_peer() { echo $((2390 + $1)); }
+pg_port() { echo $((5440 + $1)); }
+api_port() { echo $((8010 + $1)); }
+
+# The example's superuser password (examples/full-stack/patroni.yml.in).
+export PGPASSWORD=${PGPASSWORD:-change-me-example-postgres}
+PSQL_ANY_PRIMARY="host=127.0.0.1,127.0.0.1,127.0.0.1 port=5441,5442,5443 user=postgres dbname=postgres target_session_attrs=read-write connect_timeout=1"
+
+# A pid file's process is alive if it exists and is not a zombie (a killed process whose parent
+# has not reaped it).
+pid_alive() {
+    local state
+    state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+    [ -n "$state" ] && [ "${state#Z}" = "$state" ]
+}
+alive() { [ -f "$PIDS/$1.pid" ] && pid_alive "$(cat "$PIDS/$1.pid")"; }
+
+# stop_pid NAME PID SECONDS: SIGTERM, wait up to SECONDS, then SIGKILL.
+stop_pid() {
+    local name=$1 pid=$2 seconds=$3
+    pid_alive "$pid" || return 0
+    kill "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + seconds))
+    while pid_alive "$pid" && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+    if pid_alive "$pid"; then
+        echo "$name (pid $pid) did not stop in ${seconds}s; sending SIGKILL" >&2
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+}
+
+# The postmaster a Patroni member started, from the first line of its postmaster.pid, if that
+# process is alive and is a postgres (the file outlives a crash, and pids are reused).
+postmaster_pid() {
+    local file=$STACK/pg$1/data/postmaster.pid pid
+    [ -r "$file" ] || return 1
+    pid=$(head -n 1 "$file")
+    [ -n "$pid" ] && pid_alive "$pid" && [ "$(ps -o comm= -p "$pid")" = postgres ] && echo "$pid"
+}
+
+# exec_as_postgres COMMAND…: replaces the calling shell with COMMAND, run as the user PostgreSQL
+# may run as (see the header). Called only as `exec_as_postgres … &`: the background subshell
+# becomes the command itself, so $! is the command's pid and not a shell's that would die on
+# SIGTERM and leave the command running.
+exec_as_postgres() {
+    if [ "$(id -u)" = 0 ]; then
+        exec setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"
+    else
+        exec "$@"
+    fi
+}
+
+need() { command -v "$1" >/dev/null || { echo "missing $1 — run \`make start-stack\`, which installs it" >&2; exit 1; }; }
+
+# --- etcd -------------------------------------------------------------------------------------
+etcd_cluster() {
+    local id out=""
+    for id in $MEMBERS; do out="$out${out:+,}e$id=http://127.0.0.1:$(etcd_peer "$id")"; done
+    echo "$out"
+}
+
+start_etcd() {
+    local id=$1
+    alive "etcd$id" && return
+    mkdir -p "$STACK/etcd"
+    etcd --name "e$id" --data-dir "$STACK/etcd/e$id" \
+        --listen-client-urls "http://127.0.0.1:$(etcd_client "$id")" \
+        --advertise-client-urls "http://127.0.0.1:$(etcd_client "$id")" \
+        --listen-peer-urls "http://127.0.0.1:$(etcd_peer "$id")" \
+        --initial-advertise-peer-urls "http://127.0.0.1:$(etcd_peer "$id")" \
+        --initial-cluster "$(etcd_cluster)" --initial-cluster-token raftgate-stack \
+        --initial-cluster-state new --log-level warn >>"$LOGS/etcd$id.log" 2>&1 &
+    echo $! >"$PIDS/etcd$id.pid"
+}
+
+etcd_healthy() { curl -s -m 1 "http://127.0.0.1:$(etcd_client "$1")/health" | grep -q '"health":"true"'; }
+
+# --- Patroni / PostgreSQL ---------------------------------------------------------------------
+prepare_member() {
+    local id=$1 dir=$STACK/pg$1
+    mkdir -p "$dir/log"
+    sed -e "s|@NAME@|pg$id|g" -e "s|@API_PORT@|$(api_port "$id")|g" -e "s|@PG_PORT@|$(pg_port "$id")|g" \
+        -e "s|@DIR@|$dir|g" "$EXAMPLE/patroni.yml.in" >"$dir/patroni.yml"
+    if [ "$(id -u)" = 0 ]; then
+        chown -R postgres:postgres "$dir"
+        if ! setpriv --reuid=postgres --regid=postgres --init-groups -- test -w "$dir"; then
+            echo "the postgres user cannot reach $dir (a parent directory is closed to it);" >&2
+            echo "set STACK_DIR to a directory it can reach, e.g. STACK_DIR=/var/tmp/raftgate-stack" >&2
+            exit 1
+        fi
+    fi
+    # initdb wants an empty or missing data directory owned by its user, mode 0700.
+    chmod 700 "$dir"
+}
+
+start_member() {
+    local id=$1
+    alive "patroni$id" && return
+    prepare_member "$id"
+    # HOME points at the member's directory so libpq and Patroni never look in root's home.
+    exec_as_postgres env HOME="$STACK/pg$id" PATH="$PG_BIN:$PATH" \
+        patroni "$STACK/pg$id/patroni.yml" >>"$LOGS/patroni$id.log" 2>&1 &
+    echo $! >"$PIDS/patroni$id.pid"
+}
+
+# code MEMBER PATH: the HTTP status Patroni's REST API answers (000 when it does not answer).
+api_code() { curl -s -m 1 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$(api_port "$1")$2" || true; }
+
+primary_member() {
+    local id
+    for id in $MEMBERS; do [ "$(api_code "$id" /primary)" = 200 ] && { echo "$id"; return 0; }; done
+    return 1
+}
+
+# One primary, every other member a running replica, one of them the synchronous standby.
+pg_ready() {
+    local primary id
+    primary=$(primary_member) || return 1
+    for id in $MEMBERS; do
+        [ "$id" = "$primary" ] || [ "$(api_code "$id" /replica)" = 200 ] || return 1
+    done
+    for id in $MEMBERS; do [ "$(api_code "$id" /sync)" = 200 ] && return 0; done
+    return 1
+}
+
+patronictl_list() { patronictl -c "$STACK/pg1/patroni.yml" list 2>/dev/null; }
+
+# --- gateways and HAProxy ---------------------------------------------------------------------
+start_gateway() {
+    local id=$1
+    alive "gateway$id" && return
+    mkdir -p "$STACK/gateways"
+    "$BIN" serve --config "$EXAMPLE/gateway$id.json" --data-dir "$STACK/gateways/node$id" \
+        >>"$LOGS/gateway$id.log" 2>&1 &
+    echo $! >"$PIDS/gateway$id.pid"
+}
+
+gateway_leader() {
+    local id
+    for id in $MEMBERS; do
+        [ "$(curl -s -m 1 -o /dev/null -w '%{http_code}' "http://127.0.0.1:1000$id/primary")" = 200 ] && return 0
+    done
+    return 1
+}
+
+write_through_haproxy() {
+    [ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' -X PUT --data ready http://127.0.0.1:8080/kv/_stack_started)" = 200 ]
+}
+
+# --- commands ---------------------------------------------------------------------------------
+start() {
+    need etcd
+    need patroni
+    need haproxy
+    [ -x "$PG_BIN/postgres" ] || { echo "missing $PG_BIN/postgres (Debian's postgresql-15)" >&2; exit 1; }
+    [ -x "$BIN" ] || { echo "missing $BIN — \`make start-stack\` builds it" >&2; exit 1; }
+    local id
+    for id in $MEMBERS; do
+        if [ -f "run/node$id.pid" ] && pid_alive "$(cat "run/node$id.pid")"; then
+            echo "the three-node example (make start-cluster) is running on the same ports; make stop-cluster first" >&2
+            exit 1
+        fi
+    done
+    mkdir -p "$PIDS" "$LOGS"
+    # Before anything starts: PostgreSQL's directories must be reachable by the user it runs as.
+    for id in $MEMBERS; do prepare_member "$id"; done
+
+    for id in $MEMBERS; do start_etcd "$id"; done
+    for id in $MEMBERS; do
+        wait_for 30 etcd_healthy "$id" || { echo "etcd $id is not healthy (logs in $LOGS/)" >&2; exit 1; }
+    done
+
+    for id in $MEMBERS; do start_member "$id"; done
+    for id in $MEMBERS; do start_gateway "$id"; done
+    alive haproxy || haproxy -f "$EXAMPLE/haproxy.cfg" -D -p "$PIDS/haproxy.pid"
+
+    wait_for 30 gateway_leader || { echo "no gateway leader (logs in $LOGS/)" >&2; exit 1; }
+    wait_for 30 write_through_haproxy || { echo "HAProxy routes no write to the gateways" >&2; exit 1; }
+    # Bootstrap (initdb, then two base backups) takes tens of seconds on a loaded machine.
+    wait_for 180 pg_ready || {
+        echo "PostgreSQL is not up: want one primary and two running replicas, one synchronous" >&2
+        patronictl_list >&2 || true
+        echo "(logs in $LOGS/ and $STACK/pg*/log/)" >&2
+        exit 1
+    }
+    patronictl_list
+    cat <<TXT
+raftgate full stack is up.
+  gateways through HAProxy  http://127.0.0.1:8080   (nodes :8081 :8082 :8083, health :10001-3)
+  PostgreSQL members        127.0.0.1:5441 :5442 :5443   (user postgres, password $PGPASSWORD)
+  Patroni REST              http://127.0.0.1:8011 :8012 :8013   (/patroni /cluster /primary /replica)
+  PostgreSQL via HAProxy    127.0.0.1:5440 (primary)  :5444 (replicas)  — Patroni's checks
+  etcd (Patroni's DCS)      http://127.0.0.1:2381 :2382 :2383
+  HAProxy stats             http://127.0.0.1:8404
+  pids, logs, data          $STACK/
+Try:
+  curl -s http://127.0.0.1:8011/cluster
+  PGPASSWORD=$PGPASSWORD psql -h 127.0.0.1 -p 5440 -U postgres -c 'select pg_is_in_recovery()'
+  scripts/stack.sh failover
+TXT
+}
+
+stop() {
+    local id primary pid
+    alive haproxy && stop_pid haproxy "$(cat "$PIDS/haproxy.pid")" 10
+    for id in $MEMBERS; do alive "gateway$id" && stop_pid "gateway$id" "$(cat "$PIDS/gateway$id.pid")" 20; done
+    # Replicas first, the primary last: a primary stopped first hands its lock to a replica that
+    # is about to stop too.
+    primary=$(primary_member || true)
+    for id in $MEMBERS; do
+        [ "$id" = "$primary" ] && continue
+        alive "patroni$id" && stop_pid "patroni$id" "$(cat "$PIDS/patroni$id.pid")" 60
+    done
+    for id in $MEMBERS; do alive "patroni$id" && stop_pid "patroni$id" "$(cat "$PIDS/patroni$id.pid")" 60; done
+    # Patroni stops its PostgreSQL on SIGTERM; one left behind (Patroni SIGKILL'd earlier) is
+    # stopped through its own pid file.
+    for id in $MEMBERS; do
+        if pid=$(postmaster_pid "$id"); then stop_pid "postgres pg$id" "$pid" 30; fi
+    done
+    for id in $MEMBERS; do alive "etcd$id" && stop_pid "etcd$id" "$(cat "$PIDS/etcd$id.pid")" 10; done
+    rm -f "$PIDS"/*.pid
+    echo "stopped"
+}
+
+status() {
+    local id
+    echo "Patroni:"
+    patronictl_list || echo "  (no answer)"
+    echo
+    for id in $MEMBERS; do
+        printf 'pg%s  patroni /primary %s /replica %s   gateway%s /primary %s   etcd%s %s\n' "$id" \
+            "$(api_code "$id" /primary)" "$(api_code "$id" /replica)" "$id" \
+            "$(curl -s -m 1 -o /dev/null -w '%{http_code}' "http://127.0.0.1:1000$id/primary" || true)" \
+            "$id" "$(etcd_healthy "$id" && echo healthy || echo down)"
+    done
+}
+
+# SIGKILL the primary's Patroni and PostgreSQL under two streams of INSERTs (each its own psql):
+# one straight to whichever member is read-write (libpq's target_session_attrs), one through
+# HAProxy's :5440 (Patroni's checks). Times the promotion and each stream's outage, checks that
+# every acknowledged INSERT is on the new primary, then restarts the killed member.
+STOP_WRITERS=
+start_writer() { # connection file
+    local connection=$1 file=$2
+    : >"$file"
+    (
+        # One line per INSERT: "<started ms> <answered ms> <id, or failed>".
+        while [ ! -f "$STACK/failover.stop" ]; do
+            started=$(now_ms)
+            if out=$(psql "$connection" -Atq -c 'INSERT INTO stack_failover DEFAULT VALUES RETURNING id' 2>>"$STACK/failover-writes.log"); then
+                echo "$started $(now_ms) $out" >>"$file"
+            else
+                echo "$started $(now_ms) failed" >>"$file"
+            fi
+        done
+    ) &
+    STOP_WRITERS="$STOP_WRITERS $!"
+}
+stop_writers() {
+    touch "$STACK/failover.stop"
+    local writer
+    for writer in $STOP_WRITERS; do wait "$writer" || true; done
+    STOP_WRITERS=
+    rm -f "$STACK/failover.stop"
+}
+# acknowledged_after FILE MS: FILE has an acknowledged INSERT that *started* after MS (one in
+# flight at the kill can be answered just after it). Lines are matched whole, since the writer
+# may be half-way through appending one.
+acknowledged_after() { awk -v t="$2" 'NF == 3 && $3 ~ /^[0-9]+$/ && $1 > t {found=1} END {exit !found}' "$1"; }
+# outage FILE: "<longest gap between acknowledged INSERTs, ms> <when it ended, ms>".
+# (printf "%.0f": mawk prints a bare 13-digit number as 1.79602e+12, and %d overflows at 2^31.)
+outage() { awk 'NF == 3 && $3 ~ /^[0-9]+$/ {if (last && $2 - last > gap) {gap = $2 - last; end = $2}; last = $2} END {printf "%.0f %.0f\n", gap, end}' "$1"; }
+
+failover() {
+    local old new pid
+    old=$(primary_member) || { echo "no primary; is the stack up?" >&2; exit 1; }
+    psql "$PSQL_ANY_PRIMARY" -q -v ON_ERROR_STOP=1 \
+        -c 'CREATE TABLE IF NOT EXISTS stack_failover (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())'
+    local direct=$STACK/failover-direct.txt proxied=$STACK/failover-haproxy.txt
+    rm -f "$STACK/failover.stop"
+    start_writer "$PSQL_ANY_PRIMARY" "$direct"
+    start_writer "host=127.0.0.1 port=5440 user=postgres dbname=postgres connect_timeout=1" "$proxied"
+    if ! wait_for 30 acknowledged_after "$direct" 0 || ! wait_for 30 acknowledged_after "$proxied" 0; then
+        stop_writers
+        echo "no write succeeded" >&2
+        exit 1
+    fi
+    sleep 1 # a second of steady writes before the kill, for the record
+
+    local killed_at
+    killed_at=$(now_ms)
+    pid=$(postmaster_pid "$old" || true)
+    kill -9 "$(cat "$PIDS/patroni$old.pid")"
+    [ -n "$pid" ] && kill -9 "$pid"
+    # Whatever happens next, the killed member is started again: a run that stops half-way must
+    # not leave the cluster a member short for the next one.
+    trap 'start_member "$old"' EXIT
+    echo "SIGKILL'd pg$old's Patroni and PostgreSQL (the primary)"
+    other_primary() { new=$(primary_member) && [ "$new" != "$old" ]; }
+    wait_for 60 other_primary || { stop_writers; echo "no new primary within 60 s" >&2; exit 1; }
+    # `new` is what other_primary found: asking again could catch a slow answer and, under
+    # set -e, end the script with the killed member still down.
+    local promoted_at
+    promoted_at=$(now_ms)
+    wait_for 30 acknowledged_after "$direct" "$killed_at" || echo "no direct INSERT succeeded within 30 s" >&2
+    wait_for 30 acknowledged_after "$proxied" "$killed_at" || echo "no INSERT through HAProxy within 30 s" >&2
+    stop_writers
+
+    local direct_outage proxied_outage failed ids missing
+    read -r -a direct_outage <<<"$(outage "$direct")"
+    read -r -a proxied_outage <<<"$(outage "$proxied")"
+    failed=$(cat "$direct" "$proxied" | grep -c ' failed$' || true)
+    ids=$(cat "$direct" "$proxied" | awk 'NF == 3 && $3 ~ /^[0-9]+$/ {print $3}' | paste -sd, -)
+    # Counted on the new primary itself (not "whichever is writable"), retried until it answers.
+    count_missing() {
+        missing=$(psql "host=127.0.0.1 port=$(pg_port "$new") user=postgres dbname=postgres connect_timeout=2" -Atq \
+            -c "SELECT count(*) FROM unnest(array[$ids]::bigint[]) AS a(id) WHERE NOT EXISTS (SELECT 1 FROM stack_failover s WHERE s.id = a.id)")
+    }
+    wait_for 30 count_missing || missing="unknown (pg$new did not answer)"
+    echo "pg$new is the new primary, $((promoted_at - killed_at)) ms after the SIGKILL (Patroni REST /primary)"
+    echo "write outage, direct (libpq read-write): ${direct_outage[0]} ms without an acknowledged INSERT"
+    echo "write outage, through HAProxy :5440: ${proxied_outage[0]} ms; its first INSERT $((proxied_outage[1] - promoted_at)) ms after the promotion was seen"
+    echo "acknowledged INSERTs: $(cat "$direct" "$proxied" | grep -Ec '^[0-9]+ [0-9]+ [0-9]+$'), failed: $failed, missing on the new primary: $missing"
+
+    start_member "$old"
+    trap - EXIT
+    wait_for 180 pg_ready || { echo "pg$old did not rejoin as a replica (logs in $LOGS/)" >&2; patronictl_list >&2; exit 1; }
+    patronictl_list
+    [ "$missing" = 0 ] || { echo "LOST $missing acknowledged INSERTs" >&2; exit 1; }
+}
+
+case "${1:-}" in
+start) start ;;
+stop) stop ;;
+status) status ;;
+failover) failover ;;
+clean)
+    stop
+    rm -rf "$STACK"
+    echo "removed $STACK"
+    ;;
+*)
+    echo "usage: $0 start|stop|status|failover|clean" >&2
+    exit 2
+    ;;
+esac
