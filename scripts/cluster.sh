@@ -89,8 +89,13 @@ status)
             "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:1000$id/replica")"
     done
     ;;
+start-node)
+    # One node of the example (scripts/rolling-restart.sh restarts them one at a time).
+    mkdir -p "$RUN/data"
+    start_node "${2:?usage: $0 start-node ID}"
+    ;;
 *)
-    echo "usage: $0 start|stop|status" >&2
+    echo "usage: $0 start|stop|status|start-node ID" >&2
     exit 2
     ;;
 esac
