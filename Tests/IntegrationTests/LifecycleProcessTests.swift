@@ -123,7 +123,7 @@ struct LifecycleProcessTests {
             await eventually(within: 60) {
                 let roles = await Self.roles(cluster)
                 return roles[4] == "voter" && roles[5] == "voter" && roles.count == 5
-            }, "both joined and were promoted: \(await Self.roles(cluster))")
+            }, "both joined and were promoted")
         #expect(await eventually { await Self.health(cluster, 5)?["appliedIndex"] as? Int ?? 0 > 0 })
 
         for id in [4, 5] {
@@ -138,7 +138,8 @@ struct LifecycleProcessTests {
                 "n\(id) learned it was removed")
         }
         let terms = await [4, 5].asyncMap { await Self.health(cluster, $0)?["term"] as? Int }
-        let leaderTerm = try #require(await Self.health(cluster, try #require(await cluster.leader()))?["term"] as? Int)
+        let leaderBefore = try #require(await cluster.leader())
+        let leaderTerm = try #require(await Self.health(cluster, leaderBefore)?["term"] as? Int)
         // Several election timeouts (20 ms ticks, 10–20 ticks each): a campaigning node would
         // have raised its term, and PreVote-less disruption would have raised the leader's.
         try await Task.sleep(for: .seconds(1))

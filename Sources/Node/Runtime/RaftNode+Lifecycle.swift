@@ -27,6 +27,9 @@ extension RaftNode {
         peerAddresses.mapValues { "\($0.host):\($0.port)" }
     }
 
+    /// Raft addresses this node knows, flags and member records together.
+    public var peerEndpoints: [NodeID: (host: String, port: Int)] { peerAddresses }
+
     func noteLeaderCommit(_ message: Message) {
         guard message.from == loop.core.leader || loop.core.leader == nil else { return }
         switch message.payload {
