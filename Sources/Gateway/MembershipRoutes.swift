@@ -100,7 +100,7 @@ struct MembershipRoutes: Sendable {
         }
         // Every member's address goes into the store first, so every node (and the new one, from
         // its first snapshot or entries) can dial every other, however it was added.
-        try await recordKnownMembers(status)
+        if let failed = await node.recordMissingMembers() { throw RouteSupport.failure(failed) }
         let record = MemberRecord(id: asked.id, raft: asked.raft, http: asked.http)
         let recorded = await node.recordMember(record)
         guard case .applied(.applied, _) = recorded else { throw RouteSupport.failure(recorded) }
@@ -222,19 +222,6 @@ struct MembershipRoutes: Sendable {
         for (id, address) in await node.knownPeerAddresses { peers[String(id)] = address }
         peers[String(node.id)] = "\(node.configuration.raftHost):\(await node.raftPort)"
         return peers
-    }
-
-    /// Writes a member record for every current member that has none yet (the bootstrap members
-    /// are known only from flags), so that a node added now learns them all.
-    private func recordKnownMembers(_ status: RaftStatus) async throws {
-        let records = await memberRecords()
-        let http = await httpAddresses(records)
-        let raft = try await raftAddresses()
-        for id in status.configuration.members where records[id] == nil {
-            guard let address = raft[String(id)] else { continue }
-            let outcome = await node.recordMember(MemberRecord(id: id, raft: address, http: http[id]))
-            guard case .applied(.applied, _) = outcome else { throw RouteSupport.failure(outcome) }
-        }
     }
 }
 

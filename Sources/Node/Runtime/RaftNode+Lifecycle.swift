@@ -66,6 +66,28 @@ extension RaftNode {
         transport.setPeer(peer, host: address.host, port: address.port)
     }
 
+    /// Records for the members of the configuration that have none in the store yet, from the
+    /// addresses this node knows (its own, and its peers' from the flags).
+    public var missingMemberRecords: [MemberRecord] {
+        loop.core.configuration.members.compactMap { member in
+            guard loop.store.get(MemberRecord.prefix + String(member)) == nil else { return nil }
+            if member == id { return MemberRecord(id: id, raft: "\(configuration.raftHost):\(raftPort)") }
+            return peerAddresses[member].map { MemberRecord(id: member, raft: "\($0.host):\($0.port)") }
+        }
+    }
+
+    /// Writes the missing records (see `missingMemberRecords`) before a membership change, so a
+    /// node added now, or restarted later with other flags, learns every member's address. The
+    /// bootstrap members get records only then: a cluster that never changed needs none (its
+    /// flags describe it), and its revisions are not moved by writes its users did not make.
+    public func recordMissingMembers() async -> WriteOutcome? {
+        for record in missingMemberRecords {
+            let outcome = await recordMember(record)
+            guard case .applied(.applied, _) = outcome else { return outcome }
+        }
+        return nil
+    }
+
     /// Records where `member` is reachable (committed like any write), so every node can dial it.
     public func recordMember(_ member: MemberRecord) async -> WriteOutcome {
         learn(member)
