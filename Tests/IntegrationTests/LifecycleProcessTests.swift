@@ -162,11 +162,14 @@ struct LifecycleProcessTests {
         let unauthorized = await HTTP.request("POST", "http://127.0.0.1:\(cluster.http(follower))/health/drain")
         #expect(unauthorized.status == 401 && unauthorized.body.contains("\"error\""))
         #expect(await Self.roles(cluster).keys.sorted() == [1, 2, 3])
-        // Switchover through a follower (it redirects to the leader).
-        let moved = await Self.admin(
-            cluster, "POST", "/members/transfer", body: #"{"to":\#(follower)}"#, via: follower)
-        #expect(moved.status == 200, "\(moved)")
+        // Switchover with `raftgate member`, asking a follower (it redirects to the leader).
+        let listed = try await Self.member(["list"], via: follower, cluster)
+        #expect(listed.status == 0 && listed.output.contains("\"role\":\"voter\""), "\(listed)")
+        let moved = try await Self.member(["transfer-leader", "\(follower)"], via: follower, cluster)
+        #expect(moved.status == 0, "\(moved)")
         #expect(await cluster.leader() == follower)
+        let refused = try await Self.member(["remove", "9"], via: follower, cluster)
+        #expect(refused.status == 1 && refused.output.contains("no_such_member"), "\(refused)")
     }
 
     // MARK: Fatal stop
@@ -224,6 +227,25 @@ struct LifecycleProcessTests {
         return await HTTP.request(
             method, "http://127.0.0.1:\(cluster.http(node))\(path)", body: body.map { Data($0.utf8) },
             headers: ["Authorization": "Bearer \(token)", "Content-Type": "application/json"])
+    }
+
+    /// Runs `raftgate member …` against node `via`; its exit status and what it printed.
+    static func member(
+        _ arguments: [String], via node: Int, _ cluster: ProcessCluster
+    ) async throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ProcessCluster.executable)
+        process.arguments =
+            ["member"] + arguments + ["--endpoint", "127.0.0.1:\(cluster.http(node))", "--admin-token", token]
+        let output = cluster.root + "/member-\(UUID().uuidString).out"
+        FileManager.default.createFile(atPath: output, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+        try handle.close()
+        return (process.terminationStatus, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
     }
 
     /// Member id → "voter" or "learner", from the leader's GET /members.
