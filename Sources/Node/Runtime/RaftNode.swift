@@ -91,7 +91,7 @@ public actor RaftNode {
                 node: node, lessor: node.lessor, checkInterval: configuration.leaseCheckInterval,
                 expired: node.metrics.leasesExpired, logger: logger))
         await node.leaderServices.add(
-            LearnerPromotion(node: node, interval: configuration.tickInterval * 2, logger: logger))
+            LearnerPromotion(node: node, interval: configuration.tickInterval * 4, logger: logger))
         await node.leaderServices.follow(node.leadership)
         return node
     }
