@@ -77,21 +77,24 @@ probe() {
 # outage: longest gap between two 200s, and the number of other answers, from probe.log.
 outage() { awk '$2 == 200 { if (last && $1 - last > gap) gap = $1 - last; last = $1 } $2 != 200 { bad++ } END { printf "%d %d\n", gap, bad }' "$WORK/probe.log"; }
 
-restart_leader() { # signal
-    local id
+# Restarts the current leader with signal $1 while the probe writes; "gap failures" to $WORK/result.
+# (Runs in this shell, not a subshell: PID and ALL must see the restarted node.)
+restart_leader() {
+    local id prober
     id=$(leader)
     rm -f "$WORK/stop"
     probe &
-    local prober=$!
+    prober=$!
+    ALL+=($prober)
     sleep 1
     kill "-$1" "${PID[$id]}"
-    wait_for 30 sh -c "! kill -0 ${PID[$id]}"
+    wait_for 30 sh -c "! kill -0 ${PID[$id]} 2>/dev/null"
     start "$id"
     wait_for 60 all_ready
     sleep 1
     touch "$WORK/stop"
     wait "$prober" || true
-    outage
+    outage >"$WORK/result"
 }
 
 GRACEFUL=()
@@ -99,10 +102,12 @@ GRACEFUL_BAD=0
 KILLED=()
 KILLED_BAD=0
 for _ in $(seq "$RUNS"); do
-    read -r gap bad < <(restart_leader TERM)
+    restart_leader TERM
+    read -r gap bad <"$WORK/result"
     GRACEFUL+=("$gap")
     GRACEFUL_BAD=$((GRACEFUL_BAD + bad))
-    read -r gap bad < <(restart_leader KILL)
+    restart_leader KILL
+    read -r gap bad <"$WORK/result"
     KILLED+=("$gap")
     KILLED_BAD=$((KILLED_BAD + bad))
 done
