@@ -4,7 +4,7 @@
 #     and while it is SIGKILLed (election after the timeout), measured the same way: one writer
 #     PUTs through HAProxy back to back; the outage is the longest time between two acknowledged
 #     writes around the event, and every answer that is not 200 is counted (a 503 that carries
-#     Retry-After is retried once, as a client should, and counts only if the retry fails too);
+#     Retry-After is retried once, after 200 ms, and counts only if the retry fails too);
 #   - a learner joining with `serve --join` after the leader compacted its log: time from start
 #     to promoted voter (it catches up by snapshot).
 # Its own three nodes and HAProxy on ports 26xxx, stopped by pid. Prints Markdown table rows.
