@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=run
-BIN=.build/release/raftgate
+BIN=${RAFTGATE_BIN:-.build/release/raftgate}  # RAFTGATE_BIN: another build, e.g. .build/debug/raftgate
 
 # A pid is alive if it exists and is not a zombie (a killed node whose parent has not reaped it).
 alive() {

@@ -12,8 +12,8 @@ RUN=run
 code() { curl -s -o /dev/null -m 2 -w '%{http_code}' "$1" || true; }
 is_leader() { [ "$(code "http://127.0.0.1:1000$1/primary")" = 200 ]; }
 is_ready() { [ "$(code "http://127.0.0.1:1000$1/health/ready")" = 200 ]; }
-some_leader() { for id in 1 2 3; do is_leader "$id" && return 0; done; return 1; }
-all_ready() { for id in 1 2 3; do is_ready "$id" || return 1; done; some_leader; }
+some_leader() { local n; for n in 1 2 3; do is_leader "$n" && return 0; done; return 1; }
+all_ready() { local n; for n in 1 2 3; do is_ready "$n" || return 1; done; some_leader; }
 
 for id in 1 2 3; do
     [ -f "$RUN/node$id.pid" ] && kill -0 "$(cat "$RUN/node$id.pid")" 2>/dev/null ||
@@ -39,4 +39,4 @@ for id in $order; do
     wait_for 60 all_ready || { echo "the cluster did not become healthy after node$id (logs in $RUN/)" >&2; exit 1; }
     echo "node$id: back and ready after $(($(now_ms) - started)) ms"
 done
-echo "rolling restart done; leader now: $(for id in 1 2 3; do is_leader "$id" && echo "node$id"; done)"
+echo "rolling restart done; leader now: $(for n in 1 2 3; do is_leader "$n" && echo "node$n"; done)"
