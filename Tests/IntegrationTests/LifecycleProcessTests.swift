@@ -12,12 +12,15 @@ import Testing
 struct LifecycleProcessTests {
     static let token = "lifecycle-tests-admin-token"
 
-    static func cluster(haproxy: Bool = true, environment: [String: String] = [:]) async throws -> ProcessCluster {
+    static func cluster(
+        haproxy: Bool = true, environment: [String: String] = [:], nodeArguments: [Int: [String]] = [:]
+    ) async throws -> ProcessCluster {
         try #require(FileManager.default.isExecutableFile(atPath: ProcessCluster.executable), "build raftgate first")
         if haproxy { try #require(ProcessCluster.haproxyPath != nil, "haproxy is installed by `make deps`") }
         let cluster = ProcessCluster()
         cluster.extraArguments = ["--tick-ms", "20", "--admin-token", token]
         cluster.environment = environment
+        cluster.nodeArguments = nodeArguments
         for id in 1...3 { try cluster.start(id) }
         if haproxy { try cluster.startHAProxy() }
         guard await cluster.settledLeader(within: 30) != nil else {
@@ -80,6 +83,27 @@ struct LifecycleProcessTests {
         #expect(seen.last == 503, "readiness said 503 before the listeners closed: \(seen)")
         #expect(await cluster.waitForExit(follower, within: 30) == 0)
         #expect(await cluster.write(port: cluster.http(leader), key: "still", value: "serving"))
+    }
+
+    /// A drain that would wait long is cut short: by a second SIGTERM at once, and by the drain
+    /// deadline; either way the process exits non-zero (it did not finish draining).
+    @Test func aSecondSIGTERMOrTheDeadlineEndsALongDrainAtOnce() async throws {
+        let long = ["--drain-wait-ms", "60000"]
+        let cluster = try await Self.cluster(
+            haproxy: false, nodeArguments: [2: long, 3: long + ["--drain-deadline-ms", "1500"]])
+        defer { cluster.stopAll() }
+        for id in [2, 3] { cluster.signal(id, SIGTERM) }
+        for id in [2, 3] {
+            #expect(
+                await eventually { HTTP.rawStatus("GET", "/health/ready", port: cluster.health(id)) == 503 },
+                "n\(id) is draining")
+        }
+        #expect(cluster.isRunning(2) && cluster.isRunning(3), "a 60 s drain is under way")
+        cluster.signal(2, SIGTERM)
+        let second = ContinuousClock.now
+        #expect(await cluster.waitForExit(2, within: 10) == 1, "the second SIGTERM ends the drain, non-zero")
+        #expect(ContinuousClock.now - second < .seconds(10))
+        #expect(await cluster.waitForExit(3, within: 20) == 1, "the deadline ends the drain, non-zero")
     }
 
     // MARK: Rolling restart
