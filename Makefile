@@ -12,7 +12,7 @@ CHAOS_NODES ?= 3,5
 CHAOS_KEYS ?= 3
 CHAOS_SEED ?= $(shell date +%s)
 
-.PHONY: bench chaos all deps build test unit-test sim bench-core bench-disk bench-node lint format start-cluster stop-cluster status failover-demo detection-demo start-stack stop-stack stack-status stack-failover clean
+.PHONY: bench chaos all deps build test unit-test sim bench-core bench-disk bench-node lint format start-cluster stop-cluster status failover-demo detection-demo start-stack stop-stack stack-status stack-failover rolling-restart clean
 
 all: build
 
@@ -118,6 +118,11 @@ stop-cluster:
 
 status:
 	scripts/cluster.sh status
+
+## Restart the running example's nodes one at a time, the leader last (SIGTERM = drain), waiting
+## for the cluster to be healthy between them. Start it first with `make start-cluster`.
+rolling-restart:
+	scripts/rolling-restart.sh
 
 ## SIGKILL the leader, time the first successful write through HAProxy, restart the node.
 failover-demo:

@@ -192,6 +192,9 @@ else
     PG_SKIPPED="failed: $(tail -n 3 "$WORK/stack.log" | tr '\n' ' ')"
 fi
 
+echo "bench: lifecycle (graceful vs SIGKILL leader restart, learner catch-up by snapshot)"
+LIFECYCLE_ROWS=$(RG="$RG" LIFECYCLE_RUNS="$RUNS" bench/lifecycle.sh)
+
 # --- the table ---------------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "-") printf "%.2f×", a / b; else print "-" }'; }
 field() { echo "${RESULT[$1]}" | awk -v n="$2" '{print $n}'; }
@@ -224,6 +227,7 @@ RG_DETECTION=$(printf '%s\n' "${RG_DETECTIONS[@]}" | median)
     echo "| every node learns a SIGKILL'd node is dead, median of $RUNS (ms) | | ${RG_DETECTION} (SWIM; runs: ${RG_DETECTIONS[*]}) | | n/a (no failure detector: etcd never declares a member dead) | |"
     echo "| write on the leader → event on a follower's watch, p50 / p99 ms ($CHANGES writes) | | ${rg_watch_p50_ms} / ${rg_watch_p99_ms} (direct) | | ${etcd_watch_p50_ms} / ${etcd_watch_p99_ms} (v3 JSON gateway /v3/watch) | $(ratio "$rg_watch_p50_ms" "$etcd_watch_p50_ms") (p50) |"
     echo "| config change → in force on every node, p50 / p99 ms ($CHANGES changes) | | ${rg_config_p50_ms} / ${rg_config_p99_ms} (each node's cache, polled) | | anchor: a 60 s TTL poll is stale for 30,000 / 59,400 | |"
+    echo "$LIFECYCLE_ROWS"
     echo "| idle RSS per node (MB, median) | | ${RG_RSS} | | ${ETCD_RSS} | $(ratio "$RG_RSS" "$ETCD_RSS") |"
     echo "| start to ready, 3 nodes (ms) | | ${RG_READY} | | ${ETCD_READY} | $(ratio "$RG_READY" "$ETCD_READY") |"
     echo

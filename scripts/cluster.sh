@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=run
-BIN=.build/release/raftgate
+BIN=${RAFTGATE_BIN:-.build/release/raftgate}  # RAFTGATE_BIN: another build, e.g. .build/debug/raftgate
 
 # A pid is alive if it exists and is not a zombie (a killed node whose parent has not reaped it).
 alive() {
@@ -89,8 +89,13 @@ status)
             "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:1000$id/replica")"
     done
     ;;
+start-node)
+    # One node of the example (scripts/rolling-restart.sh restarts them one at a time).
+    mkdir -p "$RUN/data"
+    start_node "${2:?usage: $0 start-node ID}"
+    ;;
 *)
-    echo "usage: $0 start|stop|status" >&2
+    echo "usage: $0 start|stop|status|start-node ID" >&2
     exit 2
     ;;
 esac

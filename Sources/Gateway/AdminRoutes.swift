@@ -28,7 +28,7 @@ struct AdminRoutes: Sendable {
 
     func cluster() async throws -> Response {
         var view = ClusterView(
-            status: await node.status, peers: node.configuration.peers, swim: await membership?.members)
+            status: await node.status, peers: await node.peerEndpoints, swim: await membership?.members)
         let store = await node.storeStatus
         view.appliedRevision = store.revision
         view.compactRevision = store.compactRevision

@@ -14,10 +14,12 @@ struct HealthRoutes: Sendable {
     var maxReplicaLag: UInt64 = 1000
     /// A follower that has not heard from its leader for longer is not a healthy replica.
     var maxLeaderSilence: Duration = .seconds(2)
+    /// Drain state: while draining, readiness, `/replica` and `/primary` answer 503.
+    var lifecycle: NodeLifecycle?
 
     func register(on router: Router<BasicRequestContext>) {
         for method in [HTTPRequest.Method.get, .head, .options] {
-            router.on("health/live", method: method) { _, _ in json(["status": .string("live")]) }
+            router.on("health/live", method: method) { _, _ in await self.live() }
             router.on("health/ready", method: method) { _, _ in await self.ready() }
             router.on("health", method: method) { _, _ in await self.full() }
             router.on("primary", method: method) { _, _ in await self.primary() }
@@ -33,9 +35,28 @@ struct HealthRoutes: Sendable {
             ], status: healthy ? .ok : .serviceUnavailable)
     }
 
+    /// Why this node must not be sent work whatever its role: it stopped itself on a fatal error,
+    /// it is draining, or a leader told it it was removed from the cluster.
+    private func outOfService() async -> String? {
+        if let fatal = await node.fatalError { return "stopped: \(fatal)" }
+        if lifecycle?.isDraining == true { return "draining" }
+        if await node.isRemoved { return "removed from the cluster" }
+        return nil
+    }
+
+    /// 200 while the process serves, 503 once the node stopped itself on a fatal error (so a
+    /// supervisor that checks liveness restarts it, and nothing routes to it meanwhile).
+    func live() async -> Response {
+        if let fatal = await node.fatalError {
+            return verdict(false, "stopped: \(fatal)", await node.status)
+        }
+        return json(["status": .string("live")])
+    }
+
     /// 200 only while this node leads *and* holds a quorum lease: an isolated old leader says 503.
     func primary() async -> Response {
         let status = await node.status
+        if let reason = await outOfService() { return verdict(false, reason, status) }
         if status.role == .leader && status.leaseValid { return verdict(true, "leader with a quorum lease", status) }
         return verdict(false, status.role == .leader ? "leader without a quorum lease" : "not the leader", status)
     }
@@ -43,20 +64,34 @@ struct HealthRoutes: Sendable {
     /// 200 while this node follows a live leader and keeps up with it.
     func replica() async -> Response {
         let status = await node.status
+        if let reason = await outOfService() { return verdict(false, reason, status) }
         guard status.role == .follower, status.leader != nil, let silence = await node.leaderContactAge else {
             return verdict(false, "not following a leader", status)
         }
         guard silence <= maxLeaderSilence else { return verdict(false, "leader silent for \(silence)", status) }
-        guard status.commitIndex - status.appliedIndex <= maxReplicaLag else {
-            return verdict(false, "applying \(status.commitIndex - status.appliedIndex) entries behind", status)
+        let lag = await lagBehindLeader(status)
+        guard lag <= maxReplicaLag else {
+            return verdict(false, "applied \(lag) entries behind the leader's commit", status)
         }
         return verdict(true, "following n\(status.leader!)", status)
     }
 
+    /// Applied index against the leader's commit index (what the leader announced), not this
+    /// node's own commit index, which lags with its log when it is behind.
+    private func lagBehindLeader(_ status: RaftStatus) async -> UInt64 {
+        let leaderCommit = max(await node.leaderCommitIndex, status.commitIndex)
+        return leaderCommit - min(status.appliedIndex, leaderCommit)
+    }
+
+    /// 200 when this node knows a leader and has applied within `maxReplicaLag` of its commit.
     func ready() async -> Response {
         let status = await node.status
-        if await node.fatalError != nil { return verdict(false, "stopped", status) }
+        if let reason = await outOfService() { return verdict(false, reason, status) }
         guard status.leader != nil else { return verdict(false, "no leader known", status) }
+        let lag = await lagBehindLeader(status)
+        guard lag <= maxReplicaLag else {
+            return verdict(false, "applied \(lag) entries behind the leader's commit", status)
+        }
         return verdict(true, "ready", status)
     }
 
@@ -67,6 +102,8 @@ struct HealthRoutes: Sendable {
             "leader": status.leader.map { .number($0) } ?? .string(""), "commitIndex": .number(status.commitIndex),
             "appliedIndex": .number(status.appliedIndex), "lastIndex": .number(status.lastIndex),
             "snapshotIndex": .number(status.snapshotIndex), "leaseValid": .bool(status.leaseValid),
+            "leaderCommitIndex": .number(await node.leaderCommitIndex), "removed": .bool(await node.isRemoved),
+            "draining": .bool(lifecycle?.isDraining == true), "stopped": .bool(await node.fatalError != nil),
         ])
     }
 }
@@ -76,7 +113,8 @@ struct HealthRoutes: Sendable {
 /// `/config` routes are served from it; `adminToken` guards admin routes (none: they are refused).
 public func makeGatewayRouter(
     node: RaftNode, limits: GatewayLimits = GatewayLimits(), metricsRegistry: PrometheusCollectorRegistry? = nil,
-    membership: MembershipService? = nil, configCache: ConfigCache? = nil, adminToken: String? = nil
+    membership: MembershipService? = nil, configCache: ConfigCache? = nil, adminToken: String? = nil,
+    lifecycle: NodeLifecycle? = nil
 ) -> Router<BasicRequestContext> {
     let router = Router()
     let factory: any MetricsFactory =
@@ -93,7 +131,11 @@ public func makeGatewayRouter(
     if let configCache {
         ConfigRoutes(node: node, cache: configCache, limits: limits, admin: admin).register(on: router)
     }
-    HealthRoutes(node: node).register(on: router)
+    HealthRoutes(node: node, lifecycle: lifecycle).register(on: router)
+    if let lifecycle {
+        LifecycleRoutes(lifecycle: lifecycle, admin: admin).register(on: router)
+    }
+    MembershipRoutes(node: node, membership: membership, admin: admin, limits: limits).register(on: router)
     AdminRoutes(
         node: node, metricsRegistry: metricsRegistry, membership: membership, configCache: configCache,
         watchMetrics: watchMetrics
@@ -115,10 +157,10 @@ public func makeMetricsFactory(registry: PrometheusCollectorRegistry) -> Prometh
 }
 
 /// Only the health endpoints: served on a separate port so HAProxy's checks never queue behind API load.
-public func makeHealthRouter(node: RaftNode) -> Router<BasicRequestContext> {
+public func makeHealthRouter(node: RaftNode, lifecycle: NodeLifecycle? = nil) -> Router<BasicRequestContext> {
     let router = Router()
     router.middlewares.add(NotFoundAsJSON())
-    HealthRoutes(node: node).register(on: router)
+    HealthRoutes(node: node, lifecycle: lifecycle).register(on: router)
     return router
 }
 

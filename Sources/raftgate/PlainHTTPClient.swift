@@ -15,6 +15,22 @@ enum PlainHTTPClient {
     static func get(_ path: String, from address: Address, timeoutSeconds: Int = 2) throws -> (
         status: Int, body: [UInt8]
     ) {
+        let answer = try request("GET", path, at: address, timeoutSeconds: timeoutSeconds)
+        return (answer.status, answer.body)
+    }
+
+    struct Answer {
+        var status: Int
+        /// Header lines, names lowercased.
+        var headers: [String: String]
+        var body: [UInt8]
+    }
+
+    /// One HTTP/1.0 request with an optional body and extra header lines.
+    static func request(
+        _ method: String, _ path: String, at address: Address, body: [UInt8] = [], headers: [String: String] = [:],
+        timeoutSeconds: Int = 2
+    ) throws -> Answer {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -33,7 +49,10 @@ enum PlainHTTPClient {
         guard connect(socketDescriptor, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
             throw Failure(description: String(cString: strerror(errno)))
         }
-        let request = Array("GET \(path) HTTP/1.0\r\nHost: \(address)\r\nConnection: close\r\n\r\n".utf8)
+        var head = "\(method) \(path) HTTP/1.0\r\nHost: \(address)\r\nConnection: close\r\n"
+        for (name, value) in headers.sorted(by: { $0.key < $1.key }) { head += "\(name): \(value)\r\n" }
+        if !body.isEmpty || method != "GET" { head += "Content-Length: \(body.count)\r\n" }
+        let request = Array((head + "\r\n").utf8) + body
         var sent = 0
         while sent < request.count {
             let written = request[sent...].withUnsafeBytes { send(socketDescriptor, $0.baseAddress, $0.count, 0) }
@@ -53,11 +72,17 @@ enum PlainHTTPClient {
         guard let headerEnd = response.firstRange(of: separator) else {
             throw Failure(description: "malformed HTTP response")
         }
-        let statusLine = String(decoding: response[..<headerEnd.lowerBound], as: UTF8.self).prefix { $0 != "\r" }
+        let lines = String(decoding: response[..<headerEnd.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
+        let statusLine = lines.first ?? ""
         let parts = statusLine.split(separator: " ")
         guard parts.count >= 2, let status = Int(parts[1]) else {
             throw Failure(description: "malformed status line: \(statusLine)")
         }
-        return (status, Array(response[headerEnd.upperBound...]))
+        var fields: [String: String] = [:]
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return Answer(status: status, headers: fields, body: Array(response[headerEnd.upperBound...]))
     }
 }

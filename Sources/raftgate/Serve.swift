@@ -9,6 +9,7 @@ import Metrics
 import Node
 import Prometheus
 import Raft
+import ServiceLifecycle
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -44,6 +45,7 @@ struct Serve: AsyncParsableCommand {
     var adminToken: String?
     @Option(help: "Changes a new store keeps for watches to resume from (RAFTGATE_WATCH_HISTORY); default 10000.")
     var watchHistory: Int?
+    @OptionGroup var lifecycleFlags: LifecycleFlags
 
     func run() async throws {
         let settings = try await ServeSettings.resolve(
@@ -72,6 +74,11 @@ struct Serve: AsyncParsableCommand {
             id: settings.id, dataDirectory: settings.dataDirectory, raftHost: settings.raft.host,
             raftPort: settings.raft.port, initialVoters: settings.peers.keys.sorted(),
             peers: settings.peers.mapValues { ($0.host, $0.port) }, clusterKey: try ClusterKey(settings.clusterKey))
+        let lifecycleSettings = try lifecycleFlags.resolve(environment: ProcessInfo.processInfo.environment)
+        var swimSeeds = settings.swimSeeds
+        try await lifecycleSettings.join(
+            settings: settings, into: &configuration, swimSeeds: &swimSeeds, logger: logger)
+        lifecycleSettings.applyTestHooks(to: &configuration)
         configuration.tickInterval = .milliseconds(settings.tickMilliseconds)
         configuration.metricsFactory = metricsFactory
         configuration.watchHistory = ChangeHistory.Limits(maxEvents: settings.watchHistory)
@@ -103,7 +110,7 @@ struct Serve: AsyncParsableCommand {
             metadata: MemberMetadata(
                 nodeID: settings.id, role: .gateway, httpAddress: "\(settings.http)", raftAddress: "\(settings.raft)",
                 swimAddress: "\(settings.swim)"),
-            seeds: settings.swimSeeds, clusterKey: Array(settings.clusterKey.utf8))
+            seeds: swimSeeds, clusterKey: Array(settings.clusterKey.utf8))
         membershipConfiguration.replayWindow = .milliseconds(settings.swimReplayWindowMilliseconds)
         membershipConfiguration.metricsFactory = metricsFactory
         membershipConfiguration.logger = Logger(label: "raftgate.membership")
@@ -120,8 +127,9 @@ struct Serve: AsyncParsableCommand {
         }
         // Idle connections are closed: Hummingbird keeps even an HTTP/1.0 connection open until the
         // client closes it, so without a timeout a client that never closes would hold a socket.
+        let lifecycle = NodeLifecycle(node: node, plan: lifecycleSettings.plan, logger: logger)
         let healthApp = Application(
-            router: makeHealthRouter(node: node),
+            router: makeHealthRouter(node: node, lifecycle: lifecycle),
             server: .http1(configuration: .init(idleTimeout: .seconds(10))),
             configuration: .init(
                 address: .hostname(settings.health.host, port: settings.health.port), serverName: "raftgate-health"),
@@ -129,14 +137,20 @@ struct Serve: AsyncParsableCommand {
         let api = Application(
             router: makeGatewayRouter(
                 node: node, limits: limits, metricsRegistry: registry, membership: membership,
-                configCache: configCache, adminToken: settings.adminToken),
+                configCache: configCache, adminToken: settings.adminToken, lifecycle: lifecycle),
             server: .http1(configuration: .init(idleTimeout: .seconds(75))),
             configuration: .init(
                 address: .hostname(settings.http.host, port: settings.http.port), serverName: "raftgate"),
             services: [healthApp],
             logger: logger)
-        try await api.runService()
-        // SIGTERM: tell the others this node is leaving (no suspicion period), then stop.
+        // SIGTERM reaches the lifecycle service first (last in the group): it drains, then the
+        // API and health listeners close and finish what is in flight.
+        try await ServiceGroup(
+            configuration: .init(
+                services: [api, LifecycleService(lifecycle: lifecycle, logger: logger)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        ).run()
+        // Tell the others this node is leaving (no suspicion period), then stop.
         await membership.leave()
         watcher.cancel()
         configCache.stop()

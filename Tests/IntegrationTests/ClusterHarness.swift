@@ -26,6 +26,10 @@ final class ProcessCluster {
     var keyArguments = ["--cluster-key", ProcessCluster.clusterKey]
     static let clusterKey = "integration-tests-cluster-key"
     var configFile: ((Int) -> String)?
+    /// Per node: arguments after all the others (for example `--join`).
+    var nodeArguments: [Int: [String]] = [:]
+    /// Added to every node's environment (test hooks such as `RAFTGATE_TEST_FAIL_SYNC_WHEN`).
+    var environment: [String: String] = [:]
     private(set) var processes: [Int: Process] = [:]
     private var haproxy: Process?
 
@@ -54,7 +58,10 @@ final class ProcessCluster {
             "--swim", "127.0.0.1:\(swim(id))",
             "--swim-seeds", (1...3).map { "127.0.0.1:\(swim($0))" }.joined(separator: ","),
         ]
-        process.arguments = arguments + keyArguments + extraArguments
+        process.arguments = arguments + keyArguments + extraArguments + (nodeArguments[id] ?? [])
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardOutput = FileHandle.nullDevice
         let log = root + "/node-\(id).log"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
@@ -100,6 +107,34 @@ final class ProcessCluster {
         Foundation.kill(process.processIdentifier, signal)
         process.waitUntilExit()
     }
+
+    /// Sends `signal` to node `id` without waiting (see `waitForExit`).
+    func signal(_ id: Int, _ signal: Int32) {
+        if let process = processes[id] { Foundation.kill(process.processIdentifier, signal) }
+    }
+
+    /// Sends `signal` (SIGTERM: a graceful stop) and waits up to `seconds` for the node to exit.
+    /// Returns its exit status (nil: still running, then killed), and forgets it.
+    func terminate(_ id: Int, signal: Int32 = SIGTERM, within seconds: Double = 30) async -> Int32? {
+        guard let process = processes[id] else { return nil }
+        Foundation.kill(process.processIdentifier, signal)
+        return await waitForExit(id, within: seconds)
+    }
+
+    /// Waits up to `seconds` for node `id` to exit by itself; its exit status, or nil (then killed).
+    func waitForExit(_ id: Int, within seconds: Double) async -> Int32? {
+        guard let process = processes[id] else { return nil }
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning {
+            kill(id)
+            return nil
+        }
+        processes[id] = nil
+        return process.terminationReason == .exit ? process.terminationStatus : 128 + process.terminationStatus
+    }
+
+    func isRunning(_ id: Int) -> Bool { processes[id]?.isRunning == true }
 
     func stopAll() {
         for id in Array(processes.keys) { kill(id) }

@@ -29,6 +29,8 @@ struct RemovalAndStepDownTests {
             cluster.settle()
         }
         #expect(campaigns == 1, "one campaign, answered with the removal notice, then silence")
+        #expect(cluster[4].removedByConfiguration == index, "the host can report the removal it was told of")
+        #expect(cluster[1].removedByConfiguration == nil)
         #expect(cluster[4].role == .follower)
         #expect(cluster[1].role == .leader, "the cluster is undisturbed")
     }
@@ -38,6 +40,7 @@ struct RemovalAndStepDownTests {
     @Test func aNoticeOlderThanTheNodesConfigurationIsIgnored() throws {
         var node = try RaftCore(options: RaftOptions(id: 2), restoring: .bootstrap(voters: [1, 2, 3]))
         node.step(Message(from: 1, to: 2, term: 1, payload: .removed(configurationIndex: 0)))
+        #expect(node.removedByConfiguration == nil)
         for _ in 0..<(3 * node.options.electionTimeout) { node.tick() }
         #expect(node.role == .preCandidate, "a notice about configuration 0 says nothing new")
     }

@@ -10,6 +10,9 @@ public struct NodeConfiguration: Sendable {
     public var raftPort: Int
     /// Every voter of a brand-new cluster (used only when the data directory is empty).
     public var initialVoters: [NodeID]
+    /// Learners of that configuration (a node joining a running cluster starts from the leader's
+    /// base configuration, which may hold some).
+    public var initialLearners: [NodeID] = []
     /// Where to reach each peer's Raft port.
     public var peers: [NodeID: (host: String, port: Int)]
     /// The cluster's shared secret: the Raft peer port admits only nodes that hold it.
@@ -37,6 +40,9 @@ public struct NodeConfiguration: Sendable {
     }
     /// The tmpfs directory holding that marker.
     public var writeFailureMarkerRoot = "/dev/shm"
+    /// Tests only: while a file exists at this path, every fsync of the WAL fails with EIO
+    /// (`FaultInjectingFileSystem`). nil (the default) uses the plain file system.
+    public var faultTrigger: String?
     /// Where the node's metrics go; the process-wide `MetricsSystem` factory unless a host (or a
     /// test running several nodes in one process) gives each node its own.
     public var metricsFactory: any MetricsFactory = MetricsSystem.factory

@@ -13,10 +13,10 @@ public actor RaftNode {
     public nonisolated let configuration: NodeConfiguration
     /// The core, the durable log and the store, driven one `Ready` at a time (`ReadyLoop`, which
     /// the host simulation runs too).
-    private var loop: ReadyLoop
-    private let transport: PeerTransport
+    var loop: ReadyLoop
+    let transport: PeerTransport
     public var store: KeyValueStore { loop.store }
-    private var pendingWrites: [UInt64: (term: UInt64, waiter: CheckedContinuation<WriteOutcome, Never>)] = [:]
+    var pendingWrites: [UInt64: (term: UInt64, waiter: CheckedContinuation<WriteOutcome, Never>)] = [:]
     private var pendingReads: [UInt64: CheckedContinuation<UInt64?, Never>] = [:]
     private var readsAwaitingApply: [(index: UInt64, waiter: CheckedContinuation<UInt64?, Never>)] = []
     /// Request ids start at a random point each boot, so a late answer to a request made before a
@@ -29,7 +29,12 @@ public actor RaftNode {
     private var drainScheduled = false
     private var lastTick = ContinuousClock.now
     private var tasks: [Task<Void, Never>] = []
-    private var stopped = false
+    var stopped = false
+    /// The highest commit index a leader has told this node of (its own on the leader): how far
+    /// the cluster has committed, which this node's applied index is measured against for readiness.
+    var knownLeaderCommit: UInt64 = 0
+    /// Raft addresses of the peers, from the flags and from the replicated member records.
+    var peerAddresses: [NodeID: (host: String, port: Int)] = [:]
     public private(set) var snapshotsInstalled = 0
     /// Log entries made durable, and the fsyncs that did it (entries per fsync = group commit).
     public private(set) var persistedEntries = 0
@@ -46,7 +51,7 @@ public actor RaftNode {
     private var pendingLeaseQueries: [UInt64: (target: NodeID, waiter: CheckedContinuation<LeaseAnswer, Never>)] = [:]
     /// A lease status lists at most this many of its keys (the answer must fit a peer frame).
     public static let maxListedLeaseKeys = 1000
-    private let logger: Logger
+    let logger: Logger
     private let metrics: NodeMetrics
     /// The leader this node last reported, so a change is logged and counted once.
     private var reportedLeader: NodeID?
@@ -58,8 +63,12 @@ public actor RaftNode {
         var logger = Logger(label: "raftgate.node")
         logger[metadataKey: "node"] = "\(configuration.id)"
         try configuration.writeFailureMarker.check(dataDirectory: directory)
+        try persistBootstrapConfiguration(configuration, snapshots: snapshots)
+        let fileSystem: any WALFileSystem =
+            configuration.faultTrigger.map { FaultInjectingFileSystem(trigger: $0) } ?? POSIXFileSystem()
         let opened = try NodeStorage.open(
-            walDirectory: directory + "/wal", snapshots: snapshots, initialVoters: configuration.initialVoters)
+            walDirectory: directory + "/wal", fileSystem: fileSystem, snapshots: snapshots,
+            initialVoters: configuration.initialVoters)
         if let tail = opened.truncatedTail {
             logger.warning(
                 "WAL tail truncated after a crash",
@@ -74,15 +83,15 @@ public actor RaftNode {
         let transport = try await PeerTransport.start(
             id: configuration.id, host: configuration.raftHost, port: configuration.raftPort,
             clusterKey: configuration.clusterKey, metricsFactory: configuration.metricsFactory)
-        for (peer, address) in configuration.peers where peer != configuration.id {
-            transport.setPeer(peer, host: address.host, port: address.port)
-        }
         let node = RaftNode(configuration: configuration, loop: loop, transport: transport, logger: logger)
+        await node.learnPeerAddresses()
         await node.run()
         await node.leaderServices.add(
             LeaseExpiry(
                 node: node, lessor: node.lessor, checkInterval: configuration.leaseCheckInterval,
                 expired: node.metrics.leasesExpired, logger: logger))
+        await node.leaderServices.add(
+            LearnerPromotion(node: node, interval: configuration.tickInterval * 4, logger: logger))
         await node.leaderServices.follow(node.leadership)
         return node
     }
@@ -152,6 +161,7 @@ public actor RaftNode {
         switch envelope {
         case .raft(let message):
             catchUpTicks()
+            noteLeaderCommit(message)
             loop.core.step(message)
             drain()
         case .forwardedWrite(let forwarded):
@@ -186,7 +196,7 @@ public actor RaftNode {
     }
 
     /// Delivers every tick the monotonic clock says has elapsed.
-    private func catchUpTicks() {
+    func catchUpTicks() {
         guard !stopped else { return }
         let now = ContinuousClock.now
         var delivered = false
@@ -231,6 +241,10 @@ public actor RaftNode {
             return await forwardWrite(command, to: leader)
         }
         switch loop.core.propose(encoded) {
+        case .rejected(.transferInProgress) where forward:
+            // A drain is handing leadership over: wait for the new leader, then forward to it.
+            await awaitTransferEnd()
+            return await write(command, forward: true)
         case .rejected(.notLeader(let leader)):
             metrics.proposalsRefused.increment()
             return .notLeader(leader: leader)
@@ -455,7 +469,7 @@ public actor RaftNode {
     /// Group commit: proposals that arrive together are persisted by one fsync. Instead of
     /// draining after each proposal, drain once the writes already queued on this actor have
     /// been proposed too.
-    private func scheduleDrain() {
+    func scheduleDrain() {
         guard !drainScheduled else { return }
         drainScheduled = true
         Task {
@@ -468,7 +482,7 @@ public actor RaftNode {
         drain()
     }
 
-    private func drain() {
+    func drain() {
         while !stopped, let step = loop.next() {
             if let fsync = step.fsync { metrics.fsyncDuration.recordNanoseconds(fsync.nanoseconds) }
             persistedEntries += step.persistedEntries
@@ -481,6 +495,7 @@ public actor RaftNode {
             for message in step.messages { transport.send(message) }
             if let installed = step.installedStore, let index = step.installedSnapshot {
                 changes.publish(.replaced(installed))
+                learnPeerAddresses()
                 snapshotsInstalled += 1
                 metrics.snapshotsInstalled.increment()
                 logger.info("snapshot installed from the leader", metadata: ["index": "\(index)"])
@@ -516,10 +531,16 @@ public actor RaftNode {
 
     /// Tells the watchers what an applied entry changed, and its client how it ended.
     private func answer(_ applied: AppliedEntry) {
-        if let change = applied.change { changes.publish(.change(change)) }
+        if let change = applied.change {
+            changes.publish(.change(change))
+            learnPeerAddresses(from: change)
+        }
         let entry = applied.entry
         guard let pending = pendingWrites.removeValue(forKey: entry.index) else { return }
-        if pending.term == entry.term, let result = applied.result {
+        // A configuration change has no store result: applying it is its success.
+        let configured: StoreResult? =
+            entry.kind == .configurationChange ? .applied(revision: loop.store.revision, found: true) : nil
+        if pending.term == entry.term, let result = applied.result ?? configured {
             pending.waiter.resume(returning: .applied(result, index: entry.index))
         } else {
             pending.waiter.resume(returning: .notApplied("another entry was committed at \(entry.index)"))

@@ -132,6 +132,9 @@ public struct RaftCore: Sendable {
 
     /// The leader being handed leadership to, while a transfer is in progress.
     public var transferTarget: NodeID? { leadTransferee }
+    /// Set when a leader told this node it was removed by the configuration at this index (thesis
+    /// §4.2.3); read-only, so the host can report it. The node does not campaign while it is set.
+    public var removedByConfiguration: UInt64? { removedBy }
 
     /// A summary for status pages and tests.
     public var status: RaftStatus {

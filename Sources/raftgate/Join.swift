@@ -1,0 +1,70 @@
+import Foundation
+import Logging
+
+/// `serve --join <member>`: a node with an empty data directory asks the cluster to add it (as a
+/// learner; the leader promotes it once caught up) and starts from what the answer says — the
+/// base configuration every member's log starts from, and where the members are reachable.
+struct Join: Sendable {
+    /// What the new node starts from.
+    struct Plan: Sendable, Decodable {
+        struct Base: Sendable, Decodable {
+            var voters: [UInt64]
+            var learners: [UInt64]
+        }
+        var base: Base
+        /// Raft addresses by node id (as text: JSON object keys).
+        var peers: [String: String]
+        /// SWIM addresses of the gateways (seeds).
+        var swim: [String]
+    }
+
+    var client: AdminClient
+    var logger: Logger
+
+    /// True when `directory` holds no log and no snapshot yet (a brand-new node).
+    static func isFresh(dataDirectory directory: String) -> Bool {
+        let manager = FileManager.default
+        for sub in ["wal", "snapshots"] {
+            if let names = try? manager.contentsOfDirectory(atPath: directory + "/" + sub), !names.isEmpty {
+                return false
+            }
+        }
+        return true
+    }
+
+    /// Asks to be added, retrying while the cluster has no leader (503) or cannot be reached.
+    func run(id: UInt64, raft: Address, http: Address, attempts: Int = 60) async throws -> Plan {
+        let body = Array(#"{"id":\#(id),"raft":"\#(raft)","http":"\#(http)","learner":true}"#.utf8)
+        var lastProblem = ""
+        for _ in 0..<attempts {
+            do {
+                let client = self.client
+                let answer = try await offThePool { try client.send("POST", "/members", json: body) }
+                switch answer.status {
+                case 201:
+                    return try JSONDecoder().decode(Plan.self, from: Data(answer.body))
+                case 409 where String(decoding: answer.body, as: UTF8.self).contains("member_exists"):
+                    // A member with an empty data directory lost what it acknowledged: letting it
+                    // back in as it is could undo a committed entry. It must be removed first.
+                    throw AdminClient.Failure(
+                        description:
+                            "n\(id) is already a member but its data directory is empty; remove it first (raftgate member remove \(id)), then join again"
+                    )
+                case 503, 504:
+                    lastProblem = AdminClient.message(answer)
+                case 409 where String(decoding: answer.body, as: UTF8.self).contains("change_pending"):
+                    // Another member is being added or promoted: one change at a time, so wait.
+                    lastProblem = AdminClient.message(answer)
+                default:
+                    throw AdminClient.Failure(
+                        description: "the cluster refused to add n\(id): \(AdminClient.message(answer))")
+                }
+            } catch let failure as PlainHTTPClient.Failure {
+                lastProblem = failure.description
+            }
+            logger.info("waiting to join", metadata: ["problem": "\(lastProblem)"])
+            try await Task.sleep(for: .seconds(1))
+        }
+        throw AdminClient.Failure(description: "could not join through \(client.server): \(lastProblem)")
+    }
+}

@@ -1,0 +1,105 @@
+import ArgumentParser
+import Foundation
+import Gateway
+import Logging
+import Node
+
+/// `serve`'s lifecycle flags: joining a running cluster and how a drain is timed. Each also reads
+/// `RAFTGATE_<NAME>` when the flag is not given.
+struct LifecycleFlags: ParsableArguments {
+    @Option(
+        help:
+            "HTTP address (host:port) of any member of a running cluster to join, when the data directory is empty (RAFTGATE_JOIN). Needs the admin token."
+    )
+    var join: String?
+    @Option(
+        help:
+            "Milliseconds a drain keeps answering 503 before closing the listeners (RAFTGATE_DRAIN_WAIT_MS); default 400, HAProxy's inter 200ms × fall 2 of the example."
+    )
+    var drainWaitMs: Int?
+    @Option(
+        help:
+            "Milliseconds from SIGTERM until the process exits whatever is unfinished (RAFTGATE_DRAIN_DEADLINE_MS); default 15000."
+    )
+    var drainDeadlineMs: Int?
+
+    func resolve(environment: [String: String]) throws -> LifecycleSettings {
+        func number(_ flag: Int?, _ name: String) throws -> Int? {
+            if let flag { return flag }
+            guard let text = environment["RAFTGATE_" + name] else { return nil }
+            guard let value = Int(text) else {
+                throw ValidationError("RAFTGATE_\(name) must be an integer, got \(text)")
+            }
+            return value
+        }
+        var plan = DrainPlan()
+        if let wait = try number(drainWaitMs, "DRAIN_WAIT_MS") {
+            guard wait >= 0 else { throw ValidationError("drainWaitMs must not be negative") }
+            plan.announceWait = .milliseconds(wait)
+        }
+        if let deadline = try number(drainDeadlineMs, "DRAIN_DEADLINE_MS") {
+            guard deadline > 0 else { throw ValidationError("drainDeadlineMs must be positive") }
+            plan.deadline = .milliseconds(deadline)
+        }
+        var joinAddress: Address?
+        if let text = join ?? environment["RAFTGATE_JOIN"] {
+            guard let address = Address(text.replacingOccurrences(of: "http://", with: "")) else {
+                throw ValidationError("join must be host:port of a member's HTTP API, got \(text)")
+            }
+            joinAddress = address
+        }
+        return LifecycleSettings(
+            join: joinAddress, plan: plan, faultTrigger: environment["RAFTGATE_TEST_FAIL_SYNC_WHEN"],
+            writeFailureMarkerRoot: environment["RAFTGATE_TEST_WRITE_FAILURE_MARKER_ROOT"])
+    }
+}
+
+struct LifecycleSettings: Sendable {
+    var join: Address?
+    var plan: DrainPlan
+    /// Tests only: fsyncs fail while this file exists (`NodeConfiguration.faultTrigger`); a
+    /// relative path is taken in the data directory.
+    var faultTrigger: String?
+    /// Tests only: where the write-failure marker goes instead of /dev/shm.
+    var writeFailureMarkerRoot: String?
+
+    func applyTestHooks(to configuration: inout NodeConfiguration) {
+        // A relative trigger is a file in the node's own data directory, so one setting serves a
+        // whole test cluster and still fails one node's disk at a time.
+        configuration.faultTrigger = faultTrigger.map {
+            $0.hasPrefix("/") ? $0 : configuration.dataDirectory + "/" + $0
+        }
+        if let writeFailureMarkerRoot { configuration.writeFailureMarkerRoot = writeFailureMarkerRoot }
+    }
+
+    /// With `--join` and an empty data directory: asks the cluster to add this node, and starts it
+    /// from the base configuration and the addresses the answer gives. With data, the node restarts
+    /// from its own log and `--join` changes nothing.
+    func join(
+        settings: ServeSettings, into configuration: inout NodeConfiguration, swimSeeds: inout [String],
+        logger: Logger
+    ) async throws {
+        guard let join else { return }
+        guard Join.isFresh(dataDirectory: settings.dataDirectory) else {
+            logger.info("the data directory holds a log: restarting from it, --join is not needed")
+            return
+        }
+        guard let token = settings.adminToken else {
+            throw ValidationError("--join needs the admin token (--admin-token or RAFTGATE_ADMIN_TOKEN)")
+        }
+        let plan = try await Join(client: AdminClient(server: join, token: token), logger: logger)
+            .run(id: settings.id, raft: settings.raft, http: settings.http)
+        configuration.initialVoters = plan.base.voters
+        configuration.initialLearners = plan.base.learners
+        for (text, address) in plan.peers {
+            guard let peer = UInt64(text), peer != settings.id, let parsed = Address(address) else { continue }
+            configuration.peers[peer] = (parsed.host, parsed.port)
+        }
+        swimSeeds = Array(Set(swimSeeds + plan.swim).subtracting(["\(settings.swim)"])).sorted()
+        logger.notice(
+            "joined as a learner",
+            metadata: [
+                "via": "\(join)", "voters": "\(plan.base.voters)", "peers": "\(plan.peers.sorted { $0.key < $1.key })",
+            ])
+    }
+}
