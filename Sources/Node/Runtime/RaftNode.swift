@@ -73,7 +73,8 @@ public actor RaftNode {
             historyLimits: configuration.watchHistory)
         let transport = try await PeerTransport.start(
             id: configuration.id, host: configuration.raftHost, port: configuration.raftPort,
-            clusterKey: configuration.clusterKey, metricsFactory: configuration.metricsFactory)
+            clusterKey: configuration.clusterKey, tls: configuration.peerTLS,
+            metricsFactory: configuration.metricsFactory)
         for (peer, address) in configuration.peers where peer != configuration.id {
             transport.setPeer(peer, host: address.host, port: address.port)
         }
