@@ -10,10 +10,16 @@ dir=$1
 shift
 mkdir -p "$dir"
 umask 077
+# openssl's progress output only when it fails.
+quiet() {
+    local output
+    output=$("$@" 2>&1) || { echo "$output" >&2; return 1; }
+}
 if [ ! -f "$dir/ca.pem" ] || [ ! -f "$dir/ca.key" ]; then
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
-        -keyout "$dir/ca.key" -out "$dir/ca.pem" -subj "/CN=raftgate throwaway CA $(basename "$dir") $$" \
-        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    # A name of its own per CA (CN is at most 64 characters), so two throwaway CAs never look alike.
+    quiet openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+        -keyout "$dir/ca.key" -out "$dir/ca.pem" -subj "/CN=raftgate throwaway CA $(openssl rand -hex 8)" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
 fi
 extensions=$(mktemp)
 trap 'rm -f "$extensions"' EXIT
@@ -24,9 +30,9 @@ extendedKeyUsage=serverAuth,clientAuth
 subjectAltName=DNS:localhost,IP:127.0.0.1
 EXT
 for name in "$@"; do
-    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-        -keyout "$dir/$name.key" -out "$dir/$name.csr" -subj "/CN=$name" 2>/dev/null
-    openssl x509 -req -in "$dir/$name.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
-        -days 30 -extfile "$extensions" -out "$dir/$name.pem" 2>/dev/null
+    quiet openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$dir/$name.key" -out "$dir/$name.csr" -subj "/CN=$name"
+    quiet openssl x509 -req -in "$dir/$name.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+        -days 30 -extfile "$extensions" -out "$dir/$name.pem"
     rm -f "$dir/$name.csr"
 done

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import NIOPosix
 import NIOSSL
@@ -72,7 +73,8 @@ struct TLSSettings: Sendable, Hashable {
 
     /// The files read and parsed, on NIO's blocking-I/O pool (not the concurrency pool).
     func load() async throws -> LoadedTLS {
-        let peer = try await peer.map { try await PeerTLS.load($0) }
+        var peer: PeerTLS?
+        if let files = self.peer { peer = try await PeerTLS.load(files) }
         guard let api else { return LoadedTLS(api: nil, peer: peer) }
         let configuration = try await NIOThreadPool.singleton.runIfActive { try api.configuration() }
         return LoadedTLS(api: configuration, peer: peer)

@@ -59,7 +59,7 @@ struct TLSProcessTests {
         #expect(plain.status == nil && plain.exitCode != 0, "\(plain)")
         let plainHealth = await Curl.run(["http://127.0.0.1:\(cluster.health(leader))/primary"])
         #expect(plainHealth.status == nil && plainHealth.exitCode != 0, "\(plainHealth)")
-        #expect(cluster.processes.values.allSatisfy(\.isRunning))
+        #expect(cluster.processes.values.allSatisfy { $0.isRunning })
         let again = await Curl.run([
             "--cacert", certificates.ca, "https://127.0.0.1:\(cluster.http(leader))/kv/tls-key",
         ])

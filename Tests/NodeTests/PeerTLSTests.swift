@@ -39,7 +39,11 @@ struct PeerTLSTests {
         await second.shutdown()
     }
 
-    @Test func aPeerWithACertificateOfAnotherCACannotJoin() async throws {
+    /// The intruder holds the cluster key and a certificate of another CA. Whether it trusts that
+    /// other CA (and so refuses the node's certificate itself) or the cluster's (and so reaches the
+    /// point of presenting its own), the node never admits it.
+    @Test(arguments: [false, true])
+    func aPeerWithACertificateOfAnotherCACannotJoin(trustsTheClusterCA: Bool) async throws {
         let cluster = try await ThrowawayCertificates.make(["n1"])
         let foreign = try await ThrowawayCertificates.make(["n2"])
         defer {
@@ -48,9 +52,12 @@ struct PeerTLSTests {
         }
         let receiver = try await PeerTransport.start(
             id: 1, host: "127.0.0.1", port: 0, clusterKey: .test, tls: try await Self.tls(cluster, "n1"))
-        // The right cluster key, the wrong CA: TLS alone keeps it out.
+        let intruderTLS = try await PeerTLS.load(
+            PeerTLSFiles(
+                certificateChain: foreign.certificate("n2"), privateKey: foreign.key("n2"),
+                clusterCA: trustsTheClusterCA ? cluster.ca : foreign.ca))
         let intruder = try await PeerTransport.start(
-            id: 2, host: "127.0.0.1", port: 0, clusterKey: .test, tls: try await Self.tls(foreign, "n2"))
+            id: 2, host: "127.0.0.1", port: 0, clusterKey: .test, tls: intruderTLS)
         let inbox = Inbox(receiver)
         intruder.setPeer(1, host: "127.0.0.1", port: receiver.localAddress.port!)
         let deadline = ContinuousClock.now + .seconds(10)

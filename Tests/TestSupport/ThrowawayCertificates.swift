@@ -15,21 +15,25 @@ public struct ThrowawayCertificates: Sendable {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "raftgate-certs-" + UUID().uuidString
         ).path
-        let status = await offThePool { () -> Int32 in
+        let (status, errors) = await offThePool { () -> (Int32, String) in
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/bin/bash")
             process.arguments = [packageRoot.appendingPathComponent("scripts/make-certs.sh").path, directory] + names
             process.standardOutput = FileHandle.nullDevice
-            do { try process.run() } catch { return -1 }
+            let errors = Pipe()
+            process.standardError = errors
+            do { try process.run() } catch { return (-1, "\(error)") }
+            let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             process.waitUntilExit()
-            return process.terminationStatus
+            return (process.terminationStatus, text)
         }
-        guard status == 0 else { throw CertificateError(status: status) }
+        guard status == 0 else { throw CertificateError(status: status, output: errors) }
         return ThrowawayCertificates(directory: directory)
     }
 
     public struct CertificateError: Error {
         public var status: Int32
+        public var output: String
     }
 
     public var ca: String { directory + "/ca.pem" }

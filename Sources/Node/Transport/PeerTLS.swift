@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 import NIOSSL
 
 /// Where a node's peer-port certificates live: its own certificate (chain) and key, and the
@@ -57,7 +58,8 @@ public struct PeerTLS: Sendable {
 
 /// Sits right behind the TLS handler of an accepted peer connection: a TLS handshake that fails
 /// (plain bytes, no client certificate, one from another CA) is counted as a `.tls` rejection and
-/// the connection closed, before anything reaches the cluster-key handshake.
+/// the connection closed, before anything reaches the cluster-key handshake. The first decrypted
+/// bytes show the TLS handshake is done; from then on this handler steps aside.
 final class PeerTLSRejectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -69,12 +71,11 @@ final class PeerTLSRejectionHandler: ChannelInboundHandler, RemovableChannelHand
         self.reject = reject
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .handshakeCompleted = event as? TLSUserEvent {
-            done = true
-            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-        }
-        context.fireUserInboundEventTriggered(event)
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.fireChannelRead(data)
+        guard !done else { return }
+        done = true
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
