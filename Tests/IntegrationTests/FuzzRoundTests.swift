@@ -17,7 +17,7 @@ import Testing
 /// replays the same inputs. `RAFTGATE_FUZZ_ROUNDS` runs more rounds than the default.
 @Suite("Fuzz round on a real node", .serialized)
 struct FuzzRoundTests {
-    static let rounds = Int(ProcessInfo.processInfo.environment["RAFTGATE_FUZZ_ROUNDS"] ?? "") ?? 4
+    static let rounds = Int(ProcessInfo.processInfo.environment["RAFTGATE_FUZZ_ROUNDS"] ?? "") ?? 10
 
     @Test func hostileBytesOnEveryPortLeaveTheClusterServing() async throws {
         let seed =
@@ -35,6 +35,9 @@ struct FuzzRoundTests {
                 http: cluster.http(leader), raft: cluster.raft(leader), swim: cluster.swim(leader),
                 udpSource: cluster.base + 60, target: NodeID(leader), member: NodeID(leader % 3 + 1))
             let outcome = await offThePool { inputs.run(against: ports) }
+            #expect(
+                outcome.connected == inputs.connections.count + 2 * inputs.replays + inputs.authenticatedGarbage.count,
+                "seed \(seed), round \(round): every connection was accepted")
             #expect(outcome.replaysAccepted == 0, "seed \(seed), round \(round): a replayed handshake got in")
             #expect(outcome.garbageAfterAuthenticationKept == 0, "seed \(seed), round \(round): garbage frames kept")
             for (id, process) in cluster.processes.sorted(by: { $0.key < $1.key }) {
@@ -47,6 +50,22 @@ struct FuzzRoundTests {
             let read = await cluster.read(port: cluster.http(leader), path: "/kv/fuzz?consistency=linearizable")
             #expect(read.status == 200 && read.body.contains(value), "seed \(seed), round \(round): \(read)")
         }
+        // The bytes reached what they were aimed at, and were refused there and counted.
+        var metrics = ""
+        for id in 1...3 { metrics += await HTTP.request("GET", "http://127.0.0.1:\(cluster.http(id))/metrics").body }
+        for counter in [
+            "raftgate_peer_rejected_total{reason=\"handshake\"}", "raftgate_peer_rejected_total{reason=\"frame\"}",
+            "raftgate_swim_dropped_unauthenticated_total",
+        ] {
+            #expect(Self.sum(counter, in: metrics) > 0, "seed \(seed): \(counter)")
+        }
+    }
+
+    /// The sum of every sample of `series` in Prometheus text.
+    static func sum(_ series: String, in metrics: String) -> Double {
+        metrics.split(separator: "\n").filter { $0.hasPrefix(series + " ") }.compactMap {
+            Double($0.split(separator: " ").last ?? "")
+        }.reduce(0, +)
     }
 }
 
@@ -129,6 +148,7 @@ struct FuzzInputs: Sendable {
     }
 
     struct Outcome: Sendable {
+        var connected = 0
         var replaysAccepted = 0
         var garbageAfterAuthenticationKept = 0
     }
@@ -144,6 +164,7 @@ struct FuzzInputs: Sendable {
                 case .swimTCP: ports.swim
                 }
             guard let socket = FuzzSocket(port: port) else { continue }
+            outcome.connected += 1
             socket.send(connection.bytes)
             if case .halfClose = connection.ending {
                 socket.shutdownWrite()
@@ -156,10 +177,11 @@ struct FuzzInputs: Sendable {
         // A member's handshake, recorded, then replayed on a new connection: the listener's new
         // nonce makes the recorded proof worthless, so the node must hang up.
         for _ in 0..<replays {
-            guard let member = FuzzSocket(port: ports.raft),
-                let recorded = member.handshake(as: ports.member, to: ports.target, key: key)
-            else { continue }
+            guard let member = FuzzSocket(port: ports.raft) else { continue }
+            outcome.connected += 1
+            guard let recorded = member.handshake(as: ports.member, to: ports.target, key: key) else { continue }
             guard let replay = FuzzSocket(port: ports.raft) else { continue }
+            outcome.connected += 1
             replay.send(recorded.hello)
             _ = replay.read(4 + 2 + PeerHandshake.challengeBodyBytes)
             replay.send(recorded.proof)
@@ -167,9 +189,9 @@ struct FuzzInputs: Sendable {
         }
         // A member that sends a frame which does not decode is cut off.
         for frame in authenticatedGarbage {
-            guard let member = FuzzSocket(port: ports.raft),
-                member.handshake(as: ports.member, to: ports.target, key: key) != nil
-            else { continue }
+            guard let member = FuzzSocket(port: ports.raft) else { continue }
+            outcome.connected += 1
+            guard member.handshake(as: ports.member, to: ports.target, key: key) != nil else { continue }
             member.send(frame)
             if !member.closedByTheNode() { outcome.garbageAfterAuthenticationKept += 1 }
         }
