@@ -68,8 +68,12 @@ write_through_haproxy() {
 case "${1:-}" in
 start)
     mkdir -p "$RUN/data"
-    # A throwaway CA and one certificate per node, made once per run/ directory.
-    [ -f "$CERTS/node3.pem" ] || scripts/make-certs.sh "$CERTS" node1 node2 node3
+    # A throwaway CA and one certificate per node, made once per run/ directory and again when
+    # they are about to expire (they last 30 days).
+    if [ ! -f "$CERTS/node3.pem" ] || ! openssl x509 -checkend 3600 -noout -in "$CERTS/node3.pem" >/dev/null 2>&1; then
+        rm -rf "$CERTS"
+        scripts/make-certs.sh "$CERTS" node1 node2 node3
+    fi
     if [ "$API_TLS" = 1 ]; then touch "$RUN/api-tls"; fi
     for id in 1 2 3; do start_node "$id"; done
     if ! alive "$RUN/haproxy.pid"; then
