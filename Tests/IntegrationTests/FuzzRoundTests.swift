@@ -61,6 +61,57 @@ struct FuzzRoundTests {
         }
     }
 
+    /// The same hostile bytes against a cluster with TLS on: HTTPS on the API, mutual TLS between
+    /// peers. None of it gets past TLS (the member handshakes need a TLS client, so they are left
+    /// out); the nodes refuse it, count the peer-port refusals and keep serving over TLS.
+    @Test func hostileBytesOnTLSPortsLeaveTheClusterServing() async throws {
+        let seed =
+            UInt64(ProcessInfo.processInfo.environment["RAFTGATE_FUZZ_SEED"] ?? "")
+            ?? UInt64.random(in: 1...UInt64.max)
+        print("fuzz round (TLS) seed \(seed): replay with RAFTGATE_FUZZ_SEED=\(seed)")
+        let certificates = try await ThrowawayCertificates.make(["n1", "n2", "n3"])
+        let cluster = ProcessCluster()
+        defer {
+            cluster.stopAll()
+            certificates.remove()
+        }
+        let base = cluster.extraArguments
+        for id in 1...3 {
+            cluster.extraArguments = base + TLSProcessTests.tlsArguments(certificates, "n\(id)", api: true)
+            try cluster.start(id)
+        }
+        let trust = ["--cacert", certificates.ca]
+        var random = FuzzRandom(seed: seed)
+        for round in 0..<max(1, Self.rounds / 2) {
+            let leader = try #require(
+                await TLSProcessTests.httpsLeader(cluster, ca: certificates.ca),
+                "seed \(seed), round \(round): a leader")
+            var drawn = FuzzInputs.round(&random, key: try ClusterKey(ProcessCluster.clusterKey))
+            drawn.replays = 0
+            drawn.authenticatedGarbage = []
+            let inputs = drawn
+            let ports = FuzzPorts(
+                http: cluster.http(leader), raft: cluster.raft(leader), swim: cluster.swim(leader),
+                udpSource: cluster.base + 60, target: NodeID(leader), member: NodeID(leader % 3 + 1))
+            let outcome = await offThePool { inputs.run(against: ports) }
+            #expect(outcome.connected == inputs.connections.count, "seed \(seed), round \(round)")
+            for (id, process) in cluster.processes.sorted(by: { $0.key < $1.key }) {
+                #expect(process.isRunning, "seed \(seed), round \(round): node \(id) died; log:\n\(cluster.log(id))")
+            }
+            let value = "tls-round-\(round)-\(seed)"
+            let url = "https://127.0.0.1:\(cluster.http(leader))/kv/fuzz"
+            let written = await poll {
+                await Curl.run(trust + ["-X", "PUT", "--data", value, url]).status == 200 ? true : nil
+            }
+            #expect(written == true, "seed \(seed), round \(round): a write after the round")
+            let read = await Curl.run(trust + [url + "?consistency=linearizable"])
+            #expect(read.status == 200 && read.body.contains(value), "seed \(seed), round \(round): \(read)")
+        }
+        var metrics = ""
+        for id in 1...3 { metrics += await Curl.run(trust + ["https://127.0.0.1:\(cluster.http(id))/metrics"]).body }
+        #expect(Self.sum("raftgate_peer_rejected_total{reason=\"tls\"}", in: metrics) > 0, "seed \(seed)")
+    }
+
     /// The sum of every sample of `series` in Prometheus text.
     static func sum(_ series: String, in metrics: String) -> Double {
         metrics.split(separator: "\n").filter { $0.hasPrefix(series + " ") }.compactMap {

@@ -46,6 +46,10 @@ public struct PeerTLS: Sendable {
         client.trustRoots = roots
         client.minimumTLSVersion = .tlsv12
         client.certificateVerification = .noHostnameVerification
+        // Closing a TLS connection waits for the peer's close_notify, 5 s by default: a stopped or
+        // paused peer would hold up this node's shutdown that long per connection.
+        server.shutdownTimeout = .seconds(1)
+        client.shutdownTimeout = .seconds(1)
         self.server = try NIOSSLContext(configuration: server)
         self.client = try NIOSSLContext(configuration: client)
     }
