@@ -5,7 +5,7 @@ SIM_STEPS ?= 3000
 
 # Debian packages the build needs; `make deps` installs whichever are missing.
 # libpq-dev for CLibPQ; postgresql-15 because PatroniTests probe a PostgreSQL they start themselves.
-DEBIAN_PACKAGES := liblz4-dev libpq-dev postgresql-15 pkg-config haproxy curl iptables
+DEBIAN_PACKAGES := liblz4-dev libpq-dev postgresql-15 pkg-config haproxy curl iptables openssl
 
 CHAOS_SECONDS ?= 120
 CHAOS_NODES ?= 3,5
@@ -108,10 +108,11 @@ lint:
 format:
 	$(SWIFT) format format --in-place --recursive Sources Tests Package.swift
 
-## The three-node example behind HAProxy (pids and logs under run/).
+## The three-node example behind HAProxy (pids and logs under run/); peers use mutual TLS with a
+## throwaway CA. TLS=1 also serves HTTPS on the nodes' API and health ports.
 start-cluster: deps
 	$(SWIFT) build -c release --product raftgate
-	scripts/cluster.sh start
+	TLS="$(TLS)" scripts/cluster.sh start
 
 stop-cluster:
 	scripts/cluster.sh stop

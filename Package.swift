@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         // Already built for Hummingbird; named so watches can end on graceful shutdown.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // Optional TLS: mutual TLS on the peer port, TLS on the API and health listeners.
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
@@ -56,6 +58,7 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]),
         .executableTarget(name: "raft-sim", dependencies: ["RaftSimulation"]),
         // The host simulation: RaftNode's own Ready loop, write-ahead log (on a simulated file
@@ -92,6 +95,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Configuration", package: "swift-configuration"),
@@ -103,7 +109,8 @@ let package = Package(
         .testTarget(name: "MembershipNIOTests", dependencies: ["Membership", "MembershipNIO", "TestSupport"]),
         .testTarget(name: "MembershipTests", dependencies: ["Membership", "MembershipSimulation"]),
         // Starts real `raftgate` processes (built by `swift build`, which `swift test` runs first).
-        .testTarget(name: "IntegrationTests", dependencies: ["raftgate", "TestSupport"]),
+        // Node and Raft for the fuzz round's handshakes and frames.
+        .testTarget(name: "IntegrationTests", dependencies: ["raftgate", "TestSupport", "Node", "Raft"]),
         .testTarget(
             name: "GatewayTests",
             dependencies: [

@@ -125,6 +125,35 @@ for c in $CONNECTIONS; do
     RESULT[l,etcd,$c]=$(wrk_run "http://127.0.0.1:$(etcd_client "$ETCD_LEADER")" etcd.lua "$c" MODE=read SERIALIZABLE=1)
 done
 
+# --- TLS on vs off: a second raftgate cluster with HTTPS on its API and mutual TLS between peers,
+# measured like the direct rows above (wrk speaks https; it does not verify the certificate).
+echo "bench: TLS on (HTTPS API + peer mutual TLS), direct to the leader"
+TLS_CERTS="$WORK/certs"
+scripts/make-certs.sh "$TLS_CERTS" n1 n2 n3
+TLS_PEERS="1=127.0.0.1:25401,2=127.0.0.1:25402,3=127.0.0.1:25403"
+TLS_SWIM="127.0.0.1:25411,127.0.0.1:25412,127.0.0.1:25413"
+declare -A TLS_PID
+for id in 1 2 3; do
+    "$RG" serve --id "$id" --data-dir "$WORK/tls-$id" --http "127.0.0.1:$((25380 + id))" \
+        --health "127.0.0.1:$((25390 + id))" --raft "127.0.0.1:$((25400 + id))" --peers "$TLS_PEERS" \
+        --swim "127.0.0.1:$((25410 + id))" --swim-seeds "$TLS_SWIM" --cluster-key bench-cluster-key-000000 \
+        --tls-cert "$TLS_CERTS/n$id.pem" --tls-key "$TLS_CERTS/n$id.key" \
+        --peer-tls-cert "$TLS_CERTS/n$id.pem" --peer-tls-key "$TLS_CERTS/n$id.key" --peer-tls-ca "$TLS_CERTS/ca.pem" \
+        --log-level warning 2>>"$WORK/tls-$id.log" &
+    TLS_PID[$id]=$!
+    PIDS+=($!)
+    disown $!
+done
+for id in 1 2 3; do wait_for 30 http_ok --cacert "$TLS_CERTS/ca.pem" "https://127.0.0.1:$((25390 + id))/health/ready"; done
+TLS_LEADER=""
+for id in 1 2 3; do http_ok --cacert "$TLS_CERTS/ca.pem" "https://127.0.0.1:$((25390 + id))/primary" && TLS_LEADER=$id; done
+wait_for 30 http_ok --cacert "$TLS_CERTS/ca.pem" -X PUT --data x "https://127.0.0.1:$((25380 + TLS_LEADER))/kv/bench/1"
+for c in $CONNECTIONS; do
+    RESULT[tw,$c]=$(wrk_run "https://127.0.0.1:$((25380 + TLS_LEADER))" raftgate-write.lua "$c")
+    RESULT[tr,$c]=$(wrk_run "https://127.0.0.1:$((25380 + TLS_LEADER))" raftgate-read.lua "$c" CONSISTENCY=linearizable)
+done
+for id in 1 2 3; do kill -9 "${TLS_PID[$id]}" 2>/dev/null || true; done
+
 echo "bench: propagation, $CHANGES changes each (write → a follower's watch; config → every node's cache)"
 WATCH_TOOL=.build/release/raft-bench-watch
 RG_LEADER=$(rg_leader)
@@ -230,6 +259,19 @@ RG_DETECTION=$(printf '%s\n' "${RG_DETECTIONS[@]}" | median)
     echo "$LIFECYCLE_ROWS"
     echo "| idle RSS per node (MB, median) | | ${RG_RSS} | | ${ETCD_RSS} | $(ratio "$RG_RSS" "$ETCD_RSS") |"
     echo "| start to ready, 3 nodes (ms) | | ${RG_READY} | | ${ETCD_READY} | $(ratio "$RG_READY" "$ETCD_READY") |"
+    echo
+    echo "TLS on vs off, direct to the leader (on: HTTPS on the API, mutual TLS between peers, EC P-256"
+    echo "certificates from scripts/make-certs.sh; off: the direct cells above):"
+    echo
+    echo "| row | conns | TLS off | TLS on | on ÷ off |"
+    echo "|---|---:|---:|---:|---:|"
+    for kind in w r; do
+        case $kind in w) name="write";; r) name="linearizable read";; esac
+        for c in $CONNECTIONS; do
+            echo "| $name req/s | $c | $(field "$kind,direct,$c" 1) | $(field "t$kind,$c" 1) | $(ratio "$(field "t$kind,$c" 1)" "$(field "$kind,direct,$c" 1)") |"
+            echo "| $name p50 / p99 ms | $c | $(field "$kind,direct,$c" 2) / $(field "$kind,direct,$c" 3) | $(field "t$kind,$c" 2) / $(field "t$kind,$c" 3) | $(ratio "$(field "t$kind,$c" 2)" "$(field "$kind,direct,$c" 2)") (p50) |"
+        done
+    done
     echo
     errors=""
     for key in "${!RESULT[@]}"; do

@@ -5,6 +5,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=run
 BIN=${RAFTGATE_BIN:-.build/release/raftgate}  # RAFTGATE_BIN: another build, e.g. .build/debug/raftgate
+CERTS=$RUN/certs
+
+# Peer mutual TLS is always on in the example, with a throwaway CA made here. TLS=1 also serves
+# HTTPS on every node's API and health ports (HAProxy then checks and forwards over TLS, verifying
+# the nodes against that CA); the mode is remembered in $RUN/api-tls while the cluster runs, so
+# restarting one node (make failover-demo) keeps it.
+if [ "${TLS:-}" = 1 ] || { [ -z "${TLS:-}" ] && [ -f "$RUN/api-tls" ]; }; then API_TLS=1; else API_TLS=0; fi
+if [ "$API_TLS" = 1 ]; then
+    SCHEME=https
+    CURL_TLS=(--cacert "$CERTS/ca.pem")
+else
+    SCHEME=http
+    CURL_TLS=()
+fi
 
 # A pid is alive if it exists and is not a zombie (a killed node whose parent has not reaped it).
 alive() {
@@ -19,7 +33,10 @@ start_node() {
     if alive "$RUN/node$id.pid"; then return; fi
     # Each node's ports and peers come from its config file; the data directory from a flag,
     # which overrides the file (flags > RAFTGATE_* environment > file).
-    "$BIN" serve --config examples/three-nodes/node$id.json --data-dir "$RUN/data/node$id" >>"$RUN/node$id.log" 2>&1 &
+    local tls=(--peer-tls-cert "$CERTS/node$id.pem" --peer-tls-key "$CERTS/node$id.key" --peer-tls-ca "$CERTS/ca.pem")
+    if [ "$API_TLS" = 1 ]; then tls+=(--tls-cert "$CERTS/node$id.pem" --tls-key "$CERTS/node$id.key"); fi
+    "$BIN" serve --config examples/three-nodes/node$id.json --data-dir "$RUN/data/node$id" "${tls[@]}" \
+        >>"$RUN/node$id.log" 2>&1 &
     echo $! >"$RUN/node$id.pid"
 }
 
@@ -38,7 +55,8 @@ wait_for() { # description, deadline in seconds, command...
 
 leader_elected() {
     for id in 1 2 3; do
-        [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:1000$id/primary")" = 200 ] && return 0
+        [ "$(curl -s "${CURL_TLS[@]}" -o /dev/null -w '%{http_code}' "$SCHEME://127.0.0.1:1000$id/primary")" = 200 ] &&
+            return 0
     done
     return 1
 }
@@ -50,17 +68,27 @@ write_through_haproxy() {
 case "${1:-}" in
 start)
     mkdir -p "$RUN/data"
+    # A throwaway CA and one certificate per node, made once per run/ directory and again when
+    # they are about to expire (they last 30 days).
+    if [ ! -f "$CERTS/node3.pem" ] || ! openssl x509 -checkend 3600 -noout -in "$CERTS/node3.pem" >/dev/null 2>&1; then
+        rm -rf "$CERTS"
+        scripts/make-certs.sh "$CERTS" node1 node2 node3
+    fi
+    if [ "$API_TLS" = 1 ]; then touch "$RUN/api-tls"; fi
     for id in 1 2 3; do start_node "$id"; done
     if ! alive "$RUN/haproxy.pid"; then
-        haproxy -f examples/three-nodes/haproxy.cfg -D -p "$RUN/haproxy.pid"
+        config=examples/three-nodes/haproxy.cfg
+        [ "$API_TLS" = 1 ] && config=examples/three-nodes/haproxy-tls.cfg
+        haproxy -f "$config" -D -p "$RUN/haproxy.pid"
     fi
     wait_for "a leader" 30 leader_elected
     wait_for "HAProxy to route a write to the leader" 30 write_through_haproxy
     cat <<TXT
 raftgate three-node example is up.
   API through HAProxy   http://127.0.0.1:8080   (writes → leader, reads → round-robin)
-  nodes (API)           http://127.0.0.1:8081  :8082  :8083
-  health-only           http://127.0.0.1:10001 :10002 :10003  (/primary /replica /health)
+  nodes (API)           $SCHEME://127.0.0.1:8081  :8082  :8083
+  health-only           $SCHEME://127.0.0.1:10001 :10002 :10003  (/primary /replica /health)
+  peer port             mutual TLS, certificates of the CA in $CERTS/ (ca.pem)
   HAProxy stats         http://127.0.0.1:8404
   pids and logs         $RUN/
 Try:
@@ -78,15 +106,17 @@ stop)
         fi
         rm -f "$RUN/$name.pid"
     done
+    rm -f "$RUN/api-tls"
     echo "stopped"
     ;;
 status)
-    "$BIN" status --endpoints 127.0.0.1:8081,127.0.0.1:8082,127.0.0.1:8083 || true
+    # `raftgate status` speaks plain HTTP only.
+    [ "$API_TLS" = 1 ] || "$BIN" status --endpoints 127.0.0.1:8081,127.0.0.1:8082,127.0.0.1:8083 || true
     echo
     for id in 1 2 3; do
         printf 'node%s  /primary %s  /replica %s\n' "$id" \
-            "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:1000$id/primary")" \
-            "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:1000$id/replica")"
+            "$(curl -s "${CURL_TLS[@]}" -o /dev/null -w '%{http_code}' "$SCHEME://127.0.0.1:1000$id/primary")" \
+            "$(curl -s "${CURL_TLS[@]}" -o /dev/null -w '%{http_code}' "$SCHEME://127.0.0.1:1000$id/replica")"
     done
     ;;
 start-node)

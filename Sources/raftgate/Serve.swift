@@ -46,6 +46,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Changes a new store keeps for watches to resume from (RAFTGATE_WATCH_HISTORY); default 10000.")
     var watchHistory: Int?
     @OptionGroup var lifecycleFlags: LifecycleFlags
+    @OptionGroup var tls: TLSOptions
 
     func run() async throws {
         let settings = try await ServeSettings.resolve(
@@ -53,7 +54,7 @@ struct Serve: AsyncParsableCommand {
                 config: config, id: id, dataDir: dataDir, http: http, health: health, raft: raft, peers: peers,
                 tickMs: tickMs, logLevel: logLevel, maxBodyBytes: maxBodyBytes, swim: swim, swimSeeds: swimSeeds,
                 clusterKey: clusterKey, insecureDev: insecureDev, swimReplayWindowMs: swimReplayWindowMs,
-                adminToken: adminToken, watchHistory: watchHistory),
+                adminToken: adminToken, watchHistory: watchHistory, tls: tls.flags),
             environment: ProcessInfo.processInfo.environment)
 
         // One line per event on stderr, each carrying the node id.
@@ -81,6 +82,8 @@ struct Serve: AsyncParsableCommand {
         lifecycleSettings.applyTestHooks(to: &configuration)
         configuration.tickInterval = .milliseconds(settings.tickMilliseconds)
         configuration.metricsFactory = metricsFactory
+        let loadedTLS = try await settings.tls.load()
+        configuration.peerTLS = loadedTLS.peer
         configuration.watchHistory = ChangeHistory.Limits(maxEvents: settings.watchHistory)
         var limits = GatewayLimits()
         limits.maxBodyBytes = settings.maxBodyBytes
@@ -91,6 +94,8 @@ struct Serve: AsyncParsableCommand {
                 "http": "\(settings.http)", "health": "\(settings.health)", "raft": "\(settings.raft)",
                 "dataDir": "\(settings.dataDirectory)", "swim": "\(settings.swim)",
                 "swimSeeds": "\(settings.swimSeeds.joined(separator: ","))",
+                "tls":
+                    "api=\(settings.tls.api != nil) clientCerts=\(settings.tls.api?.clientCA != nil) peer=\(settings.tls.peer != nil)",
                 "peers":
                     "\(settings.peers.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
             ])
@@ -130,7 +135,7 @@ struct Serve: AsyncParsableCommand {
         let lifecycle = NodeLifecycle(node: node, plan: lifecycleSettings.plan, logger: logger)
         let healthApp = Application(
             router: makeHealthRouter(node: node, lifecycle: lifecycle),
-            server: .http1(configuration: .init(idleTimeout: .seconds(10))),
+            server: try loadedTLS.server(.http1(configuration: .init(idleTimeout: .seconds(10)))),
             configuration: .init(
                 address: .hostname(settings.health.host, port: settings.health.port), serverName: "raftgate-health"),
             logger: logger)
@@ -138,7 +143,7 @@ struct Serve: AsyncParsableCommand {
             router: makeGatewayRouter(
                 node: node, limits: limits, metricsRegistry: registry, membership: membership,
                 configCache: configCache, adminToken: settings.adminToken, lifecycle: lifecycle),
-            server: .http1(configuration: .init(idleTimeout: .seconds(75))),
+            server: try loadedTLS.server(.http1(configuration: .init(idleTimeout: .seconds(75)))),
             configuration: .init(
                 address: .hostname(settings.http.host, port: settings.http.port), serverName: "raftgate"),
             services: [healthApp],

@@ -17,6 +17,8 @@ public struct NodeConfiguration: Sendable {
     public var peers: [NodeID: (host: String, port: Int)]
     /// The cluster's shared secret: the Raft peer port admits only nodes that hold it.
     public var clusterKey: ClusterKey
+    /// Peer mutual TLS (certificates of the cluster CA), on top of the cluster key; nil: plain TCP.
+    public var peerTLS: PeerTLS?
     /// Real time per Raft tick; with the default 10-tick election timeout, 50 ms gives elections
     /// after 0.5–1 s of silence.
     public var tickInterval: Duration = .milliseconds(50)

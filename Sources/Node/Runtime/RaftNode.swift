@@ -82,7 +82,8 @@ public actor RaftNode {
             historyLimits: configuration.watchHistory)
         let transport = try await PeerTransport.start(
             id: configuration.id, host: configuration.raftHost, port: configuration.raftPort,
-            clusterKey: configuration.clusterKey, metricsFactory: configuration.metricsFactory)
+            clusterKey: configuration.clusterKey, tls: configuration.peerTLS,
+            metricsFactory: configuration.metricsFactory)
         let node = RaftNode(configuration: configuration, loop: loop, transport: transport, logger: logger)
         await node.learnPeerAddresses()
         await node.run()

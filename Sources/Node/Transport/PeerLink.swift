@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Raft
 
 /// The outbound connection to one peer: a bounded queue of encoded frames, one TCP connection,
@@ -44,6 +45,8 @@ final class PeerLink: @unchecked Sendable {
         var localID: NodeID
         var key: PeerHandshakeKey
         var timeout: TimeAmount
+        /// Peer mutual TLS: the client side, wrapped around the handshake.
+        var tls: NIOSSLContext?
     }
 
     static let initialBackoff = TimeAmount.milliseconds(20)
@@ -152,6 +155,10 @@ final class PeerLink: @unchecked Sendable {
             .channelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: Self.maxQueuedBytes))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls = handshake.tls {
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: tls, serverHostname: nil))
+                    }
                     try channel.pipeline.syncOperations.addHandler(
                         PeerHandshakeDialerHandler(
                             handshake: PeerHandshakeDialer(

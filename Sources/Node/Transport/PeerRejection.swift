@@ -11,6 +11,9 @@ public enum PeerRejection: Error, Hashable {
     /// After authentication, a frame whose sender is not the authenticated dialer, or whose
     /// recipient is not this node: a frame's `from` is never trusted on its own.
     case misaddressed(from: NodeID, to: NodeID, authenticated: NodeID)
+    /// With peer mutual TLS on: the TLS handshake failed (plain bytes, no client certificate, or
+    /// one not signed by the cluster CA), before the cluster-key handshake could begin.
+    case tls
 
     /// The metric's `reason` label: a small fixed set, so hostile input cannot create series.
     var reason: String {
@@ -19,6 +22,7 @@ public enum PeerRejection: Error, Hashable {
         case .handshake: "handshake"
         case .frame: "frame"
         case .misaddressed: "misaddressed"
+        case .tls: "tls"
         }
     }
 }

@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Raft
 
 /// Counters the transport keeps for metrics and tests.
@@ -24,6 +25,8 @@ public struct TransportStatistics: Sendable, Hashable {
     /// Outbound handshakes that failed: the peer holds another key, speaks another protocol
     /// version, or did not answer in time.
     public var handshakesFailed = 0
+    /// Inbound connections refused by peer mutual TLS (see `PeerTLS`).
+    public var tlsRejected = 0
 }
 
 final class TransportCounters: Sendable {
@@ -34,7 +37,7 @@ final class TransportCounters: Sendable {
     init(metricsFactory: (any MetricsFactory)? = nil) {
         var rejections: [String: Counter] = [:]
         if let metricsFactory {
-            for reason in ["handshake", "handshake_timeout", "frame", "misaddressed"] {
+            for reason in ["handshake", "handshake_timeout", "frame", "misaddressed", "tls"] {
                 rejections[reason] = Counter(
                     label: "raftgate_peer_rejected_total", dimensions: [("reason", reason)], factory: metricsFactory)
             }
@@ -55,6 +58,7 @@ final class TransportCounters: Sendable {
         case .handshake: increment(\.handshakesRejected)
         case .frame: increment(\.framesRejected)
         case .misaddressed: increment(\.framesMisaddressed)
+        case .tls: increment(\.tlsRejected)
         }
         rejections[rejection.reason]?.increment()
     }
@@ -73,8 +77,9 @@ final class TransportCounters: Sendable {
 /// Every connection opens with `PeerHandshake`, keyed by the cluster key: the listener delivers
 /// frames only from a dialer that proved it holds the key, and only frames whose sender is that
 /// dialer and whose recipient is this node. This keeps out whoever can reach the port without the
-/// key; it does not stop an on-path attacker who can inject into an established TCP stream (frames
-/// carry no MAC; mutual TLS would be the answer to that, and is not done here).
+/// key; on its own it does not stop an on-path attacker who can inject into an established TCP
+/// stream (frames carry no MAC). With `tls` (`PeerTLS`), every connection is mutual TLS first,
+/// admitting only certificates of the cluster CA, and the handshake runs inside it.
 public final class PeerTransport: Sendable {
     public let id: NodeID
     /// Everything received from any peer, in arrival order per connection.
@@ -89,9 +94,10 @@ public final class PeerTransport: Sendable {
     private let logger: Logger
 
     /// Starts listening on `host:port` (port 0 picks a free one; see `localAddress`). A connection
-    /// that has not completed the handshake within `handshakeTimeout` is closed.
+    /// that has not completed the handshake (the TLS one included) within `handshakeTimeout` is closed.
     public static func start(
-        id: NodeID, host: String, port: Int, clusterKey: ClusterKey, handshakeTimeout: Duration = .seconds(5),
+        id: NodeID, host: String, port: Int, clusterKey: ClusterKey, tls: PeerTLS? = nil,
+        handshakeTimeout: Duration = .seconds(5),
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
         logger: Logger = Logger(label: "raftgate.transport"),
         group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
@@ -118,6 +124,10 @@ public final class PeerTransport: Sendable {
             .childChannelInitializer { channel in
                 inbound.track(channel)
                 return channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandlers(
+                            NIOSSLServerHandler(context: tls.server), PeerTLSRejectionHandler(reject: reject))
+                    }
                     try channel.pipeline.syncOperations.addHandler(
                         PeerHandshakeListenerHandler(
                             handshake: PeerHandshakeListener(localID: id, key: key), timeout: timeout,
@@ -133,7 +143,8 @@ public final class PeerTransport: Sendable {
             .get()
         return PeerTransport(
             id: id, server: server, group: group, stream: stream, continuation: continuation, counters: counters,
-            inbound: inbound, handshake: PeerLink.Handshake(localID: id, key: key, timeout: timeout), logger: logger)
+            inbound: inbound, handshake: PeerLink.Handshake(localID: id, key: key, timeout: timeout, tls: tls?.client),
+            logger: logger)
     }
 
     private init(
