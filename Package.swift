@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         // Already built for Hummingbird; named so watches can end on graceful shutdown.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // The /w proxy's pooled, streaming client to workers.
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
@@ -67,20 +69,42 @@ let package = Package(
         .executableTarget(name: "raft-chaos", dependencies: ["Linearizability"]),
         // `make bench`'s propagation rows: write → a follower's watch, config → every node's cache.
         .executableTarget(name: "raft-bench-watch"),
+        // Workers behind the gateways (DESIGN.md): the registry view, the SWIM mirror, health checks,
+        // ejection and picking (pure), and the proxy's HTTP client. Knows no HTTP routes.
+        .target(
+            name: "Workers",
+            dependencies: [
+                "Node", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
         .target(
             name: "Gateway",
             dependencies: [
-                "Node", "Raft", "Membership", "MembershipNIO", .product(name: "Hummingbird", package: "hummingbird"),
+                "Node", "Raft", "Membership", "MembershipNIO", "Workers", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
+        // The sample worker behind `/w/echo`: answers /health and echoes requests with its id.
+        .executableTarget(
+            name: "raftgate-echo",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "raftgate",
             dependencies: [
-                "Gateway", "Node", "Raft", "Membership", "MembershipNIO",
+                "Gateway", "Node", "Raft", "Membership", "MembershipNIO", "Workers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -94,7 +118,7 @@ let package = Package(
         .testTarget(name: "MembershipNIOTests", dependencies: ["Membership", "MembershipNIO", "TestSupport"]),
         .testTarget(name: "MembershipTests", dependencies: ["Membership", "MembershipSimulation"]),
         // Starts real `raftgate` processes (built by `swift build`, which `swift test` runs first).
-        .testTarget(name: "IntegrationTests", dependencies: ["raftgate", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["raftgate", "raftgate-echo", "TestSupport"]),
         .testTarget(
             name: "GatewayTests",
             dependencies: [
@@ -102,6 +126,7 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
+        .testTarget(name: "WorkersTests", dependencies: ["Workers", "Node"]),
         .testTarget(
             name: "NodeTests",
             dependencies: [

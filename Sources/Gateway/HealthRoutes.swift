@@ -76,7 +76,8 @@ struct HealthRoutes: Sendable {
 /// `/config` routes are served from it; `adminToken` guards admin routes (none: they are refused).
 public func makeGatewayRouter(
     node: RaftNode, limits: GatewayLimits = GatewayLimits(), metricsRegistry: PrometheusCollectorRegistry? = nil,
-    membership: MembershipService? = nil, configCache: ConfigCache? = nil, adminToken: String? = nil
+    membership: MembershipService? = nil, configCache: ConfigCache? = nil, adminToken: String? = nil,
+    workers: WorkerGateway? = nil
 ) -> Router<BasicRequestContext> {
     let router = Router()
     let factory: any MetricsFactory =
@@ -92,6 +93,12 @@ public func makeGatewayRouter(
     WatchRoutes(node: node, limits: limits, admin: admin, metrics: watchMetrics).register(on: router)
     if let configCache {
         ConfigRoutes(node: node, cache: configCache, limits: limits, admin: admin).register(on: router)
+    }
+    if let workers {
+        WorkerRoutes(node: node, workers: workers, limits: limits, admin: admin).register(on: router)
+        // Tenant API keys for /w are applied here, as middleware on this group, and nowhere else.
+        let proxied = router.group("w")
+        ProxyRoutes(proxy: workers.proxy, limits: limits).register(on: proxied)
     }
     HealthRoutes(node: node).register(on: router)
     AdminRoutes(

@@ -9,6 +9,7 @@ import Metrics
 import Node
 import Prometheus
 import Raft
+import Workers
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -44,6 +45,7 @@ struct Serve: AsyncParsableCommand {
     var adminToken: String?
     @Option(help: "Changes a new store keeps for watches to resume from (RAFTGATE_WATCH_HISTORY); default 10000.")
     var watchHistory: Int?
+    @OptionGroup(title: "Workers") var workerOptions: WorkerOptions
 
     func run() async throws {
         let settings = try await ServeSettings.resolve(
@@ -118,6 +120,10 @@ struct Serve: AsyncParsableCommand {
                     peer: change.member.id.node, reachable: kind == .alive, dead: kind == .dead || kind == .left)
             }
         }
+        let workers = await WorkerGateway.start(
+            node: node, membership: membership,
+            settings: try workerOptions.settings(environment: ProcessInfo.processInfo.environment),
+            metricsFactory: metricsFactory, logger: Logger(label: "raftgate.workers"))
         // Idle connections are closed: Hummingbird keeps even an HTTP/1.0 connection open until the
         // client closes it, so without a timeout a client that never closes would hold a socket.
         let healthApp = Application(
@@ -129,8 +135,9 @@ struct Serve: AsyncParsableCommand {
         let api = Application(
             router: makeGatewayRouter(
                 node: node, limits: limits, metricsRegistry: registry, membership: membership,
-                configCache: configCache, adminToken: settings.adminToken),
-            server: .http1(configuration: .init(idleTimeout: .seconds(75))),
+                configCache: configCache, adminToken: settings.adminToken, workers: workers),
+            server: .http1(
+                configuration: .init(additionalChannelHandlers: PeerAddressHeader.handlers, idleTimeout: .seconds(75))),
             configuration: .init(
                 address: .hostname(settings.http.host, port: settings.http.port), serverName: "raftgate"),
             services: [healthApp],
@@ -139,6 +146,7 @@ struct Serve: AsyncParsableCommand {
         // SIGTERM: tell the others this node is leaving (no suspicion period), then stop.
         await membership.leave()
         watcher.cancel()
+        await workers.stop()
         configCache.stop()
         await node.stop()
         logger.info("stopped")
