@@ -74,6 +74,7 @@ bench: deps
 	$(SWIFT) build -c release --product raftgate
 	$(SWIFT) build -c release --product raft-bench-disk
 	$(SWIFT) build -c release --product raft-bench-watch
+	$(SWIFT) build -c release --product raftgate-echo
 	bench/run.sh
 
 ## Entries per second the Raft core commits in memory (3 nodes; 1, 16 and 256 in flight).
@@ -100,6 +101,7 @@ format:
 ## The three-node example behind HAProxy (pids and logs under run/).
 start-cluster: deps
 	$(SWIFT) build -c release --product raftgate
+	$(SWIFT) build -c release --product raftgate-echo
 	scripts/cluster.sh start
 
 stop-cluster:

@@ -16,6 +16,8 @@ public struct WorkerGateway: Sendable {
         metricsFactory: any MetricsFactory = MetricsSystem.factory, logger: Logger = Logger(label: "raftgate.workers")
     ) async -> WorkerGateway {
         let registry = await WorkerRegistry.start(node: node)
+        var settings = settings
+        settings.rotationSeed = node.id
         let proxy = WorkerProxy(registry: registry, settings: settings, metricsFactory: metricsFactory, logger: logger)
         if let membership {
             await node.leaderServices.add(

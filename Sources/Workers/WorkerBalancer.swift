@@ -33,8 +33,11 @@ public struct WorkerBalancer: Sendable {
     public private(set) var services: [String: [String: WorkerState]] = [:]
     private var rotation: UInt64 = 0
 
-    public init(settings: Settings = Settings()) {
+    /// `rotationSeed`: where tie-breaking starts. Gateways seeded with their node ids break the
+    /// first ties differently, so requests spread over the gateways also spread over the workers.
+    public init(settings: Settings = Settings(), rotationSeed: UInt64 = 0) {
         self.settings = settings
+        rotation = rotationSeed
     }
 
     /// Takes the registry as it now is: new workers start fresh, known ones keep their counts,

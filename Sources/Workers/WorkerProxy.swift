@@ -18,6 +18,8 @@ public struct WorkerProxySettings: Sendable, Hashable {
     /// Pooled connections per worker (a soft limit: more requests queue for one).
     public var connectionsPerWorker = 128
     public var balancer = WorkerBalancer.Settings()
+    /// Where the balancer's tie-breaking starts (the node id).
+    public var rotationSeed: UInt64 = 0
 
     public init() {}
 }
@@ -103,7 +105,7 @@ public final class WorkerProxy: Sendable {
     ) {
         self.settings = settings
         self.logger = logger
-        balancer = NIOLockedValueBox(WorkerBalancer(settings: settings.balancer))
+        balancer = NIOLockedValueBox(WorkerBalancer(settings: settings.balancer, rotationSeed: settings.rotationSeed))
         metrics = WorkerMetrics(factory: metricsFactory)
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
