@@ -96,8 +96,9 @@ public func makeGatewayRouter(
     }
     if let workers {
         WorkerRoutes(node: node, workers: workers, limits: limits, admin: admin).register(on: router)
-        // Tenant API keys for /w are applied here, as middleware on this group, and nowhere else.
         let proxied = router.group("w")
+        // Tenant API keys for /w go here and nowhere else: `proxied.add(middleware: …)`, before the
+        // routes (a group's middleware wraps only the routes added after it).
         ProxyRoutes(proxy: workers.proxy, limits: limits).register(on: proxied)
     }
     HealthRoutes(node: node).register(on: router)

@@ -1,5 +1,6 @@
 import HTTPTypes
 import NIOCore
+import NIOHTTPTypes
 
 /// Hummingbird's basic request context does not carry the client's address, which the worker
 /// proxy needs for `X-Forwarded-For`. This channel handler writes the connection's remote

@@ -271,7 +271,7 @@ public final class WorkerProxy: Sendable {
         if let error = error as? IOError {
             return .connectFailure(refused: error.errnoCode == ECONNREFUSED)
         }
-        if let error = error as? ChannelError, error == .connectTimeout { return .connectFailure(refused: false) }
+        if let error = error as? ChannelError, case .connectTimeout = error { return .connectFailure(refused: false) }
         return .protocolError
     }
 

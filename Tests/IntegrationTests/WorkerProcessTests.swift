@@ -132,18 +132,21 @@ struct WorkerProcessTests {
         }
         #expect(await cluster.settledLeader() != nil)
         try workers.startEcho("drain-c", index: 2)
-        try workers.startAgent("agent-c", index: 2, memberID: 4343, service: "drain", drainMilliseconds: 1000)
+        try workers.startAgent("agent-c", index: 2, memberID: 4343, service: "drain", drainMilliseconds: 1500)
         #expect(await everyNodeReaches(cluster, ["drain-c"], service: "drain"))
 
         let port = cluster.http(1)
-        let inFlight = Task { await proxied(port: port, path: "/w/drain/slow?delay_ms=2500") }
+        let inFlight = Task { () -> (status: Int, worker: String?) in
+            let answer = await proxied(port: port, path: "/w/drain/slow?delay_ms=2500")
+            return (answer.status, answer.worker)
+        }
         try await Task.sleep(for: .milliseconds(300))
         workers.signal("agent-c", SIGTERM)
         // While it drains, it is still registered but takes nothing new.
         #expect(
             await eventually(within: 10) { await proxied(port: cluster.http(2), path: "/w/drain/x").status == 503 },
             "a draining worker still got new requests")
-        #expect(workers.waitForExit("agent-c") == 0, workers.log("agent-c"))
+        #expect(workers.waitForExit("agent-c") == 0, "\(workers.log("agent-c"))")
         let finished = await inFlight.value
         #expect(finished.status == 200 && finished.worker == "drain-c", "the in-flight request did not finish")
         for id in 1...3 {
