@@ -86,7 +86,8 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "Node", "Raft", "Membership", "MembershipNIO", "Workers", .product(name: "Hummingbird", package: "hummingbird"),
+                "Node", "Raft", "Membership", "MembershipNIO", "Workers",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

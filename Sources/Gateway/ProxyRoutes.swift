@@ -92,12 +92,14 @@ struct ProxyRoutes: Sendable {
                 try await writer.finish(nil)
             }
             if isHead, let contentLength { headers[.contentLength] = "\(contentLength)" }
-            return Response(status: HTTPResponse.Status(code: Int(response.status.code)), headers: headers, body: responseBody)
+            return Response(
+                status: HTTPResponse.Status(code: Int(response.status.code)), headers: headers, body: responseBody)
         }
     }
 
     private func tooLarge() -> GatewayError {
-        GatewayError(status: .contentTooLarge, code: "too_large", message: "the body exceeds \(limits.maxBodyBytes) bytes")
+        GatewayError(
+            status: .contentTooLarge, code: "too_large", message: "the body exceeds \(limits.maxBodyBytes) bytes")
     }
 }
 

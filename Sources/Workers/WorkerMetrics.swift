@@ -28,7 +28,8 @@ final class WorkerMetrics: Sendable {
                         label: "raftgate_worker_retries_total", dimensions: [("service", service)], factory: factory),
                     ejections: Counter(
                         label: "raftgate_worker_ejections_total", dimensions: [("service", service)], factory: factory),
-                    healthy: Gauge(label: "raftgate_worker_healthy", dimensions: [("service", service)], factory: factory)
+                    healthy: Gauge(
+                        label: "raftgate_worker_healthy", dimensions: [("service", service)], factory: factory)
                 )
             defer { all[service] = entry }
             return body(&entry)

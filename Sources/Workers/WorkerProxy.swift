@@ -119,7 +119,8 @@ public final class WorkerProxy: Sendable {
         configuration.decompression = .disabled
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         var checkConfiguration = configuration
-        checkConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 2)
+        checkConfiguration.connectionPool = .init(
+            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 2)
         checkConfiguration.connectionPool.retryConnectionEstablishment = false
         checker = HTTPClient(eventLoopGroupProvider: .singleton, configuration: checkConfiguration)
         registry.observe { [weak self] directory in self?.sync(directory) }
@@ -168,7 +169,8 @@ public final class WorkerProxy: Sendable {
             switch pick {
             case .unknownService:
                 return .failure(
-                    ProxyFailure(status: 404, code: "unknown_service", message: "no worker is registered for \(service)"))
+                    ProxyFailure(
+                        status: 404, code: "unknown_service", message: "no worker is registered for \(service)"))
             case .noEligibleWorker:
                 let failure =
                     lastFailure
@@ -225,7 +227,10 @@ public final class WorkerProxy: Sendable {
     private func note(_ outcome: UpstreamOutcome, service: String, worker: WorkerRecord) {
         let now = ContinuousClock.now
         let (ejected, eligible) = balancer.withLockedValue { balancer in
-            (balancer.record(outcome, service: service, id: worker.id, at: now), balancer.eligibleCount(service, at: now))
+            (
+                balancer.record(outcome, service: service, id: worker.id, at: now),
+                balancer.eligibleCount(service, at: now)
+            )
         }
         if let ejected {
             metrics.ejection(service)
@@ -249,7 +254,8 @@ public final class WorkerProxy: Sendable {
                 status: 502, code: "worker_unreachable", message: "worker \(worker.id) could not be reached: \(error)")
         case .protocolError, .serverError, .success:
             ProxyFailure(
-                status: 502, code: "bad_worker_response", message: "worker \(worker.id) answered no valid HTTP: \(error)")
+                status: 502, code: "bad_worker_response",
+                message: "worker \(worker.id) answered no valid HTTP: \(error)")
         }
     }
 
@@ -271,7 +277,15 @@ public final class WorkerProxy: Sendable {
         if let error = error as? IOError {
             return .connectFailure(refused: error.errnoCode == ECONNREFUSED)
         }
-        if let error = error as? ChannelError, case .connectTimeout = error { return .connectFailure(refused: false) }
+        if let error = error as? ChannelError {
+            switch error {
+            // The pooled connection was closed under the request (the worker died): nothing came back.
+            case .connectTimeout, .ioOnClosedChannel, .alreadyClosed, .eof, .outputClosed, .inputClosed:
+                return .connectFailure(refused: false)
+            default:
+                return .protocolError
+            }
+        }
         return .protocolError
     }
 

@@ -137,7 +137,9 @@ struct Registrar: Sendable {
     }
 
     private func send(_ method: String, _ path: String, body: String?) async -> UInt {
-        guard let response = try? await HTTPClient.shared.execute(makeRequest(method, path, body: body), timeout: .seconds(5))
+        guard
+            let response = try? await HTTPClient.shared.execute(
+                makeRequest(method, path, body: body), timeout: .seconds(5))
         else { return 0 }
         _ = try? await response.body.collect(upTo: 1 << 20)
         return response.status.code

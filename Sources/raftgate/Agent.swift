@@ -22,7 +22,8 @@ struct Agent: AsyncParsableCommand {
     var id: UInt64?
     @Option(help: "A tag, key=value; repeatable.") var tag: [String] = []
     @Option(help: "The cluster's shared secret, as the gateways' (RAFTGATE_CLUSTER_KEY).") var clusterKey: String?
-    @Flag(help: "Without a cluster key, use the public development key (RAFTGATE_INSECURE_DEV).") var insecureDev = false
+    @Flag(help: "Without a cluster key, use the public development key (RAFTGATE_INSECURE_DEV).") var insecureDev =
+        false
     @Option(help: "Between announcing draining and leaving on SIGTERM, ms; default 1000.") var drainMs: Int = 1000
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
 
@@ -44,7 +45,8 @@ struct Agent: AsyncParsableCommand {
             key = ServeSettings.developmentClusterKey
         }
         guard let key, key.utf8.count >= MembershipConfiguration.minimumClusterKeyBytes else {
-            throw ValidationError("a cluster key of at least 16 bytes is required (--cluster-key, RAFTGATE_CLUSTER_KEY)")
+            throw ValidationError(
+                "a cluster key of at least 16 bytes is required (--cluster-key, RAFTGATE_CLUSTER_KEY)")
         }
         var tags: [String: String] = [:]
         for pair in tag {

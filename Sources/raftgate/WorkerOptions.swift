@@ -6,7 +6,9 @@ import Workers
 struct WorkerOptions: ParsableArguments {
     @Option(help: "Active health check interval per worker, ms (RAFTGATE_WORKER_HEALTH_INTERVAL_MS); default 1000.")
     var workerHealthIntervalMs: Int?
-    @Option(help: "Per-try timeout for a proxied request's response head, ms (RAFTGATE_WORKER_TRY_TIMEOUT_MS); default 5000.")
+    @Option(
+        help:
+            "Per-try timeout for a proxied request's response head, ms (RAFTGATE_WORKER_TRY_TIMEOUT_MS); default 5000.")
     var workerTryTimeoutMs: Int?
 
     func settings(environment: [String: String]) throws -> WorkerProxySettings {

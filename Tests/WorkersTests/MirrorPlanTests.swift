@@ -4,7 +4,9 @@ import Testing
 
 @Suite("SWIM → registry mirror plan")
 struct MirrorPlanTests {
-    func worker(_ id: UInt64, _ status: SWIMWorker.Status, address: String = "127.0.0.1:9000", tags: [String: String] = [:])
+    func worker(
+        _ id: UInt64, _ status: SWIMWorker.Status, address: String = "127.0.0.1:9000", tags: [String: String] = [:]
+    )
         -> SWIMWorker
     {
         SWIMWorker(memberID: id, service: "echo", address: address, tags: tags, status: status)
@@ -17,13 +19,15 @@ struct MirrorPlanTests {
             removeUnknown: false)
         #expect(
             steps == [
-                .put(worker(1, .alive).record), .delete(key: "/_sys/workers/echo/2"), .delete(key: "/_sys/workers/echo/3"),
+                .put(worker(1, .alive).record), .delete(key: "/_sys/workers/echo/2"),
+                .delete(key: "/_sys/workers/echo/3"),
             ])
     }
 
     @Test func nothingToDoWhenTheRegistryAlreadyMatches() {
         let steps = MirrorPlan.steps(
-            swim: [worker(1, .alive), worker(2, .suspect)], registered: [worker(1, .alive).record, worker(2, .alive).record],
+            swim: [worker(1, .alive), worker(2, .suspect)],
+            registered: [worker(1, .alive).record, worker(2, .alive).record],
             removeUnknown: true)
         #expect(steps.isEmpty, "a suspect worker stays registered; health checks decide about its traffic")
     }
@@ -36,7 +40,8 @@ struct MirrorPlanTests {
         let draining = worker(1, .alive, tags: ["draining": "true"])
         #expect(draining.record.draining)
         #expect(draining.record.tags.isEmpty)
-        #expect(MirrorPlan.steps(swim: [draining], registered: registered, removeUnknown: false) == [.put(draining.record)])
+        #expect(
+            MirrorPlan.steps(swim: [draining], registered: registered, removeUnknown: false) == [.put(draining.record)])
     }
 
     @Test func unknownMembersAreRemovedOnlyAfterTheGraceAndHTTPEntriesNever() {

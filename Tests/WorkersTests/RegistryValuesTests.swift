@@ -6,7 +6,8 @@ import Testing
 @Suite("Registry records, names, directory and proxy headers")
 struct RegistryValuesTests {
     @Test func aRecordRoundTripsAndOnlyUnderItsOwnKey() {
-        let record = WorkerRecord(service: "echo", id: "a", address: "127.0.0.1:9000", tags: ["zone": "b"], source: .http)
+        let record = WorkerRecord(
+            service: "echo", id: "a", address: "127.0.0.1:9000", tags: ["zone": "b"], source: .http)
         #expect(WorkerRecord(key: record.key, value: record.encoded) == record)
         #expect(WorkerRecord(key: "/_sys/workers/echo/b", value: record.encoded) == nil)
         #expect(WorkerRecord(key: record.key, value: Array("garbage".utf8)) == nil)
