@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`'s worker-proxy rows (also runnable alone: bench/workers.sh after a release build of
-# raftgate and raftgate-echo). Three raftgate nodes and echo workers on 127.0.0.1 (ports 26xxx),
+# raftgate and raftgate-echo). Three raftgate nodes and echo workers on 127.0.0.1 (ports 19xxx),
 # stopped by pid. Prints a Markdown table (and writes it to $1 when given):
 # - proxy overhead: wrk GET through node 1's /w/echo/… vs the same echo worker directly, 1/16/64 connections;
 # - registration → first proxied answer on every node, over HTTP (PUT /workers) and through SWIM (raftgate agent);
@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 DURATION=${BENCH_SECONDS:-5}
 CONNECTIONS=${BENCH_CONNECTIONS:-"1 16 64"}
 OUT=${1:-}
-RG=.build/release/raftgate
-ECHO=.build/release/raftgate-echo
+RG=${RAFTGATE_BIN:-.build/release/raftgate}
+ECHO=${RAFTGATE_ECHO_BIN:-.build/release/raftgate-echo}
 KEY=bench-cluster-key-000000
 TOKEN=bench-admin-token-000000
 WORK=$(mktemp -d /tmp/raftgate-bench-workers.XXXXXX)
@@ -34,26 +34,30 @@ spawn() { # LOG COMMAND… ; the pid in $LAST
     disown $LAST
 }
 
-http_port() { echo $((26080 + $1)); }
-SWIM_SEEDS="127.0.0.1:26111,127.0.0.1:26112,127.0.0.1:26113"
+http_port() { echo $((19080 + $1)); }
+# Another run's processes on these ports would answer in place of ours.
+for port in 19081 19082 19083 19091 19092 19093 19101 19102 19103 19201 19202 19203 19204; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "port $port is in use; stop what holds it" >&2; exit 1; fi
+done
+SWIM_SEEDS="127.0.0.1:19111,127.0.0.1:19112,127.0.0.1:19113"
 for id in 1 2 3; do
     spawn "node$id" "$RG" serve --id "$id" --data-dir "$WORK/node$id" --http "127.0.0.1:$(http_port $id)" \
-        --health "127.0.0.1:$((26090 + id))" --raft "127.0.0.1:$((26100 + id))" \
-        --peers "1=127.0.0.1:26101,2=127.0.0.1:26102,3=127.0.0.1:26103" --swim "127.0.0.1:$((26110 + id))" \
+        --health "127.0.0.1:$((19090 + id))" --raft "127.0.0.1:$((19100 + id))" \
+        --peers "1=127.0.0.1:19101,2=127.0.0.1:19102,3=127.0.0.1:19103" --swim "127.0.0.1:$((19110 + id))" \
         --swim-seeds "$SWIM_SEEDS" --cluster-key "$KEY" --admin-token "$TOKEN" --log-level warning
 done
-for id in 1 2 3; do wait_for 30 http_ok "http://127.0.0.1:$((26090 + id))/health/ready"; done
-leader() { for id in 1 2 3; do http_ok "http://127.0.0.1:$((26090 + id))/primary" && { echo "$id"; return; }; done; }
+for id in 1 2 3; do wait_for 30 http_ok "http://127.0.0.1:$((19090 + id))/health/ready"; done
+leader() { for id in 1 2 3; do http_ok "http://127.0.0.1:$((19090 + id))/primary" && { echo "$id"; return; }; done; }
 LEADER_URL="http://127.0.0.1:$(http_port "$(leader)")"
 register() { # SERVICE ID PORT
-    curl -s -m 5 -o /dev/null -w '%{http_code}' -X PUT "$LEADER_URL/workers/$1/$2" -H "Authorization: Bearer $TOKEN" \
+    curl -s -m 5 -o "$WORK/register-$2.json" -w '%{http_code}' -X PUT "$LEADER_URL/workers/$1/$2" -H "Authorization: Bearer $TOKEN" \
         -d "{\"address\":\"127.0.0.1:$3\",\"ttl_ms\":600000}"
 }
 
 # --- proxy overhead --------------------------------------------------------------------------
-spawn echo1 "$ECHO" --id e1 --listen 127.0.0.1:26201
-wait_for 10 http_ok http://127.0.0.1:26201/health
-[ "$(register echo e1 26201)" = 200 ]
+spawn echo1 "$ECHO" --id e1 --listen 127.0.0.1:19201
+wait_for 10 http_ok http://127.0.0.1:19201/health
+[ "$(register echo e1 19201)" = 200 ] || { cat "$WORK/register-e1.json" >&2; exit 1; }
 wait_for 10 http_ok "http://127.0.0.1:$(http_port 1)/w/echo/hello"
 wrk_cell() { # URL CONNECTIONS → "req/s p50 p99 non2xx+errors"
     local threads=$(($2 < 2 ? 1 : 2)) output
@@ -66,7 +70,7 @@ declare -A CELL
 for c in $CONNECTIONS; do
     echo "bench workers: $c connection(s)" >&2
     CELL[proxy,$c]=$(wrk_cell "http://127.0.0.1:$(http_port 1)/w/echo/hello" "$c")
-    CELL[direct,$c]=$(wrk_cell "http://127.0.0.1:26201/hello" "$c")
+    CELL[direct,$c]=$(wrk_cell "http://127.0.0.1:19201/hello" "$c")
 done
 
 # --- registration → first proxied answer on every node ---------------------------------------
@@ -75,27 +79,27 @@ first_answer_everywhere() { # SERVICE WORKER → waits until all three nodes ans
         wait_for 30 sh -c "curl -s -m 1 http://127.0.0.1:$(http_port $id)/w/$1/x | grep -q '\"worker\":\"$2\"'"
     done
 }
-spawn echo2 "$ECHO" --id e2 --listen 127.0.0.1:26202
-spawn echo3 "$ECHO" --id e3 --listen 127.0.0.1:26203
-wait_for 10 http_ok http://127.0.0.1:26202/health
-wait_for 10 http_ok http://127.0.0.1:26203/health
+spawn echo2 "$ECHO" --id e2 --listen 127.0.0.1:19202
+spawn echo3 "$ECHO" --id e3 --listen 127.0.0.1:19203
+wait_for 10 http_ok http://127.0.0.1:19202/health
+wait_for 10 http_ok http://127.0.0.1:19203/health
 t0=$(now_ms)
-[ "$(register viahttp e2 26202)" = 200 ]
+[ "$(register viahttp e2 19202)" = 200 ]
 first_answer_everywhere viahttp e2
 HTTP_FIRST=$(($(now_ms) - t0))
 t0=$(now_ms)
-spawn agent3 "$RG" agent --service viaswim --address 127.0.0.1:26203 --swim 127.0.0.1:26213 --id 3003 \
+spawn agent3 "$RG" agent --service viaswim --address 127.0.0.1:19203 --swim 127.0.0.1:19213 --id 3003 \
     --seeds "$SWIM_SEEDS" --cluster-key "$KEY"
 first_answer_everywhere viaswim e3
 SWIM_FIRST=$(($(now_ms) - t0))
 
 # --- SIGKILL a worker under load ---------------------------------------------------------------
-spawn echo4 "$ECHO" --id e4 --listen 127.0.0.1:26204
+spawn echo4 "$ECHO" --id e4 --listen 127.0.0.1:19204
 VICTIM=$LAST
-wait_for 10 http_ok http://127.0.0.1:26204/health
-[ "$(register echo e4 26204)" = 200 ]
+wait_for 10 http_ok http://127.0.0.1:19204/health
+[ "$(register echo e4 19204)" = 200 ]
 wait_for 10 sh -c "curl -s http://127.0.0.1:$(http_port 1)/workers/echo | grep -o '\"eligible\":true' | wc -l | grep -q 2"
-(sleep 2 && kill -9 "$VICTIM") &
+(sleep "$(awk -v d="$DURATION" 'BEGIN {print d / 2}')" && kill -9 "$VICTIM" 2>/dev/null) &
 KILL_OUTPUT=$(wrk -t2 -c16 -d"${DURATION}s" "http://127.0.0.1:$(http_port 1)/w/echo/load")
 KILL_TOTAL=$(echo "$KILL_OUTPUT" | awk '/requests in/ {print $1}')
 KILL_FAILED=$(echo "$KILL_OUTPUT" | awk '/Non-2xx/ {n += $5} /Socket errors/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}')
@@ -110,7 +114,7 @@ field() { echo "${CELL[$1]}" | awk -v n="$2" '{print $n}'; }
     done
     echo "| registration → first proxied answer on all 3 nodes (ms), HTTP PUT | | ${HTTP_FIRST} | | |"
     echo "| registration → first proxied answer on all 3 nodes (ms), raftgate agent (process start, SWIM join, mirror) | | ${SWIM_FIRST} | | |"
-    echo "| requests failed while 1 of 2 workers is SIGKILLed under load (wrk, 16 conns, ${DURATION} s) | | ${KILL_FAILED} of ${KILL_TOTAL} | | |"
+    echo "| requests failed while 1 of 2 workers is SIGKILLed half-way through (wrk GET, 16 conns, ${DURATION} s) | | ${KILL_FAILED} of ${KILL_TOTAL} | | |"
     errors=""
     for key in "${!CELL[@]}"; do
         e=$(echo "${CELL[$key]}" | awk '{print $4}')

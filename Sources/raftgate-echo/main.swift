@@ -45,20 +45,20 @@ struct Echo: AsyncParsableCommand {
         let app = Application(
             router: router, configuration: .init(address: .hostname(host, port: port), serverName: "raftgate-echo"),
             logger: logger)
-        var registration: Task<Void, Never>?
-        if let register {
-            let token = adminToken ?? ProcessInfo.processInfo.environment["RAFTGATE_ADMIN_TOKEN"]
-            let registrar = Registrar(
-                gateway: register, service: service, id: id, address: listen, ttlMilliseconds: ttlMs, token: token,
-                logger: logger)
-            registration = Task { await registrar.run() }
+        guard let register else {
             try await app.runService()
-            registration?.cancel()
-            await registrar.deregister()
-        } else {
-            try await app.runService()
+            return
         }
-        _ = registration
+        let token = adminToken ?? ProcessInfo.processInfo.environment["RAFTGATE_ADMIN_TOKEN"]
+        let registrar = Registrar(
+            gateway: register, service: service, id: id, address: listen, ttlMilliseconds: ttlMs, token: token,
+            logger: logger)
+        let registration = Task { await registrar.run() }
+        // SIGTERM: the server finishes what is in flight; then the registration goes at once rather
+        // than when its lease runs out.
+        try await app.runService()
+        registration.cancel()
+        await registrar.deregister()
     }
 
     static func echo(_ request: Request, id: String) async throws -> Response {

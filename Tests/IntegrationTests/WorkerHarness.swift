@@ -129,7 +129,6 @@ final class MisbehavingWorker: @unchecked Sendable {
     private let listener: Int32
     private let lock = NSLock()
     private var held: [Int32] = []
-    private var stopped = false
 
     init?(port: Int, mode: Mode) {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
