@@ -95,7 +95,7 @@ raftgate three-node example is up.
 Try:
   curl -X POST http://127.0.0.1:8080/kv -d '{"key":"hello","value":"world"}'
   curl http://127.0.0.1:8080/kv/hello
-  curl http://127.0.0.1:8080/w/echo/hello; curl http://127.0.0.1:8080/w/echo/hello   # two workers answer
+  curl http://127.0.0.1:8081/w/echo/hello; curl http://127.0.0.1:8081/w/echo/hello   # two workers answer
   curl http://127.0.0.1:8080/workers
 TXT
     ;;
