@@ -55,6 +55,7 @@ struct Serve: AsyncParsableCommand {
                 clusterKey: clusterKey, insecureDev: insecureDev, swimReplayWindowMs: swimReplayWindowMs,
                 adminToken: adminToken, watchHistory: watchHistory),
             environment: ProcessInfo.processInfo.environment)
+        let workerSettings = try workerOptions.settings(environment: ProcessInfo.processInfo.environment)
 
         // One line per event on stderr, each carrying the node id.
         let level = settings.logLevel
@@ -121,9 +122,8 @@ struct Serve: AsyncParsableCommand {
             }
         }
         let workers = await WorkerGateway.start(
-            node: node, membership: membership,
-            settings: try workerOptions.settings(environment: ProcessInfo.processInfo.environment),
-            metricsFactory: metricsFactory, logger: Logger(label: "raftgate.workers"))
+            node: node, membership: membership, settings: workerSettings, metricsFactory: metricsFactory,
+            logger: Logger(label: "raftgate.workers"))
         // Idle connections are closed: Hummingbird keeps even an HTTP/1.0 connection open until the
         // client closes it, so without a timeout a client that never closes would hold a socket.
         let healthApp = Application(
