@@ -193,3 +193,27 @@ final class MisbehavingWorker: @unchecked Sendable {
         for connection in lock.withLock({ held }) { close(connection) }
     }
 }
+
+/// A chunked POST (no Content-Length, so the body limit can only be enforced while it streams)
+/// over a raw socket; the answer's status, or nil if there was none.
+func chunkedPostStatus(port: Int, path: String, chunks: Int, chunkSize: Int) -> Int? {
+    guard let descriptor = LoopbackSocket.connect(port: port) else { return nil }
+    defer { close(descriptor) }
+    var request = Array("POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+    let chunk =
+        Array(String(chunkSize, radix: 16).utf8) + [13, 10] + [UInt8](repeating: 120, count: chunkSize) + [13, 10]
+    for _ in 0..<chunks { request += chunk }
+    request += Array("0\r\n\r\n".utf8)
+    // The gateway may answer and stop reading before the whole body is sent; that is fine.
+    _ = LoopbackSocket.send(request, on: descriptor)
+    var response: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while !response.contains(10) {
+        let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+        if count <= 0 { break }
+        response += buffer[..<count]
+    }
+    let parts = String(decoding: response.prefix { $0 != 13 }, as: UTF8.self).split(separator: " ")
+    guard parts.count >= 2, parts[0].hasPrefix("HTTP/1.") else { return nil }
+    return Int(parts[1])
+}

@@ -92,6 +92,22 @@ struct WorkerProcessTests {
         #expect(await proxied("POST", port: cluster.http(1), path: "/w/echo/upload", body: big).status == 413)
         #expect(await proxied("PUT", port: cluster.http(1), path: "/w/echo/upload", body: big).status == 413)
         #expect(await proxied("POST", port: cluster.http(1), path: "/w/echo/upload", body: "small").status == 200)
+        // A chunked body is counted as it streams to the worker: 413 past the limit, and the worker
+        // it was streaming to is not blamed for it.
+        let port1 = cluster.http(1)
+        #expect(
+            await offThePool { chunkedPostStatus(port: port1, path: "/w/echo/upload", chunks: 10, chunkSize: 10_000) }
+                == 413)
+        #expect(
+            await offThePool { chunkedPostStatus(port: port1, path: "/w/echo/upload", chunks: 2, chunkSize: 1_000) }
+                == 200)
+        for worker in ["http-a", "4242"] {
+            #expect(await cluster.workerEntry(on: 1, service: "echo", worker: worker)?["eligible"] as? Bool == true)
+        }
+        let metrics = await HTTP.request("GET", "http://127.0.0.1:\(port1)/metrics").body
+        #expect(
+            metrics.contains(#"raftgate_worker_requests_total{service="echo",class="4xx"} 1"#),
+            "the streamed 413 is the only 4xx the proxy answered")
         #expect(await cluster.workerIDs(on: 1) == ["http-a", "4242"])
 
         // SIGKILL a worker under load: idempotent requests are retried on the other one.
