@@ -85,6 +85,7 @@ bench: deps
 	$(SWIFT) build -c release --product raftgate
 	$(SWIFT) build -c release --product raft-bench-disk
 	$(SWIFT) build -c release --product raft-bench-watch
+	$(SWIFT) build -c release --product raftgate-echo
 	bench/run.sh
 
 ## Entries per second the Raft core commits in memory (3 nodes; 1, 16 and 256 in flight).
@@ -112,6 +113,7 @@ format:
 ## throwaway CA. TLS=1 also serves HTTPS on the nodes' API and health ports.
 start-cluster: deps
 	$(SWIFT) build -c release --product raftgate
+	$(SWIFT) build -c release --product raftgate-echo
 	TLS="$(TLS)" scripts/cluster.sh start
 
 stop-cluster:

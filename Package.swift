@@ -28,6 +28,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         // Optional TLS: mutual TLS on the peer port, TLS on the API and health listeners.
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        // The /w proxy's pooled, streaming client to workers.
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        // Already built for Hummingbird; its HTTP request parts carry the client's address to the proxy.
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
     ],
     targets: [
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
@@ -77,20 +81,45 @@ let package = Package(
             name: "PatroniTests",
             dependencies: ["Patroni", "TestSupport", .product(name: "NIOPosix", package: "swift-nio")],
             exclude: ["Fixtures"]),
+        // Workers behind the gateways (DESIGN.md): the registry view, the SWIM mirror, health checks,
+        // ejection and picking (pure), and the proxy's HTTP client. Knows no HTTP routes.
+        .target(
+            name: "Workers",
+            dependencies: [
+                "Node", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
         .target(
             name: "Gateway",
             dependencies: [
-                "Node", "Raft", "Membership", "MembershipNIO", .product(name: "Hummingbird", package: "hummingbird"),
+                "Node", "Raft", "Membership", "MembershipNIO", "Workers",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            ]),
+        // The sample worker behind `/w/echo`: answers /health and echoes requests with its id.
+        .executableTarget(
+            name: "raftgate-echo",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "raftgate",
             dependencies: [
-                "Gateway", "Node", "Raft", "Membership", "MembershipNIO",
+                "Gateway", "Node", "Raft", "Membership", "MembershipNIO", "Workers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -110,7 +139,8 @@ let package = Package(
         .testTarget(name: "MembershipTests", dependencies: ["Membership", "MembershipSimulation"]),
         // Starts real `raftgate` processes (built by `swift build`, which `swift test` runs first).
         // Node and Raft for the fuzz round's handshakes and frames.
-        .testTarget(name: "IntegrationTests", dependencies: ["raftgate", "TestSupport", "Node", "Raft"]),
+        .testTarget(
+            name: "IntegrationTests", dependencies: ["raftgate", "raftgate-echo", "TestSupport", "Node", "Raft"]),
         .testTarget(
             name: "GatewayTests",
             dependencies: [
@@ -118,6 +148,7 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
+        .testTarget(name: "WorkersTests", dependencies: ["Workers", "Node"]),
         .testTarget(
             name: "NodeTests",
             dependencies: [

@@ -224,6 +224,9 @@ fi
 echo "bench: lifecycle (graceful vs SIGKILL leader restart, learner catch-up by snapshot)"
 LIFECYCLE_ROWS=$(RG="$RG" LIFECYCLE_RUNS="$RUNS" bench/lifecycle.sh)
 
+echo "bench: worker proxy (bench/workers.sh)"
+bench/workers.sh "$WORK/workers.md" >/dev/null
+
 # --- the table ---------------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "-") printf "%.2f×", a / b; else print "-" }'; }
 field() { echo "${RESULT[$1]}" | awk -v n="$2" '{print $n}'; }
@@ -302,6 +305,8 @@ RG_DETECTION=$(printf '%s\n' "${RG_DETECTIONS[@]}" | median)
     echo "on a follower's watch (etcd: a follower's /v3/watch), or every node's GET /config answering it."
     echo "The leader tells followers of a commit as soon as its commit index moves, so these rows are"
     echo "not bounded by the tick."
+    echo
+    cat "$WORK/workers.md"
 } >"$WORK/table.md"
 mkdir -p bench/results
 cp "$WORK/table.md" "bench/results/$(date -u +%Y-%m-%d).md"

@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=run
 BIN=${RAFTGATE_BIN:-.build/release/raftgate}  # RAFTGATE_BIN: another build, e.g. .build/debug/raftgate
+ECHO=.build/release/raftgate-echo
 CERTS=$RUN/certs
 
 # Peer mutual TLS is always on in the example, with a throwaway CA made here. TLS=1 also serves
@@ -61,6 +62,31 @@ leader_elected() {
     return 1
 }
 
+# The sample workers of service `echo`, one per registration style: echo-1 registers itself over
+# HTTP with a lease (through HAProxy, so the write reaches the leader); echo-2 is registered by a
+# `raftgate agent` that joins SWIM as a worker.
+start_workers() {
+    if ! alive "$RUN/echo1.pid"; then
+        "$ECHO" --id echo-1 --listen 127.0.0.1:9201 --register http://127.0.0.1:8080 --ttl-ms 5000 \
+            --admin-token change-me-example-admin-token >>"$RUN/echo1.log" 2>&1 &
+        echo $! >"$RUN/echo1.pid"
+    fi
+    if ! alive "$RUN/echo2.pid"; then
+        "$ECHO" --id echo-2 --listen 127.0.0.1:9202 >>"$RUN/echo2.log" 2>&1 &
+        echo $! >"$RUN/echo2.pid"
+    fi
+    if ! alive "$RUN/agent2.pid"; then
+        "$BIN" agent --service echo --address 127.0.0.1:9202 --swim 127.0.0.1:7201 --id 201 \
+            --seeds 127.0.0.1:7071,127.0.0.1:7072,127.0.0.1:7073 --cluster-key change-me-example-cluster-key \
+            >>"$RUN/agent2.log" 2>&1 &
+        echo $! >"$RUN/agent2.pid"
+    fi
+}
+
+two_workers_registered() {
+    [ "$(curl -s http://127.0.0.1:8080/workers/echo | grep -o '"eligible":true' | wc -l)" -ge 2 ]
+}
+
 write_through_haproxy() {
     [ "$(curl -s -o /dev/null -w '%{http_code}' -X PUT --data ready http://127.0.0.1:8080/kv/_cluster_started)" = 200 ]
 }
@@ -83,6 +109,8 @@ start)
     fi
     wait_for "a leader" 30 leader_elected
     wait_for "HAProxy to route a write to the leader" 30 write_through_haproxy
+    start_workers
+    wait_for "both echo workers in the registry" 30 two_workers_registered
     cat <<TXT
 raftgate three-node example is up.
   API through HAProxy   http://127.0.0.1:8080   (writes → leader, reads → round-robin)
@@ -90,14 +118,17 @@ raftgate three-node example is up.
   health-only           $SCHEME://127.0.0.1:10001 :10002 :10003  (/primary /replica /health)
   peer port             mutual TLS, certificates of the CA in $CERTS/ (ca.pem)
   HAProxy stats         http://127.0.0.1:8404
+  workers (service echo) echo-1 :9201 (HTTP lease), echo-2 :9202 (raftgate agent, SWIM :7201)
   pids and logs         $RUN/
 Try:
   curl -X POST http://127.0.0.1:8080/kv -d '{"key":"hello","value":"world"}'
   curl http://127.0.0.1:8080/kv/hello
+  curl http://127.0.0.1:8081/w/echo/hello; curl http://127.0.0.1:8081/w/echo/hello   # two workers answer
+  curl http://127.0.0.1:8080/workers
 TXT
     ;;
 stop)
-    for name in haproxy node1 node2 node3; do
+    for name in agent2 echo2 echo1 haproxy node1 node2 node3; do
         if alive "$RUN/$name.pid"; then
             pid=$(cat "$RUN/$name.pid")
             kill "$pid"

@@ -114,7 +114,7 @@ struct HealthRoutes: Sendable {
 public func makeGatewayRouter(
     node: RaftNode, limits: GatewayLimits = GatewayLimits(), metricsRegistry: PrometheusCollectorRegistry? = nil,
     membership: MembershipService? = nil, configCache: ConfigCache? = nil, adminToken: String? = nil,
-    lifecycle: NodeLifecycle? = nil
+    lifecycle: NodeLifecycle? = nil, workers: WorkerGateway? = nil
 ) -> Router<BasicRequestContext> {
     let router = Router()
     let factory: any MetricsFactory =
@@ -130,6 +130,13 @@ public func makeGatewayRouter(
     WatchRoutes(node: node, limits: limits, admin: admin, metrics: watchMetrics).register(on: router)
     if let configCache {
         ConfigRoutes(node: node, cache: configCache, limits: limits, admin: admin).register(on: router)
+    }
+    if let workers {
+        WorkerRoutes(node: node, workers: workers, limits: limits, admin: admin).register(on: router)
+        let proxied = router.group("w")
+        // Tenant API keys for /w go here and nowhere else: `proxied.add(middleware: …)`, before the
+        // routes (a group's middleware wraps only the routes added after it).
+        ProxyRoutes(proxy: workers.proxy, limits: limits).register(on: proxied)
     }
     HealthRoutes(node: node, lifecycle: lifecycle).register(on: router)
     if let lifecycle {

@@ -6,5 +6,5 @@ struct RaftgateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "raftgate",
         abstract: "A gateway node with embedded Raft.",
-        subcommands: [Serve.self, Status.self, MemberCommand.self])
+        subcommands: [Serve.self, Status.self, MemberCommand.self, Agent.self])
 }

@@ -10,6 +10,7 @@ import Node
 import Prometheus
 import Raft
 import ServiceLifecycle
+import Workers
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -47,6 +48,7 @@ struct Serve: AsyncParsableCommand {
     var watchHistory: Int?
     @OptionGroup var lifecycleFlags: LifecycleFlags
     @OptionGroup var tls: TLSOptions
+    @OptionGroup(title: "Workers") var workerOptions: WorkerOptions
 
     func run() async throws {
         let settings = try await ServeSettings.resolve(
@@ -56,6 +58,7 @@ struct Serve: AsyncParsableCommand {
                 clusterKey: clusterKey, insecureDev: insecureDev, swimReplayWindowMs: swimReplayWindowMs,
                 adminToken: adminToken, watchHistory: watchHistory, tls: tls.flags),
             environment: ProcessInfo.processInfo.environment)
+        let workerSettings = try workerOptions.settings(environment: ProcessInfo.processInfo.environment)
 
         // One line per event on stderr, each carrying the node id.
         let level = settings.logLevel
@@ -130,6 +133,9 @@ struct Serve: AsyncParsableCommand {
                     peer: change.member.id.node, reachable: kind == .alive, dead: kind == .dead || kind == .left)
             }
         }
+        let workers = await WorkerGateway.start(
+            node: node, membership: membership, settings: workerSettings, metricsFactory: metricsFactory,
+            logger: Logger(label: "raftgate.workers"))
         // Idle connections are closed: Hummingbird keeps even an HTTP/1.0 connection open until the
         // client closes it, so without a timeout a client that never closes would hold a socket.
         let lifecycle = NodeLifecycle(node: node, plan: lifecycleSettings.plan, logger: logger)
@@ -142,8 +148,11 @@ struct Serve: AsyncParsableCommand {
         let api = Application(
             router: makeGatewayRouter(
                 node: node, limits: limits, metricsRegistry: registry, membership: membership,
-                configCache: configCache, adminToken: settings.adminToken, lifecycle: lifecycle),
-            server: try loadedTLS.server(.http1(configuration: .init(idleTimeout: .seconds(75)))),
+                configCache: configCache, adminToken: settings.adminToken, lifecycle: lifecycle, workers: workers),
+            server: try loadedTLS.server(
+                .http1(
+                    configuration: .init(
+                        additionalChannelHandlers: PeerAddressHeader.handlers, idleTimeout: .seconds(75)))),
             configuration: .init(
                 address: .hostname(settings.http.host, port: settings.http.port), serverName: "raftgate"),
             services: [healthApp],
@@ -158,6 +167,7 @@ struct Serve: AsyncParsableCommand {
         // Tell the others this node is leaving (no suspicion period), then stop.
         await membership.leave()
         watcher.cancel()
+        await workers.stop()
         configCache.stop()
         await node.stop()
         logger.info("stopped")
