@@ -44,6 +44,7 @@ struct Serve: AsyncParsableCommand {
     var adminToken: String?
     @Option(help: "Changes a new store keeps for watches to resume from (RAFTGATE_WATCH_HISTORY); default 10000.")
     var watchHistory: Int?
+    @OptionGroup(title: "Limits") var limitOptions: LimitOptions
 
     func run() async throws {
         let settings = try await ServeSettings.resolve(
@@ -51,7 +52,7 @@ struct Serve: AsyncParsableCommand {
                 config: config, id: id, dataDir: dataDir, http: http, health: health, raft: raft, peers: peers,
                 tickMs: tickMs, logLevel: logLevel, maxBodyBytes: maxBodyBytes, swim: swim, swimSeeds: swimSeeds,
                 clusterKey: clusterKey, insecureDev: insecureDev, swimReplayWindowMs: swimReplayWindowMs,
-                adminToken: adminToken, watchHistory: watchHistory),
+                adminToken: adminToken, watchHistory: watchHistory, limits: limitOptions),
             environment: ProcessInfo.processInfo.environment)
 
         // One line per event on stderr, each carrying the node id.
@@ -77,6 +78,19 @@ struct Serve: AsyncParsableCommand {
         configuration.watchHistory = ChangeHistory.Limits(maxEvents: settings.watchHistory)
         var limits = GatewayLimits()
         limits.maxBodyBytes = settings.maxBodyBytes
+        limits.defaultRangeLimit = settings.limits.defaultRangeLimit
+        limits.maxRangeLimit = settings.limits.maxRangeLimit
+        configuration.writeLimits.quotaBytes = settings.limits.quotaBytes
+        configuration.writeLimits.maxUncommittedBytes = settings.limits.maxUncommittedBytes
+        configuration.writeLimits.maxPendingWrites = settings.limits.maxPendingWrites
+        configuration.compactionBytes = settings.limits.compactionBytes
+        configuration.idempotency = IdempotencyTable.Limits(
+            windowMilliseconds: settings.limits.idempotencyWindowMilliseconds,
+            maxBytes: settings.limits.idempotencyMaxBytes)
+        var connectionLimits = ConnectionLimits()
+        connectionLimits.maxConnections = settings.limits.maxConnections
+        connectionLimits.headerTimeout = .milliseconds(Int64(settings.limits.headerTimeoutMilliseconds))
+        connectionLimits.requestTimeout = .milliseconds(Int64(settings.limits.requestTimeoutMilliseconds))
 
         logger.info(
             "starting",
@@ -130,7 +144,9 @@ struct Serve: AsyncParsableCommand {
             router: makeGatewayRouter(
                 node: node, limits: limits, metricsRegistry: registry, membership: membership,
                 configCache: configCache, adminToken: settings.adminToken),
-            server: .http1(configuration: .init(idleTimeout: .seconds(75))),
+            server: .guardedHTTP1(
+                connectionLimits,
+                counter: ConnectionCounter(limit: connectionLimits.maxConnections, factory: metricsFactory)),
             configuration: .init(
                 address: .hostname(settings.http.host, port: settings.http.port), serverName: "raftgate"),
             services: [healthApp],

@@ -11,7 +11,7 @@ import SystemPackage
 ///
 /// Config file keys are the flags' names in camel case: `id`, `dataDir`, `http`, `health`, `raft`,
 /// `peers`, `tickMs`, `logLevel`, `maxBodyBytes`, `swim`, `swimSeeds`, `clusterKey`, `insecureDev`,
-/// `swimReplayWindowMs`, `adminToken`, `watchHistory`.
+/// `swimReplayWindowMs`, `adminToken`, `watchHistory`, and the limits of `LimitOptions`.
 struct ServeSettings: Sendable {
     var id: UInt64
     var dataDirectory: String
@@ -33,6 +33,8 @@ struct ServeSettings: Sendable {
     var adminToken: String?
     /// Changes a brand-new store keeps for watches to resume from.
     var watchHistory: Int
+    /// Range, store, proposal and connection bounds (`LimitSettings`).
+    var limits = LimitSettings()
 
     /// The key `--insecure-dev` uses when none is configured: public, so only for a throwaway
     /// cluster on one machine. Without `--insecure-dev`, `serve` refuses to start without a key.
@@ -57,6 +59,7 @@ struct ServeSettings: Sendable {
         var swimReplayWindowMs: Int?
         var adminToken: String?
         var watchHistory: Int?
+        var limits = LimitOptions()
     }
 
     static func resolve(_ flags: Flags, environment: [String: String]) async throws -> ServeSettings {
@@ -150,12 +153,14 @@ struct ServeSettings: Sendable {
         if let adminToken, adminToken.utf8.count < 16 { throw ValidationError("adminToken must be at least 16 bytes") }
         let watchHistory = try number(flags.watchHistory, "watchHistory") ?? 10_000
         guard watchHistory > 0 else { throw ValidationError("watchHistory must be positive") }
+        let limits = try LimitSettings.resolve(flags.limits, number: number)
         return ServeSettings(
             id: id, dataDirectory: text(flags.dataDir, "dataDir") ?? "./data/node-\(id)",
             http: try address(flags.http, "http", "127.0.0.1:808\(id)"),
             health: try address(flags.health, "health", "127.0.0.1:1000\(id)"), raft: raft, peers: peers,
             tickMilliseconds: tick, logLevel: level, maxBodyBytes: maxBody, swim: swim, swimSeeds: seeds,
             clusterKey: key ?? Self.developmentClusterKey, usesDevelopmentKey: key == nil,
-            swimReplayWindowMilliseconds: replayWindow, adminToken: adminToken, watchHistory: watchHistory)
+            swimReplayWindowMilliseconds: replayWindow, adminToken: adminToken, watchHistory: watchHistory,
+            limits: limits)
     }
 }

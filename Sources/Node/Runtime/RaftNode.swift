@@ -27,10 +27,18 @@ public actor RaftNode {
     /// Who each forwarded write went to: only that node's answer counts.
     private var forwardTargets: [UInt64: NodeID] = [:]
     private var drainScheduled = false
+    /// What this leader proposed and has not applied yet (`WriteLimits.maxUncommittedBytes`).
+    private var uncommitted = UncommittedLedger()
+    private let admission: WriteAdmission
+    /// Whether the last put refused for the quota still stands: set by the refusal, cleared once
+    /// the store shrinks below what it held then (`raftgate_store_quota_alarm`).
+    private var quotaAlarmAt: UInt64?
     private var lastTick = ContinuousClock.now
     private var tasks: [Task<Void, Never>] = []
     private var stopped = false
     public private(set) var snapshotsInstalled = 0
+    /// Snapshot chunks dropped for exceeding `PeerConnectionLimits.maxIncomingSnapshotBytes`.
+    public private(set) var snapshotChunksRefused = 0
     /// Log entries made durable, and the fsyncs that did it (entries per fsync = group commit).
     public private(set) var persistedEntries = 0
     public var walFsyncs: Int { loop.storage.fsyncCount }
@@ -68,12 +76,14 @@ public actor RaftNode {
                     "reason": "\(tail.reason)",
                 ])
         }
-        let loop = try ReadyLoop(
+        var loop = try ReadyLoop(
             opened: opened, options: configuration.raftOptions, compactionThreshold: configuration.compactionThreshold,
-            historyLimits: configuration.watchHistory)
+            historyLimits: configuration.watchHistory, idempotencyLimits: configuration.idempotency)
+        loop.compactionBytes = configuration.compactionBytes
         let transport = try await PeerTransport.start(
             id: configuration.id, host: configuration.raftHost, port: configuration.raftPort,
-            clusterKey: configuration.clusterKey, metricsFactory: configuration.metricsFactory)
+            clusterKey: configuration.clusterKey, limits: configuration.peerLimits,
+            metricsFactory: configuration.metricsFactory)
         for (peer, address) in configuration.peers where peer != configuration.id {
             transport.setPeer(peer, host: address.host, port: address.port)
         }
@@ -95,6 +105,8 @@ public actor RaftNode {
         self.configuration = configuration
         self.loop = loop
         self.transport = transport
+        self.admission = WriteAdmission(limits: configuration.writeLimits)
+        metrics.quotaBytes.record(Int64(clamping: configuration.writeLimits.quotaBytes))
     }
 
     private func run() {
@@ -131,7 +143,7 @@ public actor RaftNode {
     public var storeStatus: StoreStatus {
         StoreStatus(
             revision: loop.store.revision, compactRevision: loop.store.history.compactRevision,
-            leases: loop.store.leaseCount, keys: loop.store.count)
+            leases: loop.store.leaseCount, keys: loop.store.count, dataBytes: loop.store.dataBytes)
     }
 
     /// A change-feed subscription together with whatever `read` takes from the store at the same
@@ -151,6 +163,21 @@ public actor RaftNode {
         guard !stopped else { return }
         switch envelope {
         case .raft(let message):
+            if case .installSnapshot(let chunk) = message.payload,
+                !configuration.peerLimits.admits(offset: chunk.offset, count: chunk.data.count)
+            {
+                // Dropped before the core buffers it: the leader retries, and is refused again
+                // until an operator raises the bound (or the store shrinks).
+                snapshotChunksRefused += 1
+                metrics.snapshotChunksRefused.increment()
+                logger.warning(
+                    "refused a snapshot larger than maxIncomingSnapshotBytes",
+                    metadata: [
+                        "from": "n\(message.from)", "bytes": "\(chunk.offset + chunk.data.count)",
+                        "limit": "\(configuration.peerLimits.maxIncomingSnapshotBytes)",
+                    ])
+                return
+            }
             catchUpTicks()
             loop.core.step(message)
             drain()
@@ -217,7 +244,8 @@ public actor RaftNode {
 
     private func write(_ command: StoreCommand, forward: Bool) async -> WriteOutcome {
         guard !stopped else { return .notLeader(leader: nil) }
-        let encoded = command.encoded
+        var command = command
+        var encoded = command.encoded
         // Larger entries would exceed what peers accept in one frame (and what the WAL accepts
         // in one record): refuse them here, before they can wedge replication.
         guard encoded.count <= configuration.maxCommandBytes else {
@@ -230,6 +258,20 @@ public actor RaftNode {
             if unreachablePeers.contains(leader) { return .notLeader(leader: nil) }
             return await forwardWrite(command, to: leader)
         }
+        if loop.core.role == .leader {
+            // The log's clock for idempotency keys: this leader's wall time, stamped once, here.
+            if command.idempotencyKey != nil, command.stamp == 0 {
+                command.stamp = max(1, UInt64(max(0, Date().timeIntervalSince1970 * 1000)))
+                encoded = command.encoded
+            }
+            let load = WriteAdmission.Load(
+                storeBytes: loop.store.dataBytes, uncommittedBytes: uncommitted.bytes,
+                pendingWrites: pendingWrites.count)
+            if let refusal = admission.check(command, encodedBytes: encoded.count, load: load) {
+                refused(refusal)
+                return .refused(refusal)
+            }
+        }
         switch loop.core.propose(encoded) {
         case .rejected(.notLeader(let leader)):
             metrics.proposalsRefused.increment()
@@ -239,6 +281,7 @@ public actor RaftNode {
             return .notApplied("\(reason)")
         case .accepted(let index, let term):
             metrics.proposals.increment()
+            uncommitted.proposed(index: index, bytes: encoded.count)
             let timeout = configuration.writeTimeout
             return await withCheckedContinuation { waiter in
                 // An older proposal at this index was truncated (this node lost and regained
@@ -251,6 +294,19 @@ public actor RaftNode {
                     await self?.expireWrite(index: index, term: term)
                 }
             }
+        }
+    }
+
+    private func refused(_ refusal: WriteRefusal) {
+        metrics.writesRefused(refusal).increment()
+        if case .quotaExceeded(let used, _) = refusal {
+            if quotaAlarmAt == nil {
+                logger.warning(
+                    "store quota reached: puts are refused until keys are deleted",
+                    metadata: ["bytes": "\(used)", "quota": "\(configuration.writeLimits.quotaBytes)"])
+            }
+            quotaAlarmAt = used
+            metrics.quotaAlarm.record(1)
         }
     }
 
@@ -492,6 +548,13 @@ public actor RaftNode {
             if let softState = step.softState {
                 report(softState)
                 abandonForwardsToFormerLeaders()
+            }
+            uncommitted.applied(through: loop.appliedIndex)
+            if loop.core.role != .leader { uncommitted.clear() }
+            metrics.uncommittedBytes.record(Int64(clamping: uncommitted.bytes))
+            if let alarm = quotaAlarmAt, loop.store.dataBytes < alarm {
+                quotaAlarmAt = nil
+                metrics.quotaAlarm.record(0)
             }
             metrics.record((loop.core.term, loop.core.role, loop.core.commitIndex, loop.core.appliedIndex))
             metrics.record(storeStatus)

@@ -24,6 +24,10 @@ public struct TransportStatistics: Sendable, Hashable {
     /// Outbound handshakes that failed: the peer holds another key, speaks another protocol
     /// version, or did not answer in time.
     public var handshakesFailed = 0
+    /// Inbound connections closed on accept: `PeerConnectionLimits.maxInboundConnections` were open.
+    public var connectionsRefused = 0
+    /// Inbound connections closed after `PeerConnectionLimits.idleTimeout` without a byte.
+    public var idleConnectionsClosed = 0
 }
 
 final class TransportCounters: Sendable {
@@ -34,7 +38,7 @@ final class TransportCounters: Sendable {
     init(metricsFactory: (any MetricsFactory)? = nil) {
         var rejections: [String: Counter] = [:]
         if let metricsFactory {
-            for reason in ["handshake", "handshake_timeout", "frame", "misaddressed"] {
+            for reason in ["handshake", "handshake_timeout", "frame", "misaddressed", "connection_cap", "idle"] {
                 rejections[reason] = Counter(
                     label: "raftgate_peer_rejected_total", dimensions: [("reason", reason)], factory: metricsFactory)
             }
@@ -57,6 +61,16 @@ final class TransportCounters: Sendable {
         case .misaddressed: increment(\.framesMisaddressed)
         }
         rejections[rejection.reason]?.increment()
+    }
+
+    func recordRefusedConnection() {
+        increment(\.connectionsRefused)
+        rejections["connection_cap"]?.increment()
+    }
+
+    func recordIdleClose() {
+        increment(\.idleConnectionsClosed)
+        rejections["idle"]?.increment()
     }
 
     func recordFailedHandshake() {
@@ -92,6 +106,7 @@ public final class PeerTransport: Sendable {
     /// that has not completed the handshake within `handshakeTimeout` is closed.
     public static func start(
         id: NodeID, host: String, port: Int, clusterKey: ClusterKey, handshakeTimeout: Duration = .seconds(5),
+        limits: PeerConnectionLimits = PeerConnectionLimits(),
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
         logger: Logger = Logger(label: "raftgate.transport"),
         group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
@@ -102,6 +117,8 @@ public final class PeerTransport: Sendable {
         let key = PeerHandshakeKey(clusterKey)
         let timeout = TimeAmount(handshakeTimeout)
         let throttle = LogThrottle(interval: .seconds(10))
+        let cap = InboundConnectionCap(limit: limits.maxInboundConnections)
+        let idleTimeout = TimeAmount(limits.idleTimeout)
         let reject: @Sendable (PeerRejection, SocketAddress?) -> Void = { rejection, remote in
             counters.record(rejection)
             guard let suppressed = throttle.admit() else { return }
@@ -116,8 +133,15 @@ public final class PeerTransport: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
+                guard cap.admit(channel) else {
+                    counters.recordRefusedConnection()
+                    return channel.close()
+                }
                 inbound.track(channel)
                 return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
+                    try channel.pipeline.syncOperations.addHandler(
+                        PeerIdleCloser(closed: { counters.recordIdleClose() }))
                     try channel.pipeline.syncOperations.addHandler(
                         PeerHandshakeListenerHandler(
                             handshake: PeerHandshakeListener(localID: id, key: key), timeout: timeout,
