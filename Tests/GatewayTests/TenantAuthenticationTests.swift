@@ -96,7 +96,7 @@ struct TenantAuthenticationTests {
         }
         let cache = await ConfigCache.start(node: node)
         defer { cache.stop() }
-        func configure(_ project: String, _ keys: [String]) async throws {
+        @Sendable func configure(_ project: String, _ keys: [String]) async throws {
             let config = ProjectConfig(apiKeys: keys.map(TenantKeys.hash(of:)))
             let outcome = await node.write(
                 StoreCommand(

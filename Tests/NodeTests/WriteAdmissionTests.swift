@@ -22,11 +22,11 @@ struct WriteAdmissionTests {
 
     @Test func aPutThatWouldPassTheQuotaIsRefusedButDeletesAndRevokesPass() {
         let admission = Self.limits()
-        // key (1 byte) + value: 900 + 99 = 999 fits, + 100 = 1000 fits exactly, + 101 does not.
+        // A 1-byte key and its value: 900 + 1 + 98 fits, 900 + 1 + 99 fits exactly, one more does not.
+        #expect(admission.check(Self.put("k", bytes: 98), encodedBytes: 120, load: Self.load(store: 900)) == nil)
         #expect(admission.check(Self.put("k", bytes: 99), encodedBytes: 120, load: Self.load(store: 900)) == nil)
-        #expect(admission.check(Self.put("k", bytes: 100), encodedBytes: 120, load: Self.load(store: 900)) == nil)
         #expect(
-            admission.check(Self.put("k", bytes: 100), encodedBytes: 120, load: Self.load(store: 901))
+            admission.check(Self.put("k", bytes: 99), encodedBytes: 120, load: Self.load(store: 901))
                 == .quotaExceeded(usedBytes: 901, quotaBytes: 1000))
         let full = Self.load(store: 1000)
         #expect(

@@ -59,11 +59,14 @@ public struct IdempotencyTable: Sendable, Hashable {
     public var count: Int { entries.count - head }
 
     /// The fingerprint binding a key to its command: SHA-256 (first 16 bytes) of the command's
-    /// encoding without its key and stamp. The same on every replica.
+    /// encoding without its key and stamp — and without a lease grant's id, which the proposing
+    /// node picks afresh for each attempt, so a retried grant still matches. The same on every
+    /// replica.
     static func fingerprint(_ command: StoreCommand) -> [UInt8] {
         var bare = command
         bare.idempotencyKey = nil
         bare.stamp = 0
+        if case .grantLease(_, let ttl) = bare.operation { bare.operation = .grantLease(id: 0, ttlMilliseconds: ttl) }
         return Array(SHA256.hash(data: bare.encoded).prefix(16))
     }
 
