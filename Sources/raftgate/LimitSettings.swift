@@ -25,6 +25,12 @@ struct LimitOptions: ParsableArguments {
     var idempotencyWindowMs: Int?
     @Option(help: "Bytes of remembered Idempotency-Keys (RAFTGATE_IDEMPOTENCY_MAX_BYTES); default 16 MiB.")
     var idempotencyMaxBytes: Int?
+    @Option(help: "Open inbound Raft-port connections; more are closed (RAFTGATE_MAX_PEER_CONNECTIONS); 64.")
+    var maxPeerConnections: Int?
+    @Option(help: "ms a Raft-port connection may stay silent before it is closed (RAFTGATE_PEER_IDLE_MS); 300000.")
+    var peerIdleMs: Int?
+    @Option(help: "Largest snapshot taken from a leader, bytes (RAFTGATE_MAX_SNAPSHOT_BYTES); default 8 GiB.")
+    var maxSnapshotBytes: Int?
 }
 
 /// The bounds, resolved and checked.
@@ -41,6 +47,9 @@ struct LimitSettings: Sendable, Hashable {
     /// A brand-new store's idempotency limits; set alike on every node.
     var idempotencyWindowMilliseconds: UInt64 = 600_000
     var idempotencyMaxBytes: UInt64 = 16 << 20
+    var maxPeerConnections = 64
+    var peerIdleMilliseconds = 300_000
+    var maxSnapshotBytes = 8 << 30
 
     /// `number(flag, key)` reads a flag, then the environment and the config file (as
     /// `ServeSettings.resolve` does for every setting).

@@ -84,6 +84,9 @@ struct Serve: AsyncParsableCommand {
         configuration.writeLimits.maxUncommittedBytes = settings.limits.maxUncommittedBytes
         configuration.writeLimits.maxPendingWrites = settings.limits.maxPendingWrites
         configuration.compactionBytes = settings.limits.compactionBytes
+        configuration.peerLimits.maxInboundConnections = settings.limits.maxPeerConnections
+        configuration.peerLimits.idleTimeout = .milliseconds(settings.limits.peerIdleMilliseconds)
+        configuration.peerLimits.maxIncomingSnapshotBytes = settings.limits.maxSnapshotBytes
         configuration.idempotency = IdempotencyTable.Limits(
             windowMilliseconds: settings.limits.idempotencyWindowMilliseconds,
             maxBytes: settings.limits.idempotencyMaxBytes)
@@ -134,9 +137,16 @@ struct Serve: AsyncParsableCommand {
         }
         // Idle connections are closed: Hummingbird keeps even an HTTP/1.0 connection open until the
         // client closes it, so without a timeout a client that never closes would hold a socket.
+        // The health listener has deadlines too, and a cap of its own, so API load never takes it.
+        var healthLimits = connectionLimits
+        healthLimits.maxConnections = 512
+        healthLimits.idleTimeout = .seconds(10)
         let healthApp = Application(
             router: makeHealthRouter(node: node),
-            server: .http1(configuration: .init(idleTimeout: .seconds(10))),
+            server: .guardedHTTP1(
+                healthLimits,
+                counter: ConnectionCounter(
+                    limit: healthLimits.maxConnections, factory: metricsFactory, listener: "health")),
             configuration: .init(
                 address: .hostname(settings.health.host, port: settings.health.port), serverName: "raftgate-health"),
             logger: logger)
