@@ -157,8 +157,12 @@ struct Serve: AsyncParsableCommand {
             server: .guardedHTTP1(
                 connectionLimits,
                 counter: ConnectionCounter(limit: connectionLimits.maxConnections, factory: metricsFactory)),
+            // A listen backlog as deep as the connection cap (the kernel clips it to somaxconn): a
+            // proxy opening hundreds of connections at once would otherwise overflow Hummingbird's
+            // 256, have SYNs dropped and time out connecting (HAProxy's 503 sC).
             configuration: .init(
-                address: .hostname(settings.http.host, port: settings.http.port), serverName: "raftgate"),
+                address: .hostname(settings.http.host, port: settings.http.port), serverName: "raftgate",
+                backlog: connectionLimits.maxConnections),
             services: [healthApp],
             logger: logger)
         try await api.runService()
