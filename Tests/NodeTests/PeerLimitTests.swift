@@ -46,6 +46,9 @@ struct PeerLimitTests {
         try await Self.withNode(limits) { node, port in
             let held = await offThePool { (0..<3).compactMap { _ in RawPeer(port: port) } }
             #expect(held.count == 3)
+            // Accepted connections are set up on several event loops, in no fixed order: wait until
+            // all three hold their places before the fourth knocks.
+            #expect(await Self.eventually { node.openPeerConnections == 3 })
             let extra = await offThePool { RawPeer(port: port)?.closedByTheNode() ?? false }
             #expect(extra, "the fourth connection is closed at once")
             #expect(node.transportStatistics.connectionsRefused == 1)

@@ -156,6 +156,7 @@ public actor RaftNode {
 
     /// The peer transport's counters: connections, drops, and what it refused.
     public nonisolated var transportStatistics: TransportStatistics { transport.statistics }
+    public nonisolated var openPeerConnections: Int { transport.openInboundConnections }
 
     // MARK: Inputs
 

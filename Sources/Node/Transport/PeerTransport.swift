@@ -157,15 +157,17 @@ public final class PeerTransport: Sendable {
             .get()
         return PeerTransport(
             id: id, server: server, group: group, stream: stream, continuation: continuation, counters: counters,
-            inbound: inbound, handshake: PeerLink.Handshake(localID: id, key: key, timeout: timeout), logger: logger)
+            inbound: inbound, cap: cap, handshake: PeerLink.Handshake(localID: id, key: key, timeout: timeout),
+            logger: logger)
     }
 
     private init(
         id: NodeID, server: Channel, group: EventLoopGroup, stream: AsyncStream<PeerEnvelope>,
         continuation: AsyncStream<PeerEnvelope>.Continuation, counters: TransportCounters, inbound: InboundConnections,
-        handshake: PeerLink.Handshake, logger: Logger
+        cap: InboundConnectionCap, handshake: PeerLink.Handshake, logger: Logger
     ) {
         self.inbound = inbound
+        self.cap = cap
         self.id = id
         self.server = server
         self.group = group
@@ -186,6 +188,10 @@ public final class PeerTransport: Sendable {
     private let sourceAddress: SocketAddress?
 
     private let inbound: InboundConnections
+    private let cap: InboundConnectionCap
+
+    /// Inbound connections open now (what `PeerConnectionLimits.maxInboundConnections` bounds).
+    public var openInboundConnections: Int { cap.current }
 
     public var statistics: TransportStatistics { counters.snapshot }
 
