@@ -118,14 +118,19 @@ struct LimitRouteTests {
         }
     }
 
-    @Test func theLeaderSaysOverloadedBeyondItsPendingWritesAndRecovers() async throws {
+    /// Beyond 2 pending writes, or beyond 300 uncommitted bytes (a few 64-byte puts): the same
+    /// burst is refused in part, and every acknowledged write is there.
+    @Test(arguments: [(2, UInt64(64 << 20)), (10_000, UInt64(300))])
+    func theLeaderSaysOverloadedBeyondItsBoundsAndRecovers(pending: Int, uncommitted: UInt64) async throws {
         var writeLimits = WriteLimits()
-        writeLimits.maxPendingWrites = 2
+        writeLimits.maxPendingWrites = pending
+        writeLimits.maxUncommittedBytes = uncommitted
         try await Self.withGateway(writeLimits: writeLimits) { node, registry, client in
             let outcomes = await withTaskGroup(of: (Int, WriteOutcome).self) { group in
                 for index in 0..<300 {
                     group.addTask {
-                        (index, await node.write(StoreCommand(operation: .put(key: "o/\(index)", value: [1]))))
+                        let value = [UInt8](repeating: 1, count: 64)
+                        return (index, await node.write(StoreCommand(operation: .put(key: "o/\(index)", value: value))))
                     }
                 }
                 return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
@@ -139,7 +144,7 @@ struct LimitRouteTests {
                 default: Issue.record("write \(index): \(outcome)")
                 }
             }
-            #expect(overloaded > 0, "300 writes at once exceed 2 pending")
+            #expect(overloaded > 0, "300 writes at once exceed the bound")
             #expect(applied.count + overloaded == 300)
             // Every acknowledged write is in the store, and no refused one is.
             let listed = try await client.execute(uri: "/kv?prefix=o/&limit=1000", method: .get)
