@@ -88,7 +88,7 @@ struct TenantAuthenticationTests {
         var configuration = NodeConfiguration(
             id: 1, dataDirectory: root, raftHost: "127.0.0.1", raftPort: 0, initialVoters: [1], peers: [:],
             clusterKey: try ClusterKey("tenant-tests-cluster-key"))
-        configuration.tickInterval = .milliseconds(5)
+        configuration.tickInterval = .milliseconds(20)
         let node = try await RaftNode.start(configuration)
         let elected = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < elected, await !node.status.leaseValid {

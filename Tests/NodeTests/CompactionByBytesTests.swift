@@ -14,7 +14,7 @@ struct CompactionByBytesTests {
         var configuration = NodeConfiguration(
             id: 1, dataDirectory: root, raftHost: "127.0.0.1", raftPort: 0, initialVoters: [1], peers: [:],
             clusterKey: .test)
-        configuration.tickInterval = .milliseconds(10)
+        configuration.tickInterval = .milliseconds(20)
         configuration.compactionThreshold = 1_000_000
         configuration.compactionBytes = 10_000
         var node = try await RaftNode.start(configuration)

@@ -15,7 +15,7 @@ struct PeerLimitTests {
         var configuration = NodeConfiguration(
             id: 1, dataDirectory: root, raftHost: "127.0.0.1", raftPort: 0, initialVoters: [1], peers: [:],
             clusterKey: .test)
-        configuration.tickInterval = .milliseconds(10)
+        configuration.tickInterval = .milliseconds(20)
         configuration.peerLimits = limits
         let node = try await RaftNode.start(configuration)
         let elected = ContinuousClock.now + .seconds(10)

@@ -39,6 +39,8 @@ public actor RaftNode {
     public private(set) var snapshotsInstalled = 0
     /// Snapshot chunks dropped for exceeding `PeerConnectionLimits.maxIncomingSnapshotBytes`.
     public private(set) var snapshotChunksRefused = 0
+    /// A leader retries a refused snapshot every few ticks: one log line per 10 s is enough.
+    private let snapshotRefusalLog = LogThrottle(interval: .seconds(10))
     /// Log entries made durable, and the fsyncs that did it (entries per fsync = group commit).
     public private(set) var persistedEntries = 0
     public var walFsyncs: Int { loop.storage.fsyncCount }
@@ -171,12 +173,15 @@ public actor RaftNode {
                 // until an operator raises the bound (or the store shrinks).
                 snapshotChunksRefused += 1
                 metrics.snapshotChunksRefused.increment()
-                logger.warning(
-                    "refused a snapshot larger than maxIncomingSnapshotBytes",
-                    metadata: [
-                        "from": "n\(message.from)", "bytes": "\(chunk.offset + chunk.data.count)",
-                        "limit": "\(configuration.peerLimits.maxIncomingSnapshotBytes)",
-                    ])
+                if let suppressed = snapshotRefusalLog.admit() {
+                    logger.warning(
+                        "refused a snapshot larger than maxIncomingSnapshotBytes",
+                        metadata: [
+                            "from": "n\(message.from)", "bytes": "\(chunk.offset + chunk.data.count)",
+                            "limit": "\(configuration.peerLimits.maxIncomingSnapshotBytes)",
+                            "similarSuppressed": "\(suppressed)",
+                        ])
+                }
                 return
             }
             catchUpTicks()
@@ -257,7 +262,10 @@ public actor RaftNode {
             // Membership says the leader is suspect or dead: fail fast so the client retries
             // (through HAProxy, at the next leader) instead of waiting out the forward timeout.
             if unreachablePeers.contains(leader) { return .notLeader(leader: nil) }
-            return await forwardWrite(command, to: leader)
+            let outcome = await forwardWrite(command, to: leader)
+            // The leader refused it: this node's alarm and counters say so too.
+            if case .refused(let refusal) = outcome { refused(refusal) }
+            return outcome
         }
         if loop.core.role == .leader {
             // The log's clock for idempotency keys: this leader's wall time, stamped once, here.
