@@ -10,6 +10,10 @@ CONNECTIONS=${BENCH_CONNECTIONS:-"1 16 64"}
 RUNS=${BENCH_FAILOVERS:-5}
 CHANGES=${BENCH_CHANGES:-200}
 ADMIN_TOKEN=bench-admin-token-000000
+# The 1,000-connection cells need wrk's, HAProxy's and each node's sockets: raise the soft limit
+# (inherited by everything started below) as far as the hard one allows.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+MANY=${BENCH_MANY_CONNECTIONS:-1000}
 WORK=$(mktemp -d /tmp/raftgate-bench.XXXXXX)
 PIDS=()
 cleanup() {
@@ -105,8 +109,12 @@ wrk_run() {
     p50=$(echo "$output" | awk '$1 == "50%" {print $2}')
     p99=$(echo "$output" | awk '$1 == "99%" {print $2}')
     errors=$(echo "$output" | awk '/Non-2xx/ {print $5}')
-    echo "$rps $(to_ms "$p50") $(to_ms "$p99") ${errors:-0}"
+    # "Socket errors: connect A, read B, write C, timeout D" → A+B+C+D.
+    local socket_errors
+    socket_errors=$(echo "$output" | awk -F'[ ,]+' '/Socket errors/ {print $5 + $7 + $9 + $11}')
+    echo "$rps $(to_ms "$p50") $(to_ms "$p99") ${errors:-0} ${socket_errors:-0}"
 }
+rss_max() { for pid in "$@"; do rss_mb "$pid"; echo; done | sort -n | tail -1; }
 to_ms() { echo "$1" | awk '/us$/ {printf "%.2f", $1 / 1000; next} /ms$/ {printf "%.2f", $1 + 0; next} /s$/ {printf "%.0f", $1 * 1000}'; }
 
 declare -A RESULT
@@ -124,6 +132,14 @@ for c in $CONNECTIONS; do
     RESULT[l,direct,$c]=$(wrk_run "http://127.0.0.1:$(rg_http "$RG_LEADER")" raftgate-read.lua "$c" CONSISTENCY=lease)
     RESULT[l,etcd,$c]=$(wrk_run "http://127.0.0.1:$(etcd_client "$ETCD_LEADER")" etcd.lua "$c" MODE=read SERIALIZABLE=1)
 done
+
+echo "bench: $MANY connections through HAProxy (raftgate) / direct to the leader (etcd)"
+RESULT[w,proxy,$MANY]=$(wrk_run "http://127.0.0.1:25080" raftgate-write.lua "$MANY")
+RESULT[l,proxy,$MANY]=$(wrk_run "http://127.0.0.1:25080" raftgate-read.lua "$MANY" CONSISTENCY=lease)
+RG_RSS_MANY=$(rss_max "${RG_PID[1]}" "${RG_PID[2]}" "${RG_PID[3]}")
+RESULT[w,etcd,$MANY]=$(wrk_run "http://127.0.0.1:$(etcd_client "$ETCD_LEADER")" etcd.lua "$MANY" MODE=write)
+RESULT[l,etcd,$MANY]=$(wrk_run "http://127.0.0.1:$(etcd_client "$ETCD_LEADER")" etcd.lua "$MANY" MODE=read SERIALIZABLE=1)
+ETCD_RSS_MANY=$(rss_max "${ETCD_PID[1]}" "${ETCD_PID[2]}" "${ETCD_PID[3]}")
 
 # --- TLS on vs off: a second raftgate cluster with HTTPS on its API and mutual TLS between peers,
 # measured like the direct rows above (wrk speaks https; it does not verify the certificate).
@@ -255,6 +271,12 @@ RG_DETECTION=$(printf '%s\n' "${RG_DETECTIONS[@]}" | median)
             echo "| $name p50 / p99 ms | $c | $(field "$kind,proxy,$c" 2) / $(field "$kind,proxy,$c" 3) | $(field "$kind,direct,$c" 2) / $(field "$kind,direct,$c" 3) | $(field "$kind,etcd,$c" 2) / $(field "$kind,etcd,$c" 3) | $(ratio "$(field "$kind,direct,$c" 2)" "$(field "$kind,etcd,$c" 2)") (p50) |"
         done
     done
+    for kind in w l; do
+        case $kind in w) name="write";; l) name="lease read (etcd: serializable)";; esac
+        echo "| $MANY connections: $name req/s | $MANY | $(field "$kind,proxy,$MANY" 1) | | $(field "$kind,etcd,$MANY" 1) (direct) | |"
+        echo "| $MANY connections: $name p50 / p99 ms, socket errors | $MANY | $(field "$kind,proxy,$MANY" 2) / $(field "$kind,proxy,$MANY" 3), $(field "$kind,proxy,$MANY" 5) | | $(field "$kind,etcd,$MANY" 2) / $(field "$kind,etcd,$MANY" 3), $(field "$kind,etcd,$MANY" 5) | |"
+    done
+    echo "| RSS after the $MANY-connection cells, largest node (MB) | | ${RG_RSS_MANY} | | ${ETCD_RSS_MANY} | $(ratio "$RG_RSS_MANY" "$ETCD_RSS_MANY") |"
     echo "| failover: SIGKILL leader → first write, median of $RUNS (ms) | | ${RG_FAILOVER} (via HAProxy; runs: ${RG_FAILOVERS[*]}) | | ${ETCD_FAILOVER} (to a survivor; runs: ${ETCD_FAILOVERS[*]}) | $(ratio "$RG_FAILOVER" "$ETCD_FAILOVER") |"
     echo "| every node learns a SIGKILL'd node is dead, median of $RUNS (ms) | | ${RG_DETECTION} (SWIM; runs: ${RG_DETECTIONS[*]}) | | n/a (no failure detector: etcd never declares a member dead) | |"
     echo "| write on the leader → event on a follower's watch, p50 / p99 ms ($CHANGES writes) | | ${rg_watch_p50_ms} / ${rg_watch_p99_ms} (direct) | | ${etcd_watch_p50_ms} / ${etcd_watch_p99_ms} (v3 JSON gateway /v3/watch) | $(ratio "$rg_watch_p50_ms" "$etcd_watch_p50_ms") (p50) |"

@@ -43,3 +43,24 @@ struct AdminToken: Sendable {
         return difference == 0
     }
 }
+
+/// Guards a whole route group with the admin token, for admin routes registered together
+/// (membership, drain): `router.group("members").add(middleware: AdminTokenMiddleware(admin))`.
+/// A request without the token never reaches the group's handlers; its answer is the JSON 401/403
+/// of `AdminToken.authorize`.
+struct AdminTokenMiddleware<Context: RequestContext>: RouterMiddleware {
+    let admin: AdminToken
+
+    init(_ admin: AdminToken) { self.admin = admin }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        do {
+            try admin.authorize(request)
+        } catch let error as GatewayError {
+            return error.response
+        }
+        return try await next(request, context)
+    }
+}

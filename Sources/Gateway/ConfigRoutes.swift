@@ -4,7 +4,8 @@ import Hummingbird
 import Node
 
 /// Project config (DESIGN.md "Data plane"): `PUT|GET|DELETE /config/{project}` and `GET /config`.
-/// Writes need the admin token, are validated before anything is proposed (unknown fields and
+/// Reads and writes need the admin token (documents live under `/_sys/config/` and hold the
+/// tenants' key hashes, and `/_sys/` reads are admin-only). Writes are validated before anything is proposed (unknown fields and
 /// out-of-range values are a 400 naming the field), and take `If-Match` / `If-None-Match` like
 /// KV writes. Reads answer from this node's `ConfigCache` — what this node enforces now — and
 /// never wait on the network.
@@ -15,9 +16,17 @@ struct ConfigRoutes: Sendable {
     let admin: AdminToken
 
     func register(on router: Router<BasicRequestContext>) {
-        router.get("config") { _, _ in await RouteSupport.respond { try self.list() } }
-        router.get("config/:project") { _, context in
-            await RouteSupport.respond { try self.get(try Self.project(context)) }
+        router.get("config") { request, _ in
+            await RouteSupport.respond {
+                try admin.authorize(request)
+                return try self.list()
+            }
+        }
+        router.get("config/:project") { request, context in
+            await RouteSupport.respond {
+                try admin.authorize(request)
+                return try self.get(try Self.project(context))
+            }
         }
         router.put("config/:project") { request, context in
             await RouteSupport.respond { try await self.put(request, context) }

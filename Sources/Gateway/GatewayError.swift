@@ -10,13 +10,17 @@ struct GatewayError: Error {
     var headers: HTTPFields = [:]
 
     var response: Response {
-        let body = ["error": ["code": code, "message": message]]
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(body)) ?? Data()
+        let data = Self.body(code: code, message: message)
         var fields = headers
         fields[.contentType] = "application/json"
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// The JSON error body, also for answers written below Hummingbird (`ConnectionGuardHandler`).
+    static func body(code: String, message: String) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array((try? encoder.encode(["error": ["code": code, "message": message]])) ?? Data())
     }
 
     static func badRequest(_ message: String) -> GatewayError {

@@ -10,6 +10,11 @@ public struct GatewayLimits: Sendable {
     public var maxBodyBytes = 1 << 20
     /// Longer keys get 400.
     public var maxKeyBytes = 4096
+    /// Rows a range read answers when it names no `limit`.
+    public var defaultRangeLimit = 1000
+    /// The largest `limit` a range read may ask for; more is a 400 `limit_too_large`. It bounds
+    /// what one read scans and copies on the Raft actor (and the answer's size).
+    public var maxRangeLimit = 10_000
     /// Lease TTLs `POST /lease` accepts, in milliseconds (1 s to 24 h): shorter than about an
     /// election would expire leases whose keepalives a failover merely delayed.
     public var leaseTTLMilliseconds: ClosedRange<UInt64> = 1_000...86_400_000
@@ -133,25 +138,24 @@ struct KeyValueRoutes: Sendable {
     }
 
     /// The keys under `prefix` and the store revision they were read at, which is where a watch
-    /// continues from (`GET /watch?since=`). Keys under `/_sys/` only with the admin token.
+    /// continues from (`GET /watch?since=`). Keys under `/_sys/` only with the admin token. At
+    /// most `limit` rows (default `defaultRangeLimit`, at most `maxRangeLimit`); `more` says
+    /// whether keys were left out, and the client continues from its last key plus a zero byte,
+    /// like etcd's paging.
     private func range(_ request: Request) async throws -> Response {
         let query = request.uri.queryParameters
         let prefix = query["prefix"].map(String.init) ?? ""
-        var limit = Int.max
-        if let text = query["limit"] {
-            guard let parsed = Int(text), parsed > 0 else {
-                throw GatewayError.badRequest("limit must be a positive integer")
-            }
-            limit = parsed
-        }
+        let limit = try RangeLimit.resolve(
+            query["limit"].map(String.init), default: limits.defaultRangeLimit, maximum: limits.maxRangeLimit)
         let seesReserved = try ReservedKeys.access(prefix: prefix, request, admin)
+        // One row more than asked, to tell whether there are more.
         guard
             let answer = await node.range(
-                prefix: prefix, limit: limit, consistency: try consistency(request), includeReserved: seesReserved)
+                prefix: prefix, limit: limit + 1, consistency: try consistency(request), includeReserved: seesReserved)
         else { throw RouteSupport.unavailable() }
         return json([
-            "kvs": .array(answer.rows.map { .object(recordFields($0.key, $0.record)) }),
-            "revision": .number(answer.revision),
+            "kvs": .array(answer.rows.prefix(limit).map { .object(recordFields($0.key, $0.record)) }),
+            "revision": .number(answer.revision), "more": .bool(answer.rows.count > limit),
         ])
     }
 
@@ -163,6 +167,23 @@ struct KeyValueRoutes: Sendable {
         ]
         if record.lease != 0 { fields["lease"] = .number(record.lease) }
         return fields
+    }
+}
+
+/// The `limit` of a range read: absent is the default; above the maximum is refused (not
+/// clamped), so a client never mistakes a cut answer for the whole range.
+enum RangeLimit {
+    static func resolve(_ text: String?, default defaultLimit: Int, maximum: Int) throws -> Int {
+        guard let text else { return min(defaultLimit, maximum) }
+        guard let parsed = Int(text), parsed > 0 else {
+            throw GatewayError.badRequest("limit must be a positive integer")
+        }
+        guard parsed <= maximum else {
+            throw GatewayError(
+                status: .badRequest, code: "limit_too_large",
+                message: "limit \(parsed) exceeds the maximum \(maximum); page with the last key instead")
+        }
+        return parsed
     }
 }
 

@@ -59,6 +59,10 @@ enum RouteSupport {
             leaseNotFound(id)
         case .applied(.leaseExists(let id), _):
             GatewayError(status: .conflict, code: "lease_exists", message: "lease \(id) already exists")
+        case .applied(.idempotencyKeyReused, _):
+            GatewayError(
+                status: .unprocessableContent, code: "idempotency_key_reused",
+                message: "this Idempotency-Key was used with a different request; use a new key for a new request")
         case .applied(.applied, _), .applied(.leaseGranted, _):
             GatewayError(status: .internalServerError, code: "internal", message: "unexpected success")
         case .notLeader(let leader):
@@ -67,10 +71,35 @@ enum RouteSupport {
             GatewayError(
                 status: .serviceUnavailable, code: "not_applied", message: "not applied, safe to retry: \(reason)",
                 headers: [.retryAfter: "1"])
+        case .refused(let refusal):
+            refused(refusal)
         case .unknown(let reason):
             GatewayError(
                 status: .gatewayTimeout, code: "outcome_unknown",
                 message: "the write was proposed but its outcome is unknown (it may still apply): \(reason)")
+        }
+    }
+
+    /// 507 `quota_exceeded` for the store quota (reads and deletes still work); 503 with
+    /// `Retry-After` for the overload bounds, which pass when the pressure stops.
+    static func refused(_ refusal: WriteRefusal) -> GatewayError {
+        switch refusal {
+        case .quotaExceeded(let used, let quota):
+            GatewayError(
+                status: HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), code: "quota_exceeded",
+                message:
+                    "the store holds \(used) of its \(quota) byte quota: puts are refused until keys are deleted (reads and deletes work)"
+            )
+        case .uncommittedBytes(let pending, let limit):
+            GatewayError(
+                status: .serviceUnavailable, code: "overloaded",
+                message: "the leader carries \(pending) uncommitted bytes (limit \(limit)); nothing was written, retry",
+                headers: [.retryAfter: "1"])
+        case .pendingWrites(let pending, let limit):
+            GatewayError(
+                status: .serviceUnavailable, code: "overloaded",
+                message: "the leader waits on \(pending) writes (limit \(limit)); nothing was written, retry",
+                headers: [.retryAfter: "1"])
         }
     }
 

@@ -269,7 +269,7 @@ case "config":
                 let poll = Connection(node)
                 let deadline = nowNanoseconds() + 10_000_000_000
                 while nowNanoseconds() < deadline {
-                    poll.request("GET", "/config/\(project)")
+                    poll.request("GET", "/config/\(project)", headers: auth)
                     let answer = poll.response()
                     if answer.status == 200 && answer.body.contains(needle) {
                         seen.record([node], at: nowNanoseconds())

@@ -49,6 +49,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var lifecycleFlags: LifecycleFlags
     @OptionGroup var tls: TLSOptions
     @OptionGroup(title: "Workers") var workerOptions: WorkerOptions
+    @OptionGroup(title: "Limits") var limitOptions: LimitOptions
 
     func run() async throws {
         let settings = try await ServeSettings.resolve(
@@ -56,7 +57,7 @@ struct Serve: AsyncParsableCommand {
                 config: config, id: id, dataDir: dataDir, http: http, health: health, raft: raft, peers: peers,
                 tickMs: tickMs, logLevel: logLevel, maxBodyBytes: maxBodyBytes, swim: swim, swimSeeds: swimSeeds,
                 clusterKey: clusterKey, insecureDev: insecureDev, swimReplayWindowMs: swimReplayWindowMs,
-                adminToken: adminToken, watchHistory: watchHistory, tls: tls.flags),
+                adminToken: adminToken, watchHistory: watchHistory, tls: tls.flags, limits: limitOptions),
             environment: ProcessInfo.processInfo.environment)
         let workerSettings = try workerOptions.settings(environment: ProcessInfo.processInfo.environment)
 
@@ -90,6 +91,22 @@ struct Serve: AsyncParsableCommand {
         configuration.watchHistory = ChangeHistory.Limits(maxEvents: settings.watchHistory)
         var limits = GatewayLimits()
         limits.maxBodyBytes = settings.maxBodyBytes
+        limits.defaultRangeLimit = settings.limits.defaultRangeLimit
+        limits.maxRangeLimit = settings.limits.maxRangeLimit
+        configuration.writeLimits.quotaBytes = settings.limits.quotaBytes
+        configuration.writeLimits.maxUncommittedBytes = settings.limits.maxUncommittedBytes
+        configuration.writeLimits.maxPendingWrites = settings.limits.maxPendingWrites
+        configuration.compactionBytes = settings.limits.compactionBytes
+        configuration.peerLimits.maxInboundConnections = settings.limits.maxPeerConnections
+        configuration.peerLimits.idleTimeout = .milliseconds(settings.limits.peerIdleMilliseconds)
+        configuration.peerLimits.maxIncomingSnapshotBytes = settings.limits.maxSnapshotBytes
+        configuration.idempotency = IdempotencyTable.Limits(
+            windowMilliseconds: settings.limits.idempotencyWindowMilliseconds,
+            maxBytes: settings.limits.idempotencyMaxBytes)
+        var connectionLimits = ConnectionLimits()
+        connectionLimits.maxConnections = settings.limits.maxConnections
+        connectionLimits.headerTimeout = .milliseconds(Int64(settings.limits.headerTimeoutMilliseconds))
+        connectionLimits.requestTimeout = .milliseconds(Int64(settings.limits.requestTimeoutMilliseconds))
 
         logger.info(
             "starting",
@@ -139,9 +156,17 @@ struct Serve: AsyncParsableCommand {
         // Idle connections are closed: Hummingbird keeps even an HTTP/1.0 connection open until the
         // client closes it, so without a timeout a client that never closes would hold a socket.
         let lifecycle = NodeLifecycle(node: node, plan: lifecycleSettings.plan, logger: logger)
+        // The health listener has deadlines too, and a cap of its own, so API load never takes it.
+        var healthLimits = connectionLimits
+        healthLimits.maxConnections = 512
+        healthLimits.idleTimeout = .seconds(10)
         let healthApp = Application(
             router: makeHealthRouter(node: node, lifecycle: lifecycle),
-            server: try loadedTLS.server(.http1(configuration: .init(idleTimeout: .seconds(10)))),
+            server: try loadedTLS.server(
+                .guardedHTTP1(
+                    healthLimits,
+                    counter: ConnectionCounter(
+                        limit: healthLimits.maxConnections, factory: metricsFactory, listener: "health"))),
             configuration: .init(
                 address: .hostname(settings.health.host, port: settings.health.port), serverName: "raftgate-health"),
             logger: logger)
@@ -150,11 +175,16 @@ struct Serve: AsyncParsableCommand {
                 node: node, limits: limits, metricsRegistry: registry, membership: membership,
                 configCache: configCache, adminToken: settings.adminToken, lifecycle: lifecycle, workers: workers),
             server: try loadedTLS.server(
-                .http1(
-                    configuration: .init(
-                        additionalChannelHandlers: PeerAddressHeader.handlers, idleTimeout: .seconds(75)))),
+                .guardedHTTP1(
+                    connectionLimits,
+                    counter: ConnectionCounter(limit: connectionLimits.maxConnections, factory: metricsFactory),
+                    additionalChannelHandlers: { PeerAddressHeader.handlers })),
+            // A listen backlog as deep as the connection cap (the kernel clips it to somaxconn): a
+            // proxy opening hundreds of connections at once would otherwise overflow Hummingbird's
+            // 256, have SYNs dropped and time out connecting (HAProxy's 503 sC).
             configuration: .init(
-                address: .hostname(settings.http.host, port: settings.http.port), serverName: "raftgate"),
+                address: .hostname(settings.http.host, port: settings.http.port), serverName: "raftgate",
+                backlog: connectionLimits.maxConnections),
             services: [healthApp],
             logger: logger)
         // SIGTERM reaches the lifecycle service first (last in the group): it drains, then the

@@ -11,7 +11,8 @@ import SystemPackage
 ///
 /// Config file keys are the flags' names in camel case: `id`, `dataDir`, `http`, `health`, `raft`,
 /// `peers`, `tickMs`, `logLevel`, `maxBodyBytes`, `swim`, `swimSeeds`, `clusterKey`, `insecureDev`,
-/// `swimReplayWindowMs`, `adminToken`, `watchHistory`, and TLS's (`TLSSettings`).
+/// `swimReplayWindowMs`, `adminToken`, `watchHistory`, TLS's (`TLSSettings`) and the limits of
+/// `LimitOptions`.
 struct ServeSettings: Sendable {
     var id: UInt64
     var dataDirectory: String
@@ -35,6 +36,8 @@ struct ServeSettings: Sendable {
     var watchHistory: Int
     /// Optional TLS on the API and health listeners and mutual TLS on the peer port.
     var tls = TLSSettings()
+    /// Range, store, proposal and connection bounds (`LimitSettings`).
+    var limits = LimitSettings()
 
     /// The key `--insecure-dev` uses when none is configured: public, so only for a throwaway
     /// cluster on one machine. Without `--insecure-dev`, `serve` refuses to start without a key.
@@ -60,6 +63,7 @@ struct ServeSettings: Sendable {
         var adminToken: String?
         var watchHistory: Int?
         var tls = TLSSettings.Flags()
+        var limits = LimitOptions()
     }
 
     static func resolve(_ flags: Flags, environment: [String: String]) async throws -> ServeSettings {
@@ -154,12 +158,14 @@ struct ServeSettings: Sendable {
         let watchHistory = try number(flags.watchHistory, "watchHistory") ?? 10_000
         guard watchHistory > 0 else { throw ValidationError("watchHistory must be positive") }
         let tls = try TLSSettings.resolve(flags.tls, text: text)
+        let limits = try LimitSettings.resolve(flags.limits, number: number)
         return ServeSettings(
             id: id, dataDirectory: text(flags.dataDir, "dataDir") ?? "./data/node-\(id)",
             http: try address(flags.http, "http", "127.0.0.1:808\(id)"),
             health: try address(flags.health, "health", "127.0.0.1:1000\(id)"), raft: raft, peers: peers,
             tickMilliseconds: tick, logLevel: level, maxBodyBytes: maxBody, swim: swim, swimSeeds: seeds,
             clusterKey: key ?? Self.developmentClusterKey, usesDevelopmentKey: key == nil,
-            swimReplayWindowMilliseconds: replayWindow, adminToken: adminToken, watchHistory: watchHistory, tls: tls)
+            swimReplayWindowMilliseconds: replayWindow, adminToken: adminToken, watchHistory: watchHistory, tls: tls,
+            limits: limits)
     }
 }

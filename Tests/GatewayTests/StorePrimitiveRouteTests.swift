@@ -193,7 +193,7 @@ struct StorePrimitiveRouteTests {
                 uri: "/config/Acme.Corp", method: .put, headers: Self.authorized, body: body)
             #expect(badName.status == .badRequest)
             #expect(await node.storeStatus == before, "nothing was written")
-            let listed = try await client.execute(uri: "/config", method: .get)
+            let listed = try await client.execute(uri: "/config", method: .get, headers: Self.authorized)
             #expect((Self.object(listed)["projects"] as? [Any])?.isEmpty == true)
 
             let written = try await client.execute(
@@ -202,9 +202,9 @@ struct StorePrimitiveRouteTests {
             let revision = try #require(Self.number(written, "revision"))
             #expect(
                 try await Self.eventually {
-                    try await client.execute(uri: "/config/acme", method: .get).status == .ok
+                    try await client.execute(uri: "/config/acme", method: .get, headers: Self.authorized).status == .ok
                 })
-            let read = try await client.execute(uri: "/config/acme", method: .get)
+            let read = try await client.execute(uri: "/config/acme", method: .get, headers: Self.authorized)
             #expect(read.headers[.eTag] == "\"\(revision)\"")
             #expect(Self.number(read, "revision") == revision)
             let config = try #require(Self.object(read)["config"] as? [String: Any])
@@ -234,7 +234,7 @@ struct StorePrimitiveRouteTests {
             #expect(fresh.status == .ok)
             #expect(
                 try await Self.eventually {
-                    let read = try await client.execute(uri: "/config/beta", method: .get)
+                    let read = try await client.execute(uri: "/config/beta", method: .get, headers: Self.authorized)
                     return ((Self.object(read)["config"] as? [String: Any])?["routes"] as? [String: String]) == [
                         "a": "b"
                     ]
@@ -243,7 +243,8 @@ struct StorePrimitiveRouteTests {
             #expect(deleted.status == .ok)
             #expect(
                 try await Self.eventually {
-                    try await client.execute(uri: "/config/beta", method: .get).status == .notFound
+                    try await client.execute(uri: "/config/beta", method: .get, headers: Self.authorized).status
+                        == .notFound
                 })
             let twice = try await client.execute(uri: "/config/beta", method: .delete, headers: Self.authorized)
             #expect(twice.status == .notFound)

@@ -72,10 +72,16 @@ struct StorePrimitiveProcessTests {
         for id in 1...3 {
             #expect(
                 await eventually {
-                    let read = await HTTP.request("GET", "http://127.0.0.1:\(cluster.http(id))/config/acme")
+                    let read = await HTTP.request(
+                        "GET", "http://127.0.0.1:\(cluster.http(id))/config/acme",
+                        headers: ["Authorization": "Bearer \(token)"])
                     return read.status == 200 && Self.number(read.body, "revision") == revision
                 }, "n\(id) enforces the new config")
-            let listed = await HTTP.request("GET", "http://127.0.0.1:\(cluster.http(id))/config")
+            let listed = await HTTP.request(
+                "GET", "http://127.0.0.1:\(cluster.http(id))/config", headers: ["Authorization": "Bearer \(token)"])
+            #expect(
+                await HTTP.request("GET", "http://127.0.0.1:\(cluster.http(id))/config").status == 401,
+                "config reads need the admin token")
             let projects = Self.json(listed.body)["projects"] as? [[String: Any]]
             #expect(projects?.map { $0["project"] as? String } == ["acme"], "only the valid write landed on n\(id)")
             let view = await HTTP.request("GET", "http://127.0.0.1:\(cluster.http(id))/cluster")

@@ -85,24 +85,70 @@ struct KeyValueStoreTests {
         #expect(store.revision == 2)
     }
 
-    @Test func idempotencyWindowIsBounded() {
-        var store = KeyValueStore(idempotencyWindow: 2)
-        _ = store.apply(put("k", "a", id: "1"))
-        _ = store.apply(put("k", "b", id: "2"))
-        _ = store.apply(put("k", "c", id: "3"))  // evicts "1"
-        #expect(store.apply(put("k", "d", id: "1")) == .applied(revision: 4, found: true))
-        #expect(store.apply(put("k", "e", id: "3")) == .applied(revision: 3, found: true))
+    func stamped(_ command: StoreCommand, at milliseconds: UInt64) -> StoreCommand {
+        var command = command
+        command.stamp = milliseconds
+        return command
     }
 
-    @Test func snapshotRoundTripsEverythingIncludingTheIdempotencyWindow() throws {
-        var store = KeyValueStore(idempotencyWindow: 5)
-        for index in 0..<20 { _ = store.apply(put("key/\(index % 7)", "value-\(index)", id: "id-\(index)")) }
+    @Test func aKeyIsBoundToItsRequest() {
+        var store = KeyValueStore()
+        let first = store.apply(put("k", "a", id: "req-1"))
+        #expect(store.apply(put("k", "b", id: "req-1")) == .idempotencyKeyReused)
+        #expect(store.apply(put("other", "a", id: "req-1")) == .idempotencyKeyReused)
+        #expect(store.apply(put("k", "a", .absent, id: "req-1")) == .idempotencyKeyReused, "the condition counts")
+        #expect(store.get("k")?.value == Array("a".utf8) && store.revision == 1, "nothing was applied")
+        // The stamp is not part of the request: a retry the leader stamped again still matches.
+        #expect(store.apply(stamped(put("k", "a", id: "req-1"), at: 5)) == first)
+    }
+
+    @Test func keysAreForgottenAfterTheWindowByTheLogsClock() {
+        var store = KeyValueStore(idempotency: .init(windowMilliseconds: 1000, maxBytes: 1 << 20))
+        _ = store.apply(stamped(put("k", "a", id: "1"), at: 10_000))
+        _ = store.apply(stamped(put("k", "b", id: "2"), at: 10_500))
+        // A leader with a slower clock does not turn time back.
+        _ = store.apply(stamped(put("k", "c", id: "3"), at: 9_000))
+        #expect(store.idempotency.clock == 10_500)
+        #expect(store.apply(stamped(put("k", "a", id: "1"), at: 11_000)) == .applied(revision: 1, found: false))
+        // 11_001 is more than 1000 after key 1 was remembered: it is forgotten, and applies anew.
+        #expect(store.apply(stamped(put("k", "a", id: "1"), at: 11_001)) == .applied(revision: 4, found: true))
+        #expect(store.apply(stamped(put("k", "b", id: "2"), at: 11_001)) == .applied(revision: 2, found: true))
+        #expect(store.idempotency.count == 3)
+    }
+
+    @Test func keysAreBoundedByBytesNotCount() {
+        var store = KeyValueStore(idempotency: .init(windowMilliseconds: 600_000, maxBytes: 1000))
+        for index in 0..<100 { _ = store.apply(put("k", "\(index)", id: "key-\(index)")) }
+        #expect(store.idempotency.bytes <= 1000)
+        #expect(store.idempotency.count == 11, "eleven 87-byte entries fit in 1000 bytes")
+        // The newest is remembered, the oldest forgotten.
+        #expect(store.apply(put("k", "99", id: "key-99")) == .applied(revision: 100, found: true))
+        #expect(store.apply(put("k", "0", id: "key-0")) == .applied(revision: 101, found: true))
+        // Long keys cost more: fewer of them fit.
+        let long = String(repeating: "x", count: 400)
+        for index in 0..<10 { _ = store.apply(put("k", "v", id: "\(long)\(index)")) }
+        #expect(store.idempotency.count == 2)
+    }
+
+    @Test func snapshotRoundTripsEverythingIncludingTheIdempotencyTable() throws {
+        var store = KeyValueStore(idempotency: .init(windowMilliseconds: 5000, maxBytes: 2000))
+        for index in 0..<20 {
+            _ = store.apply(
+                stamped(put("key/\(index % 7)", "value-\(index)", id: "id-\(index)"), at: 1000 + UInt64(index)))
+        }
         _ = store.apply(StoreCommand(operation: .delete(key: "key/3")))
         var restored = try KeyValueStore(snapshot: store.snapshot)
         #expect(restored == store)
         #expect(restored.snapshot == store.snapshot)
-        // The restored window answers retries the same way.
-        #expect(restored.apply(put("key/0", "x", id: "id-19")) == store.apply(put("key/0", "x", id: "id-19")))
+        #expect(restored.idempotency.limits == store.idempotency.limits)
+        // The restored table answers retries and reuses the same way.
+        #expect(
+            restored.apply(put("key/5", "value-19", id: "id-19")) == store.apply(put("key/5", "value-19", id: "id-19")))
+        #expect(restored.apply(put("key/0", "x", id: "id-18")) == .idempotencyKeyReused)
+        #expect(
+            restored.apply(stamped(put("a", "b", id: "late"), at: 9000))
+                == store.apply(stamped(put("a", "b", id: "late"), at: 9000)))
+        #expect(restored == store)
     }
 
     @Test func hostileSnapshotsAndCommandsThrow() {
@@ -140,6 +186,8 @@ struct KeyValueStoreTests {
         let commands = [
             put("a", "b"), put("ü/key", "", .modRevision(42), id: "retry-7"), put("x", "y", .absent),
             StoreCommand(operation: .delete(key: "gone"), idempotencyKey: "d", isSystem: true),
+            stamped(put("s", "t", id: "u"), at: 1_764_480_000_000),
+            stamped(StoreCommand(operation: .grantLease(id: 4, ttlMilliseconds: 9), idempotencyKey: "g"), at: 7),
         ]
         for command in commands { #expect(try StoreCommand(decoding: command.encoded) == command) }
     }

@@ -20,6 +20,9 @@ final class RawPeer: Sendable {
 
     deinit { close(descriptor) }
 
+    /// Ends the connection from this side (the descriptor stays valid until deinit).
+    func shutdown() { _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR)) }
+
     @discardableResult
     func send(_ bytes: [UInt8]) -> Bool { LoopbackSocket.send(bytes, on: descriptor) }
 

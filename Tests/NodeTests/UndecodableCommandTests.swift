@@ -16,8 +16,9 @@ struct UndecodableCommandTests {
 
     @Test func stopsTheNodeAndNothingAfterItIsApplied() async throws {
         defer { try? FileManager.default.removeItem(atPath: root) }
-        // What a newer version might have committed: version 3 of the command encoding (2 carries leases).
-        let unknown = LogEntry(index: 2, term: 1, kind: .command, data: [3, 1, 0, 0, 0, 0])
+        // What a newer version might have committed: a command encoding version this one does not know
+        // (2 carries leases, 3 an idempotency stamp).
+        let unknown = LogEntry(index: 2, term: 1, kind: .command, data: [9, 1, 0, 0, 0, 0])
         let (wal, _) = try WriteAheadLog.open(directory: root + "/wal")
         wal.append(
             entries: [put("before", at: 1), unknown, put("after", at: 3)],

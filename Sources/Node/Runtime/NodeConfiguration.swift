@@ -25,14 +25,23 @@ public struct NodeConfiguration: Sendable {
     public var raftOptions: RaftOptions
     /// Take a snapshot and compact the log once this many entries were applied since the last one.
     public var compactionThreshold: UInt64 = 10_000
+    /// …or once the entries applied since the last one carry this many bytes.
+    public var compactionBytes: UInt64 = 64 << 20
     /// Largest encoded command accepted: well below a peer frame (16 MiB) and a WAL record (64 MiB).
     public var maxCommandBytes = 4 << 20
+    /// The peer port's connection cap, idle timeout and incoming snapshot bound.
+    public var peerLimits = PeerConnectionLimits()
+    /// The leader's admission bounds: store quota, uncommitted bytes, pending writes.
+    public var writeLimits = WriteLimits()
     /// A write not applied within this long is reported as unknown.
     public var writeTimeout: Duration = .seconds(5)
     /// How much change history a brand-new store keeps for watches (a store restored from a
     /// snapshot keeps the limits it was created with). Set it alike on every node, like the tick:
     /// nodes with other limits compact their history at other revisions.
     public var watchHistory = ChangeHistory.Limits()
+    /// How long and in how many bytes a brand-new store remembers idempotency keys (a store
+    /// restored from a snapshot keeps its own). Set alike on every node, like `watchHistory`.
+    public var idempotency = IdempotencyTable.Limits()
     /// How often the leader checks lease deadlines: a lease ends at most this long after its TTL.
     public var leaseCheckInterval: Duration = .milliseconds(50)
     /// Where a storage failure is remembered until the machine reboots (see `WriteFailureMarker`);
@@ -73,6 +82,8 @@ public enum WriteOutcome: Sendable, Hashable {
     case notLeader(leader: NodeID?)
     /// Certainly not applied (another entry took its place, or the core refused it).
     case notApplied(String)
+    /// Refused by the leader's admission bounds before it was proposed: nothing was written.
+    case refused(WriteRefusal)
     /// Proposed, but its fate is not known (leadership lost, timeout): it may still apply.
     case unknown(String)
 }
@@ -102,4 +113,6 @@ public struct StoreStatus: Sendable, Hashable {
     public var compactRevision: UInt64
     public var leases: Int
     public var keys: Int
+    /// Key and value bytes held (what the store quota measures).
+    public var dataBytes: UInt64 = 0
 }

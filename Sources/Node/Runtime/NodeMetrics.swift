@@ -15,10 +15,19 @@ struct NodeMetrics: Sendable {
     let persistedEntries: Counter
     let fsyncDuration: CoreMetrics.Timer
     let snapshotsInstalled: Counter
+    let snapshotChunksRefused: Counter
     let storeRevision: Gauge
     let compactRevision: Gauge
     let leasesLive: Gauge
     let leasesExpired: Counter
+    let storeBytes: Gauge
+    let quotaBytes: Gauge
+    /// 1 while puts are refused for the store quota (etcd's NOSPACE alarm).
+    let quotaAlarm: Gauge
+    let uncommittedBytes: Gauge
+    private let refusedQuota: Counter
+    private let refusedUncommitted: Counter
+    private let refusedPending: Counter
 
     init(factory: any MetricsFactory) {
         term = Gauge(label: "raftgate_raft_term", factory: factory)
@@ -31,10 +40,27 @@ struct NodeMetrics: Sendable {
         persistedEntries = Counter(label: "raftgate_wal_entries_persisted_total", factory: factory)
         fsyncDuration = CoreMetrics.Timer(label: "raftgate_wal_fsync_duration_seconds", factory: factory)
         snapshotsInstalled = Counter(label: "raftgate_raft_snapshots_installed_total", factory: factory)
+        snapshotChunksRefused = Counter(label: "raftgate_raft_snapshot_chunks_refused_total", factory: factory)
         storeRevision = Gauge(label: "raftgate_store_revision", factory: factory)
         compactRevision = Gauge(label: "raftgate_store_compact_revision", factory: factory)
         leasesLive = Gauge(label: "raftgate_leases_live", factory: factory)
         leasesExpired = Counter(label: "raftgate_leases_expired_total", factory: factory)
+        storeBytes = Gauge(label: "raftgate_store_bytes", factory: factory)
+        quotaBytes = Gauge(label: "raftgate_store_quota_bytes", factory: factory)
+        quotaAlarm = Gauge(label: "raftgate_store_quota_alarm", factory: factory)
+        uncommittedBytes = Gauge(label: "raftgate_raft_uncommitted_bytes", factory: factory)
+        let refused = "raftgate_writes_refused_total"
+        refusedQuota = Counter(label: refused, dimensions: [("reason", "quota")], factory: factory)
+        refusedUncommitted = Counter(label: refused, dimensions: [("reason", "uncommitted_bytes")], factory: factory)
+        refusedPending = Counter(label: refused, dimensions: [("reason", "pending_writes")], factory: factory)
+    }
+
+    func writesRefused(_ refusal: WriteRefusal) -> Counter {
+        switch refusal {
+        case .quotaExceeded: refusedQuota
+        case .uncommittedBytes: refusedUncommitted
+        case .pendingWrites: refusedPending
+        }
     }
 
     /// Brings the gauges up to the core's state after a Ready was handled.
@@ -50,6 +76,7 @@ struct NodeMetrics: Sendable {
         storeRevision.record(Int64(clamping: store.revision))
         compactRevision.record(Int64(clamping: store.compactRevision))
         leasesLive.record(Int64(store.leases))
+        storeBytes.record(Int64(clamping: store.dataBytes))
     }
 }
 

@@ -27,6 +27,12 @@ public actor RaftNode {
     /// Who each forwarded write went to: only that node's answer counts.
     private var forwardTargets: [UInt64: NodeID] = [:]
     private var drainScheduled = false
+    /// What this leader proposed and has not applied yet (`WriteLimits.maxUncommittedBytes`).
+    private var uncommitted = UncommittedLedger()
+    private let admission: WriteAdmission
+    /// Whether the last put refused for the quota still stands: set by the refusal, cleared once
+    /// the store shrinks below what it held then (`raftgate_store_quota_alarm`).
+    private var quotaAlarmAt: UInt64?
     private var lastTick = ContinuousClock.now
     private var tasks: [Task<Void, Never>] = []
     var stopped = false
@@ -36,6 +42,10 @@ public actor RaftNode {
     /// Raft addresses of the peers, from the flags and from the replicated member records.
     var peerAddresses: [NodeID: (host: String, port: Int)] = [:]
     public private(set) var snapshotsInstalled = 0
+    /// Snapshot chunks dropped for exceeding `PeerConnectionLimits.maxIncomingSnapshotBytes`.
+    public private(set) var snapshotChunksRefused = 0
+    /// A leader retries a refused snapshot every few ticks: one log line per 10 s is enough.
+    private let snapshotRefusalLog = LogThrottle(interval: .seconds(10))
     /// Log entries made durable, and the fsyncs that did it (entries per fsync = group commit).
     public private(set) var persistedEntries = 0
     public var walFsyncs: Int { loop.storage.fsyncCount }
@@ -77,12 +87,13 @@ public actor RaftNode {
                     "reason": "\(tail.reason)",
                 ])
         }
-        let loop = try ReadyLoop(
+        var loop = try ReadyLoop(
             opened: opened, options: configuration.raftOptions, compactionThreshold: configuration.compactionThreshold,
-            historyLimits: configuration.watchHistory)
+            historyLimits: configuration.watchHistory, idempotencyLimits: configuration.idempotency)
+        loop.compactionBytes = configuration.compactionBytes
         let transport = try await PeerTransport.start(
             id: configuration.id, host: configuration.raftHost, port: configuration.raftPort,
-            clusterKey: configuration.clusterKey, tls: configuration.peerTLS,
+            clusterKey: configuration.clusterKey, tls: configuration.peerTLS, limits: configuration.peerLimits,
             metricsFactory: configuration.metricsFactory)
         let node = RaftNode(configuration: configuration, loop: loop, transport: transport, logger: logger)
         await node.learnPeerAddresses()
@@ -105,6 +116,8 @@ public actor RaftNode {
         self.configuration = configuration
         self.loop = loop
         self.transport = transport
+        self.admission = WriteAdmission(limits: configuration.writeLimits)
+        metrics.quotaBytes.record(Int64(clamping: configuration.writeLimits.quotaBytes))
     }
 
     private func run() {
@@ -141,7 +154,7 @@ public actor RaftNode {
     public var storeStatus: StoreStatus {
         StoreStatus(
             revision: loop.store.revision, compactRevision: loop.store.history.compactRevision,
-            leases: loop.store.leaseCount, keys: loop.store.count)
+            leases: loop.store.leaseCount, keys: loop.store.count, dataBytes: loop.store.dataBytes)
     }
 
     /// A change-feed subscription together with whatever `read` takes from the store at the same
@@ -154,6 +167,7 @@ public actor RaftNode {
 
     /// The peer transport's counters: connections, drops, and what it refused.
     public nonisolated var transportStatistics: TransportStatistics { transport.statistics }
+    public nonisolated var openPeerConnections: Int { transport.openInboundConnections }
 
     // MARK: Inputs
 
@@ -161,6 +175,24 @@ public actor RaftNode {
         guard !stopped else { return }
         switch envelope {
         case .raft(let message):
+            if case .installSnapshot(let chunk) = message.payload,
+                !configuration.peerLimits.admits(offset: chunk.offset, count: chunk.data.count)
+            {
+                // Dropped before the core buffers it: the leader retries, and is refused again
+                // until an operator raises the bound (or the store shrinks).
+                snapshotChunksRefused += 1
+                metrics.snapshotChunksRefused.increment()
+                if let suppressed = snapshotRefusalLog.admit() {
+                    logger.warning(
+                        "refused a snapshot larger than maxIncomingSnapshotBytes",
+                        metadata: [
+                            "from": "n\(message.from)", "bytes": "\(chunk.offset + chunk.data.count)",
+                            "limit": "\(configuration.peerLimits.maxIncomingSnapshotBytes)",
+                            "similarSuppressed": "\(suppressed)",
+                        ])
+                }
+                return
+            }
             catchUpTicks()
             noteLeaderCommit(message)
             loop.core.step(message)
@@ -228,7 +260,8 @@ public actor RaftNode {
 
     private func write(_ command: StoreCommand, forward: Bool) async -> WriteOutcome {
         guard !stopped else { return .notLeader(leader: nil) }
-        let encoded = command.encoded
+        var command = command
+        var encoded = command.encoded
         // Larger entries would exceed what peers accept in one frame (and what the WAL accepts
         // in one record): refuse them here, before they can wedge replication.
         guard encoded.count <= configuration.maxCommandBytes else {
@@ -239,7 +272,24 @@ public actor RaftNode {
             // Membership says the leader is suspect or dead: fail fast so the client retries
             // (through HAProxy, at the next leader) instead of waiting out the forward timeout.
             if unreachablePeers.contains(leader) { return .notLeader(leader: nil) }
-            return await forwardWrite(command, to: leader)
+            let outcome = await forwardWrite(command, to: leader)
+            // The leader refused it: this node's alarm and counters say so too.
+            if case .refused(let refusal) = outcome { refused(refusal) }
+            return outcome
+        }
+        if loop.core.role == .leader {
+            // The log's clock for idempotency keys: this leader's wall time, stamped once, here.
+            if command.idempotencyKey != nil, command.stamp == 0 {
+                command.stamp = max(1, UInt64(max(0, Date().timeIntervalSince1970 * 1000)))
+                encoded = command.encoded
+            }
+            let load = WriteAdmission.Load(
+                storeBytes: loop.store.dataBytes, uncommittedBytes: uncommitted.bytes,
+                pendingWrites: pendingWrites.count)
+            if let refusal = admission.check(command, encodedBytes: encoded.count, load: load) {
+                refused(refusal)
+                return .refused(refusal)
+            }
         }
         switch loop.core.propose(encoded) {
         case .rejected(.transferInProgress) where forward:
@@ -254,6 +304,7 @@ public actor RaftNode {
             return .notApplied("\(reason)")
         case .accepted(let index, let term):
             metrics.proposals.increment()
+            uncommitted.proposed(index: index, bytes: encoded.count)
             let timeout = configuration.writeTimeout
             return await withCheckedContinuation { waiter in
                 // An older proposal at this index was truncated (this node lost and regained
@@ -266,6 +317,19 @@ public actor RaftNode {
                     await self?.expireWrite(index: index, term: term)
                 }
             }
+        }
+    }
+
+    private func refused(_ refusal: WriteRefusal) {
+        metrics.writesRefused(refusal).increment()
+        if case .quotaExceeded(let used, _) = refusal {
+            if quotaAlarmAt == nil {
+                logger.warning(
+                    "store quota reached: puts are refused until keys are deleted",
+                    metadata: ["bytes": "\(used)", "quota": "\(configuration.writeLimits.quotaBytes)"])
+            }
+            quotaAlarmAt = used
+            metrics.quotaAlarm.record(1)
         }
     }
 
@@ -508,6 +572,13 @@ public actor RaftNode {
             if let softState = step.softState {
                 report(softState)
                 abandonForwardsToFormerLeaders()
+            }
+            uncommitted.applied(through: loop.appliedIndex)
+            if loop.core.role != .leader { uncommitted.clear() }
+            metrics.uncommittedBytes.record(Int64(clamping: uncommitted.bytes))
+            if let alarm = quotaAlarmAt, loop.store.dataBytes < alarm {
+                quotaAlarmAt = nil
+                metrics.quotaAlarm.record(0)
             }
             metrics.record((loop.core.term, loop.core.role, loop.core.commitIndex, loop.core.appliedIndex))
             metrics.record(storeStatus)

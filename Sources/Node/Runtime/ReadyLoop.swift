@@ -13,15 +13,23 @@ package struct ReadyLoop {
     /// The index the store reflects.
     package private(set) var appliedIndex: UInt64
     package let compactionThreshold: UInt64
+    /// Also compact once the entries applied since the last snapshot carry this many bytes, so a
+    /// few large values cannot grow the log (and a restart's replay) without bound.
+    package var compactionBytes: UInt64 = 64 << 20
+    /// Bytes of entry data applied since the last snapshot.
+    package private(set) var appliedBytesSinceSnapshot: UInt64 = 0
     /// For a store rebuilt from an empty snapshot.
     let historyLimits: ChangeHistory.Limits
+    let idempotencyLimits: IdempotencyTable.Limits
     /// Set once the loop has stopped the node; nothing more is done.
     package private(set) var failure: String?
 
     package init(
         core: RaftCore, storage: NodeStorage, store: KeyValueStore, appliedIndex: UInt64,
-        compactionThreshold: UInt64, historyLimits: ChangeHistory.Limits
+        compactionThreshold: UInt64, historyLimits: ChangeHistory.Limits,
+        idempotencyLimits: IdempotencyTable.Limits = .init()
     ) {
+        self.idempotencyLimits = idempotencyLimits
         self.core = core
         self.storage = storage
         self.store = store
@@ -33,17 +41,24 @@ package struct ReadyLoop {
     /// Builds the loop from what `NodeStorage.open` read back.
     package init(
         opened: NodeStorage.Opened, options: RaftOptions, compactionThreshold: UInt64,
-        historyLimits: ChangeHistory.Limits
+        historyLimits: ChangeHistory.Limits, idempotencyLimits: IdempotencyTable.Limits = .init()
     ) throws {
         let base = opened.restored.snapshot
         self.init(
             core: try RaftCore(options: options, restoring: opened.restored), storage: opened.storage,
-            store: try Self.store(from: base, historyLimits: historyLimits), appliedIndex: base.metadata.index,
-            compactionThreshold: compactionThreshold, historyLimits: historyLimits)
+            store: try Self.store(from: base, historyLimits: historyLimits, idempotencyLimits: idempotencyLimits),
+            appliedIndex: base.metadata.index, compactionThreshold: compactionThreshold, historyLimits: historyLimits,
+            idempotencyLimits: idempotencyLimits)
     }
 
-    static func store(from snapshot: Snapshot, historyLimits: ChangeHistory.Limits) throws -> KeyValueStore {
-        snapshot.data.isEmpty ? KeyValueStore(historyLimits: historyLimits) : try KeyValueStore(snapshot: snapshot.data)
+    /// A store from an empty snapshot is brand new and takes this node's limits; any other keeps
+    /// the limits it was created with, as every replica of it does.
+    static func store(
+        from snapshot: Snapshot, historyLimits: ChangeHistory.Limits, idempotencyLimits: IdempotencyTable.Limits
+    ) throws -> KeyValueStore {
+        snapshot.data.isEmpty
+            ? KeyValueStore(idempotency: idempotencyLimits, historyLimits: historyLimits)
+            : try KeyValueStore(snapshot: snapshot.data)
     }
 
     /// Handles the next `Ready`, if the core has one. A step with `failure` set is the last: the
@@ -63,11 +78,13 @@ package struct ReadyLoop {
         step.messages = ready.messages
         if let snapshot = ready.snapshot {
             do {
-                store = try Self.store(from: snapshot, historyLimits: historyLimits)
+                store = try Self.store(
+                    from: snapshot, historyLimits: historyLimits, idempotencyLimits: idempotencyLimits)
             } catch {
                 return stop(&step, "snapshot at \(snapshot.metadata.index) does not decode: \(error)")
             }
             appliedIndex = snapshot.metadata.index
+            appliedBytesSinceSnapshot = 0
             step.installedSnapshot = snapshot.metadata.index
             step.installedStore = store
         }
@@ -88,6 +105,7 @@ package struct ReadyLoop {
                 }
             }
             appliedIndex = entry.index
+            appliedBytesSinceSnapshot += UInt64(entry.data.count)
             step.applied.append(applied)
         }
         step.readStates = ready.readStates
@@ -108,10 +126,13 @@ package struct ReadyLoop {
 
     private mutating func compactIfDue(_ step: inout ReadyStep) {
         let applied = core.appliedIndex
-        guard applied == appliedIndex, applied >= core.snapshotIndex + compactionThreshold else { return }
+        guard applied == appliedIndex, applied > core.snapshotIndex,
+            applied >= core.snapshotIndex + compactionThreshold || appliedBytesSinceSnapshot >= compactionBytes
+        else { return }
         do {
             try core.compact(upTo: applied, snapshotData: store.snapshot)
             try storage.saveCompaction(core.snapshot)
+            appliedBytesSinceSnapshot = 0
             step.compactedTo = applied
         } catch {
             step.storageFailed = true

@@ -30,21 +30,24 @@ public struct KeyValueStore: Sendable, Hashable {
     /// Keys in byte order, so prefix ranges are a binary search and a scan.
     private var keys: [StoreKey] = []
     private var records: [StoreKey: Record] = [:]
-    /// Results of commands that carried an idempotency key, oldest first, at most `idempotencyWindow`.
-    private var remembered: [(key: String, result: StoreResult)] = []
-    private var rememberedIndex: [String: StoreResult] = [:]
-    public let idempotencyWindow: Int
+    /// Results of commands that carried an idempotency key, bound to their commands, kept for a
+    /// window of the log's time and within a byte budget.
+    public private(set) var idempotency: IdempotencyTable
     /// Live leases: their TTL and the keys attached to each.
     private var leaseTable: [UInt64: (ttlMilliseconds: UInt64, keys: Set<StoreKey>)] = [:]
     /// Recent changes, for watches that start or resume at an earlier revision.
     public private(set) var history: ChangeHistory
 
-    public init(idempotencyWindow: Int = 10_000, historyLimits: ChangeHistory.Limits = .init()) {
-        self.idempotencyWindow = max(1, idempotencyWindow)
+    public init(idempotency: IdempotencyTable.Limits = .init(), historyLimits: ChangeHistory.Limits = .init()) {
+        self.idempotency = IdempotencyTable(limits: idempotency)
         history = ChangeHistory(limits: historyLimits)
     }
 
     public var count: Int { keys.count }
+
+    /// Bytes of keys and values held: what the store quota (`WriteLimits.quotaBytes`) measures.
+    /// Derived from the records, so it is the same on every replica and needs no snapshot field.
+    public private(set) var dataBytes: UInt64 = 0
 
     public func get(_ key: String) -> Record? { records[StoreKey(key)] }
 
@@ -58,9 +61,13 @@ public struct KeyValueStore: Sendable, Hashable {
         var result: [(String, Record)] = []
         var position = lowerBound(prefixKey)
         while position < keys.count, keys[position].bytes.starts(with: prefixKey.bytes), result.count < limit {
-            if includeReserved || !keys[position].bytes.starts(with: reserved) {
-                result.append((keys[position].string, records[keys[position]]!))
+            if !includeReserved && keys[position].bytes.starts(with: reserved) {
+                // Jump over the whole reserved range at once: a read that may not see it must
+                // not pay for scanning it either.
+                position = upperBound(ofPrefix: reserved)
+                continue
             }
+            result.append((keys[position].string, records[keys[position]]!))
             position += 1
         }
         return result
@@ -84,8 +91,9 @@ public struct KeyValueStore: Sendable, Hashable {
 
     // MARK: Applying commands
 
-    /// Applies one committed command. A command whose idempotency key was seen returns the first
-    /// result and changes nothing.
+    /// Applies one committed command. A command whose idempotency key was seen with the same
+    /// command returns the first result and changes nothing; with another command it is refused
+    /// (`idempotencyKeyReused`) and changes nothing.
     public mutating func apply(_ command: StoreCommand) -> StoreResult {
         applyRecordingChange(command).result
     }
@@ -93,9 +101,18 @@ public struct KeyValueStore: Sendable, Hashable {
     /// Applies one committed command and says what it changed, for the change feed; nil when it
     /// changed nothing.
     public mutating func applyRecordingChange(_ command: StoreCommand) -> (result: StoreResult, change: StoreChange?) {
-        if let key = command.idempotencyKey, let first = rememberedIndex[key] { return (first, nil) }
+        var fingerprint: [UInt8] = []
+        if let key = command.idempotencyKey {
+            idempotency.advance(to: command.stamp)
+            fingerprint = IdempotencyTable.fingerprint(command)
+            switch idempotency.lookup(key, fingerprint: fingerprint) {
+            case .replay(let first): return (first, nil)
+            case .reused: return (.idempotencyKeyReused, nil)
+            case .absent: break
+            }
+        }
         let (result, change) = execute(command)
-        if let key = command.idempotencyKey { remember(key, result) }
+        if let key = command.idempotencyKey { idempotency.remember(key, fingerprint: fingerprint, result: result) }
         if let change, !change.events.isEmpty { history.append(change) }
         return (result, change)
     }
@@ -115,6 +132,7 @@ public struct KeyValueStore: Sendable, Hashable {
             if !lease.keys.isEmpty {
                 revision += 1
                 for key in lease.keys.sorted() {
+                    if let record = records[key] { dataBytes -= UInt64(key.bytes.count + record.value.count) }
                     records[key] = nil
                     events.append(StoreEvent(kind: .delete, key: key.string, revision: revision))
                 }
@@ -149,6 +167,7 @@ public struct KeyValueStore: Sendable, Hashable {
             guard let current else { return (.applied(revision: revision, found: false), nil) }
             revision += 1
             detach(key, from: current.lease)
+            dataBytes -= UInt64(key.bytes.count + current.value.count)
             records[key] = nil
             keys.remove(at: lowerBound(key))
             return (
@@ -162,12 +181,14 @@ public struct KeyValueStore: Sendable, Hashable {
         revision += 1
         var record: Record
         if let current {
+            dataBytes = dataBytes - UInt64(current.value.count) + UInt64(value.count)
             record = current
             record.value = value
             record.modRevision = revision
             record.version += 1
         } else {
             record = Record(value: value, createRevision: revision, modRevision: revision, version: 1)
+            dataBytes += UInt64(key.bytes.count + value.count)
             keys.insert(key, at: lowerBound(key))
         }
         if record.lease != lease {
@@ -187,13 +208,15 @@ public struct KeyValueStore: Sendable, Hashable {
         leaseTable[lease]?.keys.remove(key)
     }
 
-    private mutating func remember(_ key: String, _ result: StoreResult) {
-        remembered.append((key, result))
-        rememberedIndex[key] = result
-        if remembered.count > idempotencyWindow {
-            let evicted = remembered.removeFirst()
-            rememberedIndex[evicted.key] = nil
+    /// The first position past every key that starts with `prefix`.
+    private func upperBound(ofPrefix prefix: [UInt8]) -> Int {
+        var low = lowerBound(StoreKey(bytes: prefix))
+        var high = keys.count
+        while low < high {
+            let middle = (low + high) / 2
+            if keys[middle].bytes.starts(with: prefix) { low = middle + 1 } else { high = middle }
         }
+        return low
     }
 
     private func lowerBound(_ key: StoreKey) -> Int {
@@ -214,12 +237,12 @@ public struct KeyValueStore: Sendable, Hashable {
 
     // MARK: Snapshot
 
-    /// The whole store — keys, leases, the idempotency window and the change history — in a
-    /// deterministic encoding (version 2).
+    /// The whole store — keys, leases, the idempotency table and the change history — in a
+    /// deterministic encoding (version 3; version 2 had a count-bounded idempotency window
+    /// between the revision and the keys, and unbound results after them).
     public var snapshot: [UInt8] {
-        var bytes: [UInt8] = [2]
+        var bytes: [UInt8] = [3]
         bytes.appendLittleEndian(revision)
-        bytes.appendLittleEndian(UInt64(idempotencyWindow))
         bytes.appendLittleEndian(UInt64(keys.count))
         for key in keys {
             let record = records[key]!
@@ -230,11 +253,7 @@ public struct KeyValueStore: Sendable, Hashable {
             bytes.appendLittleEndian(record.version)
             bytes.appendLittleEndian(record.lease)
         }
-        bytes.appendLittleEndian(UInt64(remembered.count))
-        for (key, result) in remembered {
-            bytes.appendLengthPrefixed(Array(key.utf8))
-            result.encode(into: &bytes)
-        }
+        idempotency.encode(into: &bytes)
         // Attached keys are not listed: each record names its lease, and decoding rebuilds the sets.
         bytes.appendLittleEndian(UInt64(leaseTable.count))
         for (id, ttl) in leaseTTLs {
@@ -250,11 +269,13 @@ public struct KeyValueStore: Sendable, Hashable {
     public init(snapshot bytes: [UInt8]) throws(StoreDecodingError) {
         var reader = StoreReader(bytes[...])
         let version = try reader.byte()
-        guard version == 1 || version == 2 else { throw .unsupportedVersion }
+        guard (1...3).contains(version) else { throw .unsupportedVersion }
         revision = try reader.uint64()
-        let window = try reader.uint64()
-        guard window >= 1, window <= 1 << 32 else { throw .malformed("idempotency window") }
-        idempotencyWindow = Int(window)
+        var window: UInt64 = 0
+        if version < 3 {
+            window = try reader.uint64()
+            guard window >= 1, window <= 1 << 32 else { throw .malformed("idempotency window") }
+        }
         let keyCount = try reader.uint64()
         var previous: StoreKey?
         for _ in 0..<keyCount {
@@ -263,23 +284,25 @@ public struct KeyValueStore: Sendable, Hashable {
             let value = try reader.lengthPrefixed()
             let record = Record(
                 value: value, createRevision: try reader.uint64(), modRevision: try reader.uint64(),
-                version: try reader.uint64(), lease: version == 2 ? try reader.uint64() : 0)
+                version: try reader.uint64(), lease: version >= 2 ? try reader.uint64() : 0)
             guard record.modRevision <= revision, record.createRevision <= record.modRevision else {
                 throw .malformed("revisions of \(key.string)")
             }
             keys.append(key)
             records[key] = record
+            dataBytes += UInt64(key.bytes.count + value.count)
             previous = key
         }
-        let rememberedCount = try reader.uint64()
-        guard rememberedCount <= window else { throw .malformed("idempotency entries beyond the window") }
-        for _ in 0..<rememberedCount {
-            let key = try reader.string()
-            let result = try StoreResult(decoding: &reader)
-            remembered.append((key, result))
-            rememberedIndex[key] = result
+        if version == 3 {
+            idempotency = try IdempotencyTable(decoding: &reader)
+        } else {
+            let rememberedCount = try reader.uint64()
+            guard rememberedCount <= window else { throw .malformed("idempotency entries beyond the window") }
+            var legacy: [(key: String, result: StoreResult)] = []
+            for _ in 0..<rememberedCount { legacy.append((try reader.string(), try StoreResult(decoding: &reader))) }
+            idempotency = IdempotencyTable(legacy: legacy)
         }
-        guard version == 2 else {
+        guard version >= 2 else {
             history = ChangeHistory(compactRevision: revision)
             guard reader.isAtEnd else { throw .malformed("trailing bytes") }
             return
@@ -309,6 +332,8 @@ struct StoreKey: Hashable, Comparable, Sendable {
     let bytes: [UInt8]
 
     init(_ key: String) { bytes = Array(key.utf8) }
+
+    init(bytes: [UInt8]) { self.bytes = bytes }
 
     var string: String { String(decoding: bytes, as: UTF8.self) }
 

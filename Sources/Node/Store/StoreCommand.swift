@@ -30,6 +30,9 @@ public struct StoreCommand: Sendable, Hashable {
     /// For a put: the lease the key is attached to from now on. 0 detaches it from any lease, as a
     /// put without a lease does in etcd.
     public var lease: UInt64
+    /// The proposing leader's wall time in milliseconds since the epoch, set on commands with an
+    /// idempotency key (0: none): the log's clock for expiring idempotency keys (`IdempotencyTable`).
+    public var stamp: UInt64 = 0
 
     public init(
         operation: Operation, condition: Condition = .none, idempotencyKey: String? = nil, isSystem: Bool = false,
@@ -54,7 +57,7 @@ public struct StoreCommand: Sendable, Hashable {
 
     /// Version 1 carries puts and deletes without a lease, byte for byte as before leases existed,
     /// so logs written by older nodes and by newer ones read the same. Version 2 adds lease
-    /// operations and a put's lease.
+    /// operations and a put's lease; version 3 is version 2 and a trailing `stamp`.
     public var encoded: [UInt8] {
         let needsVersion2: Bool =
             switch operation {
@@ -62,13 +65,14 @@ public struct StoreCommand: Sendable, Hashable {
             case .delete: false
             case .grantLease, .revokeLease: true
             }
-        var bytes: [UInt8] = [needsVersion2 ? 2 : 1]
+        let version: UInt8 = stamp != 0 ? 3 : needsVersion2 ? 2 : 1
+        var bytes: [UInt8] = [version]
         switch operation {
         case .put(let key, let value):
             bytes.append(1)
             bytes.appendLengthPrefixed(Array(key.utf8))
             bytes.appendLengthPrefixed(value)
-            if needsVersion2 { bytes.appendLittleEndian(lease) }
+            if version >= 2 { bytes.appendLittleEndian(lease) }
         case .delete(let key):
             bytes.append(2)
             bytes.appendLengthPrefixed(Array(key.utf8))
@@ -94,22 +98,23 @@ public struct StoreCommand: Sendable, Hashable {
             bytes.append(0)
         }
         bytes.append(isSystem ? 1 : 0)
+        if version == 3 { bytes.appendLittleEndian(stamp) }
         return bytes
     }
 
     public init(decoding bytes: [UInt8]) throws(StoreDecodingError) {
         var reader = StoreReader(bytes[...])
         let version = try reader.byte()
-        guard version == 1 || version == 2 else { throw .unsupportedVersion }
+        guard (1...3).contains(version) else { throw .unsupportedVersion }
         lease = 0
         switch try reader.byte() {
         case 1:
             operation = .put(key: try reader.string(), value: try reader.lengthPrefixed())
-            if version == 2 { lease = try reader.uint64() }
+            if version >= 2 { lease = try reader.uint64() }
         case 2: operation = .delete(key: try reader.string())
-        case 3 where version == 2:
+        case 3 where version >= 2:
             operation = .grantLease(id: try reader.uint64(), ttlMilliseconds: try reader.uint64())
-        case 4 where version == 2: operation = .revokeLease(id: try reader.uint64())
+        case 4 where version >= 2: operation = .revokeLease(id: try reader.uint64())
         default: throw .malformed("operation")
         }
         switch try reader.byte() {
@@ -120,6 +125,10 @@ public struct StoreCommand: Sendable, Hashable {
         }
         idempotencyKey = try reader.byte() == 1 ? try reader.string() : nil
         isSystem = try reader.byte() == 1
+        if version == 3 {
+            stamp = try reader.uint64()
+            guard stamp != 0 else { throw .malformed("version 3 without a stamp") }
+        }
         guard reader.isAtEnd else { throw .malformed("trailing bytes") }
     }
 }
@@ -140,6 +149,8 @@ public enum StoreResult: Sendable, Hashable {
     /// The lease was granted. Remembered under an idempotency key like any result, so a retried
     /// grant answers the id of the first one.
     case leaseGranted(id: UInt64)
+    /// The idempotency key was used before with a different command: nothing changed.
+    case idempotencyKeyReused
 }
 
 public enum StoreDecodingError: Error, Hashable {
@@ -159,6 +170,7 @@ extension StoreResult {
             case .leaseNotFound(let id): (5, id)
             case .leaseExists(let id): (6, id)
             case .leaseGranted(let id): (7, id)
+            case .idempotencyKeyReused: (8, 0)
             }
         bytes.append(tag)
         bytes.appendLittleEndian(number)
@@ -175,6 +187,7 @@ extension StoreResult {
         case 5: self = .leaseNotFound(id: number)
         case 6: self = .leaseExists(id: number)
         case 7: self = .leaseGranted(id: number)
+        case 8: self = .idempotencyKeyReused
         default: throw .malformed("store result")
         }
     }

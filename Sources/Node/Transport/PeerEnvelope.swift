@@ -191,6 +191,17 @@ extension PeerFrame {
         case .unknown(let reason):
             bytes.append(4)
             bytes.appendLengthPrefixed(Array(reason.utf8))
+        case .refused(let refusal):
+            bytes.append(5)
+            let (kind, first, second): (UInt8, UInt64, UInt64) =
+                switch refusal {
+                case .quotaExceeded(let used, let quota): (1, used, quota)
+                case .uncommittedBytes(let pending, let limit): (2, pending, limit)
+                case .pendingWrites(let pending, let limit): (3, UInt64(pending), UInt64(limit))
+                }
+            bytes.append(kind)
+            bytes.appendLittleEndian(first)
+            bytes.appendLittleEndian(second)
         }
     }
 
@@ -204,6 +215,16 @@ extension PeerFrame {
             return .notLeader(leader: leader == 0 ? nil : leader)
         case 3: return .notApplied(try reader.string())
         case 4: return .unknown(try reader.string())
+        case 5:
+            let kind = try reader.byte()
+            let first = try reader.uint64()
+            let second = try reader.uint64()
+            switch kind {
+            case 1: return .refused(.quotaExceeded(usedBytes: first, quotaBytes: second))
+            case 2: return .refused(.uncommittedBytes(pendingBytes: first, limitBytes: second))
+            case 3: return .refused(.pendingWrites(pending: Int(clamping: first), limit: Int(clamping: second)))
+            default: throw PeerFrameError.malformed("write refusal")
+            }
         default: throw PeerFrameError.malformed("write outcome")
         }
     }

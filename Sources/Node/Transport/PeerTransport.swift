@@ -27,6 +27,10 @@ public struct TransportStatistics: Sendable, Hashable {
     public var handshakesFailed = 0
     /// Inbound connections refused by peer mutual TLS (see `PeerTLS`).
     public var tlsRejected = 0
+    /// Inbound connections closed on accept: `PeerConnectionLimits.maxInboundConnections` were open.
+    public var connectionsRefused = 0
+    /// Inbound connections closed after `PeerConnectionLimits.idleTimeout` without a byte.
+    public var idleConnectionsClosed = 0
 }
 
 final class TransportCounters: Sendable {
@@ -37,7 +41,7 @@ final class TransportCounters: Sendable {
     init(metricsFactory: (any MetricsFactory)? = nil) {
         var rejections: [String: Counter] = [:]
         if let metricsFactory {
-            for reason in ["handshake", "handshake_timeout", "frame", "misaddressed", "tls"] {
+            for reason in ["handshake", "handshake_timeout", "frame", "misaddressed", "tls", "connection_cap", "idle"] {
                 rejections[reason] = Counter(
                     label: "raftgate_peer_rejected_total", dimensions: [("reason", reason)], factory: metricsFactory)
             }
@@ -61,6 +65,16 @@ final class TransportCounters: Sendable {
         case .tls: increment(\.tlsRejected)
         }
         rejections[rejection.reason]?.increment()
+    }
+
+    func recordRefusedConnection() {
+        increment(\.connectionsRefused)
+        rejections["connection_cap"]?.increment()
+    }
+
+    func recordIdleClose() {
+        increment(\.idleConnectionsClosed)
+        rejections["idle"]?.increment()
     }
 
     func recordFailedHandshake() {
@@ -97,7 +111,7 @@ public final class PeerTransport: Sendable {
     /// that has not completed the handshake (the TLS one included) within `handshakeTimeout` is closed.
     public static func start(
         id: NodeID, host: String, port: Int, clusterKey: ClusterKey, tls: PeerTLS? = nil,
-        handshakeTimeout: Duration = .seconds(5),
+        handshakeTimeout: Duration = .seconds(5), limits: PeerConnectionLimits = PeerConnectionLimits(),
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
         logger: Logger = Logger(label: "raftgate.transport"),
         group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
@@ -108,6 +122,8 @@ public final class PeerTransport: Sendable {
         let key = PeerHandshakeKey(clusterKey)
         let timeout = TimeAmount(handshakeTimeout)
         let throttle = LogThrottle(interval: .seconds(10))
+        let cap = InboundConnectionCap(limit: limits.maxInboundConnections)
+        let idleTimeout = TimeAmount(limits.idleTimeout)
         let reject: @Sendable (PeerRejection, SocketAddress?) -> Void = { rejection, remote in
             counters.record(rejection)
             guard let suppressed = throttle.admit() else { return }
@@ -122,12 +138,19 @@ public final class PeerTransport: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
+                guard cap.admit(channel) else {
+                    counters.recordRefusedConnection()
+                    return channel.close()
+                }
                 inbound.track(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     if let tls {
                         try channel.pipeline.syncOperations.addHandlers(
                             NIOSSLServerHandler(context: tls.server), PeerTLSRejectionHandler(reject: reject))
                     }
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
+                    try channel.pipeline.syncOperations.addHandler(
+                        PeerIdleCloser(closed: { counters.recordIdleClose() }))
                     try channel.pipeline.syncOperations.addHandler(
                         PeerHandshakeListenerHandler(
                             handshake: PeerHandshakeListener(localID: id, key: key), timeout: timeout,
@@ -143,16 +166,18 @@ public final class PeerTransport: Sendable {
             .get()
         return PeerTransport(
             id: id, server: server, group: group, stream: stream, continuation: continuation, counters: counters,
-            inbound: inbound, handshake: PeerLink.Handshake(localID: id, key: key, timeout: timeout, tls: tls?.client),
+            inbound: inbound, cap: cap,
+            handshake: PeerLink.Handshake(localID: id, key: key, timeout: timeout, tls: tls?.client),
             logger: logger)
     }
 
     private init(
         id: NodeID, server: Channel, group: EventLoopGroup, stream: AsyncStream<PeerEnvelope>,
         continuation: AsyncStream<PeerEnvelope>.Continuation, counters: TransportCounters, inbound: InboundConnections,
-        handshake: PeerLink.Handshake, logger: Logger
+        cap: InboundConnectionCap, handshake: PeerLink.Handshake, logger: Logger
     ) {
         self.inbound = inbound
+        self.cap = cap
         self.id = id
         self.server = server
         self.group = group
@@ -173,6 +198,10 @@ public final class PeerTransport: Sendable {
     private let sourceAddress: SocketAddress?
 
     private let inbound: InboundConnections
+    private let cap: InboundConnectionCap
+
+    /// Inbound connections open now (what `PeerConnectionLimits.maxInboundConnections` bounds).
+    public var openInboundConnections: Int { cap.current }
 
     public var statistics: TransportStatistics { counters.snapshot }
 

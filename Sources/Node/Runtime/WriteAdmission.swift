@@ -1,0 +1,80 @@
+/// Bounds on what the leader takes in before it proposes (DESIGN.md "Security and lifecycle").
+public struct WriteLimits: Sendable, Hashable {
+    /// The store quota, like etcd's backend quota: once the replicated store holds this many bytes
+    /// of keys and values, puts and lease grants are refused (`quota_exceeded`); reads, deletes and
+    /// lease revokes keep working so an operator can make room.
+    public var quotaBytes: UInt64 = 2 << 30
+    /// Bytes of commands proposed by this leader and not yet applied (etcd's
+    /// MaxUncommittedEntriesSize, on the host side): beyond it a proposal is refused with 503.
+    public var maxUncommittedBytes: UInt64 = 64 << 20
+    /// Writes proposed here and waiting for their outcome; beyond it a proposal is refused with 503.
+    public var maxPendingWrites = 10_000
+
+    public init() {}
+}
+
+/// Why a write was refused before it was proposed: nothing was written.
+public enum WriteRefusal: Sendable, Hashable {
+    /// The store holds `usedBytes`; this put would take it beyond `quotaBytes`.
+    case quotaExceeded(usedBytes: UInt64, quotaBytes: UInt64)
+    /// The leader already carries `pendingBytes` of uncommitted commands (limit `limitBytes`).
+    case uncommittedBytes(pendingBytes: UInt64, limitBytes: UInt64)
+    /// The leader already waits on `pending` writes (limit `limit`).
+    case pendingWrites(pending: Int, limit: Int)
+
+    /// Overload (the last two) passes when the pressure stops; the quota needs deletes.
+    public var isOverload: Bool {
+        if case .quotaExceeded = self { return false }
+        return true
+    }
+}
+
+/// The pure admission decision the leader makes for each write, before proposing it.
+///
+/// The quota is decided here, at proposal time on the leader, not when entries are applied: a
+/// refused write never enters the log, so replicas stay identical whatever quota each node is
+/// configured with (deciding at apply time would make a node with another quota apply a different
+/// history). The leader judges by its applied store, so writes already in flight can overshoot the
+/// quota by at most `maxUncommittedBytes`.
+public struct WriteAdmission: Sendable, Hashable {
+    public var limits: WriteLimits
+
+    public init(limits: WriteLimits) { self.limits = limits }
+
+    /// What the leader knows when a write arrives.
+    public struct Load: Sendable, Hashable {
+        /// Key and value bytes in the applied store (`KeyValueStore.dataBytes`).
+        public var storeBytes: UInt64
+        public var uncommittedBytes: UInt64
+        public var pendingWrites: Int
+
+        public init(storeBytes: UInt64, uncommittedBytes: UInt64, pendingWrites: Int) {
+            self.storeBytes = storeBytes
+            self.uncommittedBytes = uncommittedBytes
+            self.pendingWrites = pendingWrites
+        }
+    }
+
+    /// nil admits the command (`encodedBytes` long); otherwise why it is refused. Commands that
+    /// free space (deletes, revokes) pass the quota but not the overload bounds.
+    public func check(_ command: StoreCommand, encodedBytes: Int, load: Load) -> WriteRefusal? {
+        if load.pendingWrites >= limits.maxPendingWrites {
+            return .pendingWrites(pending: load.pendingWrites, limit: limits.maxPendingWrites)
+        }
+        // One command is always admitted when nothing is in flight, so a command larger than the
+        // bound cannot be refused forever.
+        if load.uncommittedBytes > 0, load.uncommittedBytes + UInt64(encodedBytes) > limits.maxUncommittedBytes {
+            return .uncommittedBytes(pendingBytes: load.uncommittedBytes, limitBytes: limits.maxUncommittedBytes)
+        }
+        let growth: UInt64
+        switch command.operation {
+        case .put(let key, let value): growth = UInt64(key.utf8.count + value.count)
+        case .grantLease: growth = 0
+        case .delete, .revokeLease: return nil
+        }
+        if load.storeBytes + growth > limits.quotaBytes || load.storeBytes >= limits.quotaBytes {
+            return .quotaExceeded(usedBytes: load.storeBytes, quotaBytes: limits.quotaBytes)
+        }
+        return nil
+    }
+}

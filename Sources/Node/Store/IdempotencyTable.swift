@@ -1,0 +1,161 @@
+import Crypto
+
+/// The results of commands that carried an `Idempotency-Key`, part of the replicated store.
+///
+/// - A key is bound to the request it came with: each entry keeps a fingerprint of its command
+///   (everything but the key and the stamp), and the same key with another command is refused
+///   (`StoreResult.idempotencyKeyReused`, HTTP 422) instead of answered with a result that was
+///   never its own.
+/// - Entries are kept for a time window and within a byte budget, not a bare count. Time is the
+///   log's, never a replica's clock: the leader stamps each keyed command with its wall time when
+///   it proposes it, and the table's clock is the largest stamp applied so far. Every replica
+///   applies the same stamps in the same order, so every replica forgets the same entries at the
+///   same index, and the clock never runs backwards when a leader with a slower clock takes over.
+public struct IdempotencyTable: Sendable, Hashable {
+    public struct Limits: Sendable, Hashable {
+        /// How long a key is remembered, by the log's clock.
+        public var windowMilliseconds: UInt64 = 10 * 60 * 1000
+        /// What the entries may occupy (`Entry.cost`); the oldest are forgotten first.
+        public var maxBytes: UInt64 = 16 << 20
+
+        public init(windowMilliseconds: UInt64 = 10 * 60 * 1000, maxBytes: UInt64 = 16 << 20) {
+            self.windowMilliseconds = windowMilliseconds
+            self.maxBytes = maxBytes
+        }
+    }
+
+    struct Entry: Sendable, Hashable {
+        var key: String
+        /// Empty for entries restored from a store written before fingerprints: any command matches.
+        var fingerprint: [UInt8]
+        var result: StoreResult
+        /// The table's clock when it was remembered.
+        var stamp: UInt64
+
+        /// Bytes charged against `Limits.maxBytes`: key, fingerprint, result, stamp, and a fixed
+        /// allowance for the bookkeeping around them.
+        var cost: UInt64 { UInt64(key.utf8.count + fingerprint.count + 9 + 8 + 48) }
+    }
+
+    /// What a keyed command finds.
+    enum Lookup: Equatable {
+        case absent
+        case replay(StoreResult)
+        case reused
+    }
+
+    public let limits: Limits
+    /// The largest stamp applied (milliseconds since the epoch, by the proposing leaders' clocks).
+    public private(set) var clock: UInt64 = 0
+    public private(set) var bytes: UInt64 = 0
+    /// Oldest first; `entries[head...]` are live. `base` is the sequence number of `entries[0]`.
+    private var entries: [Entry] = []
+    private var head = 0
+    private var base = 0
+    private var index: [String: Int] = [:]
+
+    public init(limits: Limits = Limits()) { self.limits = limits }
+
+    public var count: Int { entries.count - head }
+
+    /// The fingerprint binding a key to its command: SHA-256 (first 16 bytes) of the command's
+    /// encoding without its key and stamp — and without a lease grant's id, which the proposing
+    /// node picks afresh for each attempt, so a retried grant still matches. The same on every
+    /// replica.
+    static func fingerprint(_ command: StoreCommand) -> [UInt8] {
+        var bare = command
+        bare.idempotencyKey = nil
+        bare.stamp = 0
+        if case .grantLease(_, let ttl) = bare.operation { bare.operation = .grantLease(id: 0, ttlMilliseconds: ttl) }
+        return Array(SHA256.hash(data: bare.encoded).prefix(16))
+    }
+
+    /// Moves the clock to `stamp` (never back) and forgets what the window no longer covers.
+    mutating func advance(to stamp: UInt64) {
+        clock = max(clock, stamp)
+        while head < entries.count, entries[head].stamp + limits.windowMilliseconds < clock { evictOldest() }
+    }
+
+    func lookup(_ key: String, fingerprint: [UInt8]) -> Lookup {
+        guard let sequence = index[key] else { return .absent }
+        let entry = entries[sequence - base]
+        return entry.fingerprint.isEmpty || entry.fingerprint == fingerprint ? .replay(entry.result) : .reused
+    }
+
+    mutating func remember(_ key: String, fingerprint: [UInt8], result: StoreResult) {
+        let entry = Entry(key: key, fingerprint: fingerprint, result: result, stamp: clock)
+        index[key] = base + entries.count
+        entries.append(entry)
+        bytes += entry.cost
+        while bytes > limits.maxBytes, head < entries.count { evictOldest() }
+    }
+
+    private mutating func evictOldest() {
+        let entry = entries[head]
+        if index[entry.key] == base + head { index[entry.key] = nil }
+        bytes -= entry.cost
+        head += 1
+        if head >= 1024, head * 2 >= entries.count {
+            entries.removeFirst(head)
+            base += head
+            head = 0
+        }
+    }
+
+    public static func == (lhs: IdempotencyTable, rhs: IdempotencyTable) -> Bool {
+        lhs.limits == rhs.limits && lhs.clock == rhs.clock && lhs.entries[lhs.head...] == rhs.entries[rhs.head...]
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(limits)
+        hasher.combine(clock)
+        for entry in entries[head...] { hasher.combine(entry) }
+    }
+
+    // MARK: Encoding (inside a store snapshot, version 3)
+
+    func encode(into bytes: inout [UInt8]) {
+        bytes.appendLittleEndian(limits.windowMilliseconds)
+        bytes.appendLittleEndian(limits.maxBytes)
+        bytes.appendLittleEndian(clock)
+        bytes.appendLittleEndian(UInt64(count))
+        for entry in entries[head...] {
+            bytes.appendLengthPrefixed(Array(entry.key.utf8))
+            bytes.appendLengthPrefixed(entry.fingerprint)
+            entry.result.encode(into: &bytes)
+            bytes.appendLittleEndian(entry.stamp)
+        }
+    }
+
+    init(decoding reader: inout StoreReader) throws(StoreDecodingError) {
+        limits = Limits(windowMilliseconds: try reader.uint64(), maxBytes: try reader.uint64())
+        clock = try reader.uint64()
+        let count = try reader.uint64()
+        // Each entry takes at least 4 + 4 + 9 + 8 bytes.
+        guard count <= UInt64(reader.remaining / 25) else { throw .malformed("idempotency entry count") }
+        var previousStamp: UInt64 = 0
+        for _ in 0..<count {
+            let key = try reader.string()
+            let fingerprint = try reader.lengthPrefixed()
+            let result = try StoreResult(decoding: &reader)
+            let stamp = try reader.uint64()
+            guard stamp >= previousStamp, stamp <= clock, index[key] == nil else {
+                throw .malformed("idempotency entries")
+            }
+            previousStamp = stamp
+            let entry = Entry(key: key, fingerprint: fingerprint, result: result, stamp: stamp)
+            index[key] = entries.count
+            entries.append(entry)
+            bytes += entry.cost
+        }
+    }
+
+    /// A version 1 or 2 store's remembered results: no fingerprints, no stamps (the first stamped
+    /// command ages them out).
+    init(legacy: [(key: String, result: StoreResult)]) {
+        self.init()
+        for (key, result) in legacy where index[key] == nil {
+            remember(key, fingerprint: [], result: result)
+        }
+    }
+}

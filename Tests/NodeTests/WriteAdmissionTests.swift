@@ -1,0 +1,101 @@
+import Testing
+
+@testable import Node
+
+@Suite("Write admission: store quota, uncommitted bytes, pending writes")
+struct WriteAdmissionTests {
+    static func limits(quota: UInt64 = 1000, uncommitted: UInt64 = 500, pending: Int = 10) -> WriteAdmission {
+        var limits = WriteLimits()
+        limits.quotaBytes = quota
+        limits.maxUncommittedBytes = uncommitted
+        limits.maxPendingWrites = pending
+        return WriteAdmission(limits: limits)
+    }
+
+    static func put(_ key: String, bytes: Int) -> StoreCommand {
+        StoreCommand(operation: .put(key: key, value: Array(repeating: 7, count: bytes)))
+    }
+
+    static func load(store: UInt64 = 0, uncommitted: UInt64 = 0, pending: Int = 0) -> WriteAdmission.Load {
+        .init(storeBytes: store, uncommittedBytes: uncommitted, pendingWrites: pending)
+    }
+
+    @Test func aPutThatWouldPassTheQuotaIsRefusedButDeletesAndRevokesPass() {
+        let admission = Self.limits()
+        // A 1-byte key and its value: 900 + 1 + 98 fits, 900 + 1 + 99 fits exactly, one more does not.
+        #expect(admission.check(Self.put("k", bytes: 98), encodedBytes: 120, load: Self.load(store: 900)) == nil)
+        #expect(admission.check(Self.put("k", bytes: 99), encodedBytes: 120, load: Self.load(store: 900)) == nil)
+        #expect(
+            admission.check(Self.put("k", bytes: 99), encodedBytes: 120, load: Self.load(store: 901))
+                == .quotaExceeded(usedBytes: 901, quotaBytes: 1000))
+        let full = Self.load(store: 1000)
+        #expect(
+            admission.check(
+                StoreCommand(operation: .grantLease(id: 1, ttlMilliseconds: 1000)), encodedBytes: 30, load: full)
+                == .quotaExceeded(usedBytes: 1000, quotaBytes: 1000))
+        #expect(admission.check(StoreCommand(operation: .delete(key: "k")), encodedBytes: 20, load: full) == nil)
+        #expect(admission.check(StoreCommand(operation: .revokeLease(id: 1)), encodedBytes: 20, load: full) == nil)
+        #expect(WriteRefusal.quotaExceeded(usedBytes: 1, quotaBytes: 1).isOverload == false)
+    }
+
+    @Test func uncommittedBytesAndPendingWritesBoundEveryCommand() {
+        let admission = Self.limits()
+        let delete = StoreCommand(operation: .delete(key: "k"))
+        #expect(admission.check(delete, encodedBytes: 100, load: Self.load(uncommitted: 400)) == nil)
+        #expect(
+            admission.check(delete, encodedBytes: 101, load: Self.load(uncommitted: 400))
+                == .uncommittedBytes(pendingBytes: 400, limitBytes: 500))
+        // With nothing in flight a command larger than the bound still goes through (once).
+        #expect(admission.check(Self.put("k", bytes: 10), encodedBytes: 600, load: Self.load()) == nil)
+        #expect(
+            admission.check(delete, encodedBytes: 1, load: Self.load(pending: 10))
+                == .pendingWrites(pending: 10, limit: 10))
+        #expect(WriteRefusal.pendingWrites(pending: 1, limit: 1).isOverload)
+    }
+
+    @Test func theLedgerCountsProposedBytesUntilApplied() {
+        var ledger = UncommittedLedger()
+        ledger.proposed(index: 5, bytes: 10)
+        ledger.proposed(index: 6, bytes: 20)
+        ledger.proposed(index: 7, bytes: 30)
+        #expect(ledger.bytes == 60 && ledger.count == 3)
+        ledger.applied(through: 6)
+        #expect(ledger.bytes == 30 && ledger.count == 1)
+        // A new term proposes at 7 again: the truncated entry no longer counts.
+        ledger.proposed(index: 7, bytes: 4)
+        #expect(ledger.bytes == 4 && ledger.count == 1)
+        ledger.clear()
+        #expect(ledger.bytes == 0 && ledger.count == 0)
+        for index in 1...5000 { ledger.proposed(index: UInt64(index), bytes: 1) }
+        ledger.applied(through: 4000)
+        #expect(ledger.bytes == 1000 && ledger.count == 1000)
+    }
+
+    @Test func storeBytesFollowEveryWriteAndSurviveASnapshot() throws {
+        var store = KeyValueStore()
+        _ = store.apply(Self.put("a", bytes: 10))
+        _ = store.apply(Self.put("bb", bytes: 5))
+        #expect(store.dataBytes == 11 + 7)
+        _ = store.apply(Self.put("a", bytes: 3))
+        #expect(store.dataBytes == 4 + 7)
+        _ = store.apply(StoreCommand(operation: .grantLease(id: 9, ttlMilliseconds: 1000)))
+        _ = store.apply(StoreCommand(operation: .put(key: "ccc", value: [1, 2]), lease: 9))
+        #expect(store.dataBytes == 4 + 7 + 5)
+        _ = store.apply(StoreCommand(operation: .revokeLease(id: 9)))
+        #expect(store.dataBytes == 4 + 7)
+        _ = store.apply(StoreCommand(operation: .delete(key: "bb")))
+        #expect(store.dataBytes == 4)
+        #expect(try KeyValueStore(snapshot: store.snapshot).dataBytes == 4)
+    }
+
+    @Test func aRangeWithoutReservedKeysSkipsThemAllAtOnce() {
+        var store = KeyValueStore()
+        for key in ["/a", "/_sys/x", "/_sys/y", "/_t", "/b"] {
+            _ = store.apply(StoreCommand(operation: .put(key: key, value: [1]), isSystem: true))
+        }
+        #expect(store.range(prefix: "/", includeReserved: false).map(\.key) == ["/_t", "/a", "/b"])
+        #expect(store.range(prefix: "/", limit: 2, includeReserved: false).map(\.key) == ["/_t", "/a"])
+        #expect(store.range(prefix: "/", includeReserved: true).count == 5)
+        #expect(store.range(prefix: "/_sys/", includeReserved: false).isEmpty)
+    }
+}
