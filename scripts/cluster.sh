@@ -37,6 +37,7 @@ start_node() {
     local tls=(--peer-tls-cert "$CERTS/node$id.pem" --peer-tls-key "$CERTS/node$id.key" --peer-tls-ca "$CERTS/ca.pem")
     if [ "$API_TLS" = 1 ]; then tls+=(--tls-cert "$CERTS/node$id.pem" --tls-key "$CERTS/node$id.key"); fi
     "$BIN" serve --config examples/three-nodes/node$id.json --data-dir "$RUN/data/node$id" "${tls[@]}" \
+        --public-services echo \
         >>"$RUN/node$id.log" 2>&1 &
     echo $! >"$RUN/node$id.pid"
 }

@@ -134,8 +134,12 @@ public func makeGatewayRouter(
     if let workers {
         WorkerRoutes(node: node, workers: workers, limits: limits, admin: admin).register(on: router)
         let proxied = router.group("w")
-        // Tenant API keys for /w go here and nowhere else: `proxied.add(middleware: …)`, before the
-        // routes (a group's middleware wraps only the routes added after it).
+        // Tenant API keys, before the routes (a group's middleware wraps only the routes added
+        // after it).
+        proxied.add(
+            middleware: ProxyTenantGate(
+                tenants: configCache.map { TenantAuthentication(cache: $0) },
+                publicServices: workers.publicServices))
         ProxyRoutes(proxy: workers.proxy, limits: limits).register(on: proxied)
     }
     HealthRoutes(node: node, lifecycle: lifecycle).register(on: router)

@@ -10,9 +10,12 @@ import Workers
 public struct WorkerGateway: Sendable {
     public let registry: WorkerRegistry
     public let proxy: WorkerProxy
+    /// Services `/w` serves without a tenant API key; every other service needs one.
+    public let publicServices: Set<String>
 
     public static func start(
         node: RaftNode, membership: MembershipService?, settings: WorkerProxySettings = WorkerProxySettings(),
+        publicServices: Set<String> = [],
         metricsFactory: any MetricsFactory = MetricsSystem.factory, logger: Logger = Logger(label: "raftgate.workers")
     ) async -> WorkerGateway {
         let registry = await WorkerRegistry.start(node: node)
@@ -23,7 +26,7 @@ public struct WorkerGateway: Sendable {
             await node.leaderServices.add(
                 WorkerMirror(node: node, members: { await Self.swimWorkers(membership) }, logger: logger))
         }
-        return WorkerGateway(registry: registry, proxy: proxy)
+        return WorkerGateway(registry: registry, proxy: proxy, publicServices: publicServices)
     }
 
     public func stop() async {

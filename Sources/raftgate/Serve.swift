@@ -60,6 +60,7 @@ struct Serve: AsyncParsableCommand {
                 adminToken: adminToken, watchHistory: watchHistory, tls: tls.flags, limits: limitOptions),
             environment: ProcessInfo.processInfo.environment)
         let workerSettings = try workerOptions.settings(environment: ProcessInfo.processInfo.environment)
+        let publicServices = try workerOptions.publicServiceNames(environment: ProcessInfo.processInfo.environment)
 
         // One line per event on stderr, each carrying the node id.
         let level = settings.logLevel
@@ -151,7 +152,9 @@ struct Serve: AsyncParsableCommand {
             }
         }
         let workers = await WorkerGateway.start(
-            node: node, membership: membership, settings: workerSettings, metricsFactory: metricsFactory,
+            node: node, membership: membership, settings: workerSettings,
+            publicServices: publicServices,
+            metricsFactory: metricsFactory,
             logger: Logger(label: "raftgate.workers"))
         // Idle connections are closed: Hummingbird keeps even an HTTP/1.0 connection open until the
         // client closes it, so without a timeout a client that never closes would hold a socket.

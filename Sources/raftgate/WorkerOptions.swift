@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Workers
 
 /// `raftgate serve`'s settings for the worker proxy: a flag, else its `RAFTGATE_*` variable, else
@@ -10,6 +11,20 @@ struct WorkerOptions: ParsableArguments {
         help:
             "Per-try timeout for a proxied request's response head, ms (RAFTGATE_WORKER_TRY_TIMEOUT_MS); default 5000.")
     var workerTryTimeoutMs: Int?
+    @Option(
+        help:
+            "Services /w serves without a tenant API key, comma-separated (RAFTGATE_PUBLIC_SERVICES); default none.")
+    var publicServices: String?
+
+    /// `--public-services`, else `RAFTGATE_PUBLIC_SERVICES`; names checked like registrations'.
+    func publicServiceNames(environment: [String: String]) throws -> Set<String> {
+        guard let text = publicServices ?? environment["RAFTGATE_PUBLIC_SERVICES"] else { return [] }
+        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for name in names where !WorkerNames.isValidName(name) {
+            throw ValidationError("public service name '\(name)' is not 1–64 letters, digits, '.', '_' or '-'")
+        }
+        return Set(names)
+    }
 
     func settings(environment: [String: String]) throws -> WorkerProxySettings {
         var settings = WorkerProxySettings()

@@ -8,7 +8,7 @@ import Testing
 struct WorkerProcessTests {
     static let nodeArguments = [
         "--tick-ms", "20", "--admin-token", ProcessCluster.adminToken, "--worker-health-interval-ms", "200",
-        "--worker-try-timeout-ms", "1000", "--max-body-bytes", "65536",
+        "--worker-try-timeout-ms", "1000", "--max-body-bytes", "65536", "--public-services", "echo,drain,bad,slow",
     ]
     static let auth = ["Authorization": "Bearer \(ProcessCluster.adminToken)"]
 
@@ -87,7 +87,36 @@ struct WorkerProcessTests {
                 "PUT", "\(node)/workers/bad%2Fname/x", body: Data(#"{"address":"127.0.0.1:9","ttl_ms":5000}"#.utf8),
                 headers: Self.auth
             ).status == 400)
-        #expect(await proxied(port: cluster.http(1), path: "/w/nope/x").status == 404)
+        // A service not declared public needs the tenant's API key (stored as SHA-256 in its config):
+        // checked before the service is looked up, so a stranger learns nothing of what exists.
+        #expect(await proxied(port: cluster.http(1), path: "/w/nope/x").status == 401)
+        for (tenant, digest) in [
+            ("acme", "f2ac99e95c7e2c132cf505270b3dcd026197f6cf9d91b90c7c47e5c0a13bf293"),  // acme-secret-key-1
+            ("globex", "554fa95688caee0b13915f76688eb19ce70b7c18ef33f7b149498998119b6e54"),  // globex-secret-key-1
+        ] {
+            let config = #"{"apiKeys":["sha256:\#(digest)"]}"#
+            #expect(
+                await HTTP.request("PUT", "\(node)/config/\(tenant)", body: Data(config.utf8), headers: Self.auth)
+                    .status
+                    == 200)
+        }
+        func tenantStatus(_ tenant: String?, _ key: String?, port: Int) async -> Int {
+            var headers: [String: String] = [:]
+            if let tenant { headers["X-Tenant"] = tenant }
+            if let key { headers["X-API-Key"] = key }
+            return await HTTP.request("GET", "http://127.0.0.1:\(port)/w/nope/x", headers: headers).status
+        }
+        for id in 1...3 {
+            // The config cache of every node learns the keys as the write commits (push, not poll).
+            #expect(
+                await eventually(within: 10) {
+                    await tenantStatus("acme", "acme-secret-key-1", port: cluster.http(id)) == 404
+                },
+                "node \(id): the right key passes, and the service is unknown")
+            #expect(await tenantStatus("acme", "globex-secret-key-1", port: cluster.http(id)) == 403)
+            #expect(await tenantStatus("acme", "not-a-key", port: cluster.http(id)) == 401)
+            #expect(await tenantStatus(nil, "acme-secret-key-1", port: cluster.http(id)) == 400)
+        }
         let big = String(repeating: "x", count: 70_000)
         #expect(await proxied("POST", port: cluster.http(1), path: "/w/echo/upload", body: big).status == 413)
         #expect(await proxied("PUT", port: cluster.http(1), path: "/w/echo/upload", body: big).status == 413)
@@ -209,12 +238,14 @@ struct WorkerProcessTests {
         let node = "http://127.0.0.1:\(cluster.http(1))"
         for (service, id, index) in [("bad", "g", 5), ("bad", "e", 7), ("slow", "h", 6), ("slow", "e", 7)] {
             let body = #"{"address":"127.0.0.1:\#(workers.echoPort(index))","ttl_ms":60000}"#
+            let last = Locked<(status: Int, body: String)>((0, ""))
             let put = await poll(within: 20) {
                 let answer = await HTTP.request(
                     "PUT", "\(node)/workers/\(service)/\(id)", body: Data(body.utf8), headers: Self.auth)
+                last.value = answer
                 return answer.status == 200 ? answer : nil
             }
-            #expect(put != nil, "registering \(service)/\(id)")
+            #expect(put != nil, "registering \(service)/\(id): last answer \(last.value)")
         }
         for service in ["bad", "slow"] {
             #expect(await eventually(within: 10) { await cluster.workerIDs(on: 2, service: service)?.count == 2 })
