@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Node
 
 /// `serve --join <member>`: a node with an empty data directory asks the cluster to add it (as a
 /// learner; the leader promotes it once caught up) and starts from what the answer says — the
@@ -21,16 +22,9 @@ struct Join: Sendable {
     var client: AdminClient
     var logger: Logger
 
-    /// True when `directory` holds no log and no snapshot yet (a brand-new node).
-    static func isFresh(dataDirectory directory: String) -> Bool {
-        let manager = FileManager.default
-        for sub in ["wal", "snapshots"] {
-            if let names = try? manager.contentsOfDirectory(atPath: directory + "/" + sub), !names.isEmpty {
-                return false
-            }
-        }
-        return true
-    }
+    /// True when `directory` holds no log and no finished snapshot yet (a brand-new node, or one
+    /// killed before its first base snapshot was in place).
+    static func isFresh(dataDirectory directory: String) -> Bool { !DataDirectory.holdsState(directory) }
 
     /// Asks to be added, retrying while the cluster has no leader (503) or cannot be reached.
     func run(id: UInt64, raft: Address, http: Address, attempts: Int = 60) async throws -> Plan {

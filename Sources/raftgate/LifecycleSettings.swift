@@ -82,6 +82,9 @@ struct LifecycleSettings: Sendable {
         guard let join else { return }
         guard Join.isFresh(dataDirectory: settings.dataDirectory) else {
             logger.info("the data directory holds a log: restarting from it, --join is not needed")
+            // Whatever happens to that state, the flags never describe the cluster this node
+            // joined: starting a one-node cluster of itself from them would fork the data.
+            configuration.mayBootstrap = false
             return
         }
         guard let token = settings.adminToken else {

@@ -127,6 +127,29 @@ struct MembershipChangeTests {
         await second.stop()
     }
 
+    /// A joining node killed while writing its first base snapshot leaves only a `*.snap.tmp`: it
+    /// is still fresh (it joins again), and a node that may not bootstrap refuses to start rather
+    /// than becoming a one-node cluster of itself from its flags.
+    @Test func aJoinerKilledWritingItsBaseSnapshotIsFreshAndNeverBootstrapsFromItsFlags() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("joiner-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "/snapshots", withIntermediateDirectories: true)
+        let leftover = root + "/snapshots/snapshot-0000000000000000-0000000000000000.snap.tmp"
+        #expect(FileManager.default.createFile(atPath: leftover, contents: Data("half a snapshot".utf8)))
+        #expect(!DataDirectory.holdsState(root), "an unfinished save is no state")
+        var configuration = NodeConfiguration(
+            id: 4, dataDirectory: root, raftHost: "127.0.0.1", raftPort: 0, initialVoters: [4], peers: [:],
+            clusterKey: .test)
+        configuration.tickInterval = .seconds(60)
+        configuration.mayBootstrap = false
+        await #expect(throws: BootstrapRefused.self) { _ = try await RaftNode.start(configuration) }
+        #expect(!DataDirectory.holdsState(root), "no configuration was invented")
+        configuration.mayBootstrap = true
+        let node = try await RaftNode.start(configuration)
+        #expect(DataDirectory.holdsState(root))
+        await node.stop()
+    }
+
     @Test func theHandOffTargetIsTheMostCaughtUpLiveVoter() {
         typealias F = LeadershipHandOff.Follower
         let configuration = ClusterConfiguration(voters: [1, 2, 3, 4], learners: [5])

@@ -195,8 +195,17 @@ extension RaftNode {
     /// changed since (after a scale-out, `peers` no longer describes the cluster).
     static func persistBootstrapConfiguration(_ configuration: NodeConfiguration, snapshots: SnapshotStore) throws {
         guard try snapshots.loadLatest() == nil else { return }
+        guard configuration.mayBootstrap else { throw BootstrapRefused(directory: configuration.dataDirectory) }
         let base = RestoredState.bootstrap(voters: configuration.initialVoters, learners: configuration.initialLearners)
         try snapshots.save(base.snapshot)
+    }
+}
+
+/// A node that may not bootstrap (`NodeConfiguration.mayBootstrap`) found no snapshot to start from.
+public struct BootstrapRefused: Error, CustomStringConvertible {
+    public var directory: String
+    public var description: String {
+        "\(directory) holds no snapshot and this node may not start a new cluster from its flags: empty it and join the cluster again"
     }
 }
 
