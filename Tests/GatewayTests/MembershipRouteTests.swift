@@ -157,4 +157,65 @@ struct MembershipRouteTests {
             }
         }
     }
+
+    /// A voter leader (n1) and a learner (n2) that follows it, both in this process.
+    static func withLeaderAndLearner(
+        _ body: @Sendable (RaftNode, RaftNode, any TestClientProtocol) async throws -> Void
+    ) async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("learner-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        func configuration(_ id: NodeID, peers: [NodeID: (host: String, port: Int)]) throws -> NodeConfiguration {
+            var configuration = NodeConfiguration(
+                id: id, dataDirectory: root + "/n\(id)", raftHost: "127.0.0.1", raftPort: 0, initialVoters: [1],
+                peers: peers, clusterKey: try ClusterKey("gateway-tests-cluster-key"))
+            configuration.initialLearners = [2]
+            configuration.tickInterval = .milliseconds(5)
+            configuration.writeFailureMarkerRoot = root
+            return configuration
+        }
+        let leader = try await RaftNode.start(try configuration(1, peers: [:]))
+        let learner = try await RaftNode.start(try configuration(2, peers: [1: ("127.0.0.1", await leader.raftPort)]))
+        var written = false
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !written, ContinuousClock.now < deadline {
+            let outcome = await leader.recordMember(MemberRecord(id: 2, raft: "127.0.0.1:\(await learner.raftPort)"))
+            if case .applied = outcome { written = true } else { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(written)
+        let app = Application(router: makeGatewayRouter(node: learner, adminToken: token))
+        try await app.test(.router) { client in try await body(leader, learner, client) }
+        await learner.stop()
+        await leader.stop()
+    }
+
+    static func eventually(within seconds: Double = 10, _ condition: () async throws -> Bool) async rethrows -> Bool {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        repeat {
+            if try await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        } while ContinuousClock.now < deadline
+        return false
+    }
+
+    /// A learner never campaigns, so it never forgets the leader it lost: readiness goes by how
+    /// long the leader has been silent, not by whether one is named.
+    @Test func aLearnerCutOffFromItsLeaderIsNotReady() async throws {
+        try await Self.withLeaderAndLearner { leader, learner, client in
+            let following = try await Self.eventually {
+                try await client.execute(uri: "/health/ready", method: .get).status == .ok
+            }
+            #expect(following, "the learner follows n1")
+            await leader.stop()
+            let unready = try await Self.eventually {
+                try await client.execute(uri: "/health/ready", method: .get).status == .serviceUnavailable
+            }
+            #expect(unready, "the leader is gone")
+            let status = await learner.status
+            if status.leader != nil {
+                let response = try await client.execute(uri: "/health/ready", method: .get)
+                let reason = GatewayRouteTests.field(response, "reason") as? String ?? ""
+                #expect(reason.hasPrefix("leader silent"), "\(reason)")
+            }
+        }
+    }
 }
