@@ -150,6 +150,28 @@ struct MembershipChangeTests {
         await node.stop()
     }
 
+    /// A follower installing a snapshot hears only capped heartbeats (commit 0: it holds nothing)
+    /// and chunks: the chunk's snapshot index is what tells it how far the leader's commit is.
+    @Test func aSnapshotChunkRaisesTheKnownLeaderCommit() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("chunk-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var configuration = NodeConfiguration(
+            id: 2, dataDirectory: root, raftHost: "127.0.0.1", raftPort: 0, initialVoters: [1, 2, 3], peers: [:],
+            clusterKey: .test)
+        configuration.tickInterval = .seconds(60)  // no elections: the node knows no leader
+        let node = try await RaftNode.start(configuration)
+        let metadata = SnapshotMetadata(index: 5000, term: 1, configuration: ClusterConfiguration(voters: [1, 2, 3]))
+        await node.noteLeaderCommit(
+            Message(from: 1, to: 2, term: 1, payload: .heartbeat(Heartbeat(commit: 0, sequence: 1, sentAt: 0))))
+        await node.noteLeaderCommit(
+            Message(
+                from: 1, to: 2, term: 1,
+                payload: .installSnapshot(InstallSnapshot(metadata: metadata, offset: 0, data: [], done: false))))
+        #expect(await node.leaderCommitIndex == 5000)
+        #expect(await node.status.appliedIndex == 0, "so it is 5000 entries behind, not ready")
+        await node.stop()
+    }
+
     @Test func theHandOffTargetIsTheMostCaughtUpLiveVoter() {
         typealias F = LeadershipHandOff.Follower
         let configuration = ClusterConfiguration(voters: [1, 2, 3, 4], learners: [5])

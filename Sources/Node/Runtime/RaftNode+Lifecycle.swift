@@ -35,6 +35,10 @@ extension RaftNode {
         switch message.payload {
         case .appendEntries(let append): knownLeaderCommit = max(knownLeaderCommit, append.leaderCommit)
         case .heartbeat(let heartbeat): knownLeaderCommit = max(knownLeaderCommit, heartbeat.commit)
+        // A follower far behind gets a snapshot, and meanwhile only heartbeats whose commit is
+        // capped at what it holds (nothing yet): the snapshot's index is the leader's commit at
+        // least, so readiness sees how far behind this node is while it installs.
+        case .installSnapshot(let chunk): knownLeaderCommit = max(knownLeaderCommit, chunk.metadata.index)
         default: break
         }
     }
