@@ -94,6 +94,18 @@ struct MembershipRoutes: Sendable {
             )
         }
         let status = try await leaderStatus(request)
+        // A join whose answer was lost (a 504, a client timeout) is retried: the learner it added
+        // is the same node, so the retry gets the plan again. A learner counts in no quorum, so
+        // letting it in again with an empty directory loses nothing; a voter could.
+        if status.configuration.contains(asked.id), !status.configuration.isVoter(asked.id),
+            await memberRecords()[asked.id]?.raft == asked.raft
+        {
+            return try RouteSupport.encoded(
+                JoinView(
+                    id: asked.id, learner: true, index: status.commitIndex,
+                    base: ConfigurationView(await node.baseConfiguration), peers: try await raftAddresses(),
+                    swim: await swimAddresses()), status: .created)
+        }
         guard !status.configuration.contains(asked.id) else {
             throw GatewayError(
                 status: .conflict, code: "member_exists", message: "n\(asked.id) is already a member of the cluster")

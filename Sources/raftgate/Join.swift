@@ -42,7 +42,7 @@ struct Join: Sendable {
                     // back in as it is could undo a committed entry. It must be removed first.
                     throw AdminClient.Failure(
                         description:
-                            "n\(id) is already a member but its data directory is empty; remove it first (raftgate member remove \(id)), then join again"
+                            "n\(id) is already a voter (or a member at another raft address) but its data directory is empty; remove it first (raftgate member remove \(id)), then join again"
                     )
                 case 503, 504:
                     lastProblem = AdminClient.message(answer)
