@@ -85,6 +85,7 @@ struct LifecycleSettings: Sendable {
             // Whatever happens to that state, the flags never describe the cluster this node
             // joined: starting a one-node cluster of itself from them would fork the data.
             configuration.mayBootstrap = false
+            await learnMembers(settings: settings, into: &configuration, swimSeeds: &swimSeeds, logger: logger)
             return
         }
         guard let token = settings.adminToken else {
@@ -104,5 +105,27 @@ struct LifecycleSettings: Sendable {
             metadata: [
                 "via": "\(join)", "voters": "\(plan.base.voters)", "peers": "\(plan.peers.sorted { $0.key < $1.key })",
             ])
+    }
+
+    /// A restart with `--join`: asks the cluster where its members are, so this node can answer
+    /// them before its own store tells it (see `Join.members`). Best effort: an unreachable
+    /// cluster leaves the flags and the records to do it.
+    private func learnMembers(
+        settings: ServeSettings, into configuration: inout NodeConfiguration, swimSeeds: inout [String],
+        logger: Logger
+    ) async {
+        guard let join, let token = settings.adminToken else { return }
+        do {
+            let listing = try await Join(client: AdminClient(server: join, token: token), logger: logger).members()
+            for (peer, address) in listing.peers(excluding: settings.id) {
+                configuration.peers[peer] = (address.host, address.port)
+            }
+            swimSeeds = Array(Set(swimSeeds + (listing.swim ?? [])).subtracting(["\(settings.swim)"])).sorted()
+            logger.info("learned the members' addresses", metadata: ["via": "\(join)"])
+        } catch {
+            logger.warning(
+                "could not list the members; starting from the flags and the stored records",
+                metadata: ["via": "\(join)", "problem": "\(error)"])
+        }
     }
 }
