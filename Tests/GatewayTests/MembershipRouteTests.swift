@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import Node
 import Raft
+import TestSupport
 import Testing
 
 @testable import Gateway
@@ -224,6 +225,48 @@ struct MembershipRouteTests {
                 let reason = GatewayRouteTests.field(response, "reason") as? String ?? ""
                 #expect(reason.hasPrefix("leader silent"), "\(reason)")
             }
+        }
+    }
+
+    /// Two voters in this process, on ports of a block of their own.
+    static func withTwoVoters(_ body: @Sendable ([RaftNode]) async throws -> Void) async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("voters-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let base = TestPorts.block()
+        let ports: [NodeID: Int] = [1: base, 2: base + 1]
+        var nodes: [RaftNode] = []
+        for id: NodeID in [1, 2] {
+            var configuration = NodeConfiguration(
+                id: id, dataDirectory: root + "/n\(id)", raftHost: "127.0.0.1", raftPort: ports[id]!,
+                initialVoters: [1, 2], peers: ports.filter { $0.key != id }.mapValues { ("127.0.0.1", $0) },
+                clusterKey: try ClusterKey("gateway-tests-cluster-key"))
+            configuration.tickInterval = .milliseconds(10)
+            configuration.writeFailureMarkerRoot = root
+            nodes.append(try await RaftNode.start(configuration))
+        }
+        try await body(nodes)
+        for node in nodes { await node.stop() }
+    }
+
+    /// A drained node stays a voter: when it wins leadership back, it hands it over again.
+    @Test func aDrainedNodeThatLeadsAgainHandsOverAgain() async throws {
+        try await Self.withTwoVoters { nodes in
+            var leader: RaftNode?
+            let elected = await Self.eventually {
+                for node in nodes where await node.isLeader { leader = node }
+                return leader != nil
+            }
+            #expect(elected)
+            guard let drained = leader, let other = nodes.first(where: { $0.id != drained.id }) else { return }
+            let lifecycle = NodeLifecycle(
+                node: drained, plan: DrainPlan(announceWait: .milliseconds(20), transferTimeout: .seconds(3)))
+            await lifecycle.drain()
+            #expect(await Self.eventually { await other.isLeader }, "the drain handed over")
+            // The successor gives leadership back (as an election it loses could).
+            let back = await other.transferLeadership(to: drained.id, timeout: .seconds(3))
+            #expect(back != .notLeader(leader: nil), "\(back)")
+            #expect(await Self.eventually { await other.isLeader }, "the drained node handed over again")
+            #expect(await !drained.isLeader)
         }
     }
 }
