@@ -106,6 +106,28 @@ struct MembershipChangeTests {
         await cluster.stopAll()
     }
 
+    /// A write the leader takes while it hands leadership over waits for the new leader and is
+    /// forwarded to it, rather than failing when the old leader has stepped down but not yet heard
+    /// who won.
+    @Test func aWriteDuringAHandOverWaitsForTheNewLeader() async throws {
+        let cluster = Cluster()
+        try await cluster.startAll()
+        #expect(await cluster.write("before", "1") != nil)
+        for round in 0..<3 {
+            let leader = try #require(await cluster.leader())
+            let target = try #require(await leader.handOffTarget)
+            #expect(await leader.beginTransferForTest(to: target))
+            let command = StoreCommand(operation: .put(key: "during-\(round)", value: Array("v".utf8)))
+            let outcome = await leader.write(command)
+            guard case .applied = outcome else {
+                Issue.record("round \(round): \(outcome)")
+                break
+            }
+            #expect(await eventually { await cluster.leader() != nil })
+        }
+        await cluster.stopAll()
+    }
+
     /// `peers` (initial voters) is only the bootstrap configuration: the first start writes it
     /// down, and a restart with other flags, before any snapshot was taken, keeps it.
     @Test func theBootstrapConfigurationIsPersistedOnTheFirstStart() async throws {
@@ -172,6 +194,15 @@ struct MembershipChangeTests {
         await node.stop()
     }
 
+    /// The old leader steps down on the new one's vote request, before it hears who won: a write
+    /// it held back must wait for that too, or it fails with no leader to forward to.
+    @Test func aHeldBackWriteWaitsUntilALeaderIsKnown() {
+        #expect(!LeadershipHandOff.isSettled(transferTarget: 2, role: .leader, leader: 1))
+        #expect(!LeadershipHandOff.isSettled(transferTarget: nil, role: .follower, leader: nil))
+        #expect(LeadershipHandOff.isSettled(transferTarget: nil, role: .follower, leader: 2))
+        #expect(LeadershipHandOff.isSettled(transferTarget: nil, role: .leader, leader: 1), "transfer abandoned")
+    }
+
     @Test func theHandOffTargetIsTheMostCaughtUpLiveVoter() {
         typealias F = LeadershipHandOff.Follower
         let configuration = ClusterConfiguration(voters: [1, 2, 3, 4], learners: [5])
@@ -202,5 +233,15 @@ struct MembershipChangeTests {
         #expect(MemberRecord.endpoint("no-port") == nil)
         #expect(MemberRecord.endpoint(":80") == nil)
         #expect(MemberRecord.endpoint("h:70000") == nil)
+    }
+}
+
+extension RaftNode {
+    /// Starts a leadership transfer without waiting for it, as a drain's first step does.
+    func beginTransferForTest(to target: NodeID) -> Bool {
+        catchUpTicks()
+        let started = loop.core.transferLeadership(to: target)
+        drain()
+        return started
     }
 }

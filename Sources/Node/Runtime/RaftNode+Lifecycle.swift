@@ -167,10 +167,15 @@ extension RaftNode {
     }
 
     /// Waits until no leadership transfer is in progress here (it succeeded, or the core abandoned
-    /// it after an election timeout).
+    /// it after an election timeout) and a leader is known again: the old leader steps down on the
+    /// new one's vote request, before it hears who won, and a write sent on then would fail.
     func awaitTransferEnd() async {
         let deadline = ContinuousClock.now + configuration.tickInterval * (loop.core.options.electionTimeout * 2)
-        while !stopped, loop.core.transferTarget != nil, ContinuousClock.now < deadline {
+        func settled() -> Bool {
+            LeadershipHandOff.isSettled(
+                transferTarget: loop.core.transferTarget, role: loop.core.role, leader: loop.core.leader)
+        }
+        while !stopped, !settled(), ContinuousClock.now < deadline {
             try? await Task.sleep(for: configuration.tickInterval)
             catchUpTicks()
         }
@@ -237,6 +242,12 @@ public enum LeadershipHandOff {
             self.isLearner = isLearner
             self.recentlyActive = recentlyActive
         }
+    }
+
+    /// Whether a write held back by a hand-over may go on: no transfer is running, and this node
+    /// leads (the transfer was abandoned) or knows who does (to forward to).
+    public static func isSettled(transferTarget: NodeID?, role: Role, leader: NodeID?) -> Bool {
+        transferTarget == nil && (role == .leader || leader != nil)
     }
 
     /// The voter (never a learner, never one the leader has not heard from recently) with the
