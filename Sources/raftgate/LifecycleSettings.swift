@@ -48,9 +48,12 @@ struct LifecycleFlags: ParsableArguments {
             }
             joinAddress = address
         }
+        // An empty test hook is an unset one: an empty trigger would name the data directory
+        // itself, so every fsync would fail and the node would refuse to start until a reboot.
+        func hook(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         return LifecycleSettings(
-            join: joinAddress, plan: plan, faultTrigger: environment["RAFTGATE_TEST_FAIL_SYNC_WHEN"],
-            writeFailureMarkerRoot: environment["RAFTGATE_TEST_WRITE_FAILURE_MARKER_ROOT"])
+            join: joinAddress, plan: plan, faultTrigger: hook("RAFTGATE_TEST_FAIL_SYNC_WHEN"),
+            writeFailureMarkerRoot: hook("RAFTGATE_TEST_WRITE_FAILURE_MARKER_ROOT"))
     }
 }
 
