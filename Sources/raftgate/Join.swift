@@ -32,7 +32,9 @@ struct Join: Sendable {
         func peers(excluding id: UInt64) -> [UInt64: Address] {
             var peers: [UInt64: Address] = [:]
             for member in members where member.id != id {
-                guard let text = member.raft, let address = Address(text) else { continue }
+                guard let text = member.raft, let address = Address(text),
+                    !MemberRecord.isUnspecified(host: address.host)
+                else { continue }
                 peers[member.id] = address
             }
             return peers

@@ -94,12 +94,19 @@ struct LifecycleSettings: Sendable {
         guard let token = settings.adminToken else {
             throw ValidationError("--join needs the admin token (--admin-token or RAFTGATE_ADMIN_TOKEN)")
         }
+        guard !MemberRecord.isUnspecified(host: settings.raft.host) else {
+            throw ValidationError(
+                "--join records --raft as this node's address for the others to dial: give an address they can reach, not \(settings.raft)"
+            )
+        }
         let plan = try await Join(client: AdminClient(server: join, token: token), logger: logger)
             .run(id: settings.id, raft: settings.raft, http: settings.http)
         configuration.initialVoters = plan.base.voters
         configuration.initialLearners = plan.base.learners
         for (text, address) in plan.peers {
-            guard let peer = UInt64(text), peer != settings.id, let parsed = Address(address) else { continue }
+            guard let peer = UInt64(text), peer != settings.id, let parsed = Address(address),
+                !MemberRecord.isUnspecified(host: parsed.host)
+            else { continue }
             configuration.peers[peer] = (parsed.host, parsed.port)
         }
         swimSeeds = Array(Set(swimSeeds + plan.swim).subtracting(["\(settings.swim)"])).sorted()

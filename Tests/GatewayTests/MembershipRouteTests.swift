@@ -61,6 +61,12 @@ struct MembershipRouteTests {
                 (.post, "/members", "{not json", true, .badRequest, "bad_request"),
                 (.post, "/members", #"{"id":0,"raft":"127.0.0.1:9"}"#, true, .badRequest, "bad_request"),
                 (.post, "/members", #"{"id":2,"raft":"no-port"}"#, true, .badRequest, "bad_request"),
+                (.post, "/members", #"{"id":2,"raft":"0.0.0.0:9"}"#, true, .badRequest, "bad_request"),
+                (.post, "/members", #"{"id":2,"raft":"[::]:9"}"#, true, .badRequest, "bad_request"),
+                (
+                    .post, "/members", #"{"id":2,"raft":"127.0.0.1:9","http":"0.0.0.0:8"}"#, true, .badRequest,
+                    "bad_request"
+                ),
                 (
                     .post, "/members", #"{"id":2,"raft":"127.0.0.1:9","learner":false}"#, true, .badRequest,
                     "bad_request"

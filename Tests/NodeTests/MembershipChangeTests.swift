@@ -233,6 +233,29 @@ struct MembershipChangeTests {
         #expect(MemberRecord.endpoint("no-port") == nil)
         #expect(MemberRecord.endpoint(":80") == nil)
         #expect(MemberRecord.endpoint("h:70000") == nil)
+        for host in ["0.0.0.0", "::", "[::]", "0:0:0:0:0:0:0:0", "", "*"] {
+            #expect(MemberRecord.isUnspecified(host: host), "\(host)")
+        }
+        for host in ["127.0.0.1", "10.0.0.0", "::1", "[fe80::1]", "node-0", "0.0.0.0.example"] {
+            #expect(!MemberRecord.isUnspecified(host: host), "\(host)")
+        }
+        #expect(MemberRecord(id: 2, raft: "0.0.0.0:9097").dialableRaftEndpoint == nil)
+    }
+
+    /// A node bound to 0.0.0.0 records no address for itself, and a record holding a bind-all
+    /// address never replaces the address a node has from its flags.
+    @Test func unspecifiedHostsAreNeverRecordedNorLearned() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("wildcard-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var configuration = NodeConfiguration(
+            id: 1, dataDirectory: root, raftHost: "0.0.0.0", raftPort: 0, initialVoters: [1, 2],
+            peers: [2: ("127.0.0.2", 9097)], clusterKey: .test)
+        configuration.tickInterval = .seconds(60)
+        let node = try await RaftNode.start(configuration)
+        #expect(await node.missingMemberRecords == [MemberRecord(id: 2, raft: "127.0.0.2:9097")])
+        _ = await node.recordMember(MemberRecord(id: 2, raft: "0.0.0.0:9097"))
+        #expect(await node.peerEndpoints[2]?.host == "127.0.0.2")
+        await node.stop()
     }
 }
 

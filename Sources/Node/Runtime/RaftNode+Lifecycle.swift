@@ -60,7 +60,7 @@ extension RaftNode {
     }
 
     private func learn(_ member: MemberRecord) {
-        guard member.id != id, let endpoint = member.raftEndpoint else { return }
+        guard member.id != id, let endpoint = member.dialableRaftEndpoint else { return }
         setPeerAddress(member.id, endpoint)
     }
 
@@ -75,8 +75,16 @@ extension RaftNode {
     public var missingMemberRecords: [MemberRecord] {
         loop.core.configuration.members.compactMap { member in
             guard loop.store.get(MemberRecord.prefix + String(member)) == nil else { return nil }
-            if member == id { return MemberRecord(id: id, raft: "\(configuration.raftHost):\(raftPort)") }
-            return peerAddresses[member].map { MemberRecord(id: member, raft: "\($0.host):\($0.port)") }
+            // An unspecified host (a node bound to 0.0.0.0) is no address to record: the record
+            // would replace the address other nodes have from their flags.
+            if member == id {
+                guard !MemberRecord.isUnspecified(host: configuration.raftHost) else { return nil }
+                return MemberRecord(id: id, raft: "\(configuration.raftHost):\(raftPort)")
+            }
+            guard let address = peerAddresses[member], !MemberRecord.isUnspecified(host: address.host) else {
+                return nil
+            }
+            return MemberRecord(id: member, raft: "\(address.host):\(address.port)")
         }
     }
 
