@@ -222,6 +222,27 @@ struct LifecycleProcessTests {
         #expect(promoted, "n4 caught up and was promoted: \(roles)")
     }
 
+    /// A joiner killed while writing its first base snapshot leaves only a `*.snap.tmp`: started
+    /// again with `--join`, it joins (it never was a member) instead of making a cluster of itself.
+    @Test func aJoinerKilledBeforeItsBaseSnapshotWasInPlaceJoinsAgain() async throws {
+        let cluster = try await Self.cluster(haproxy: false)
+        defer { cluster.stopAll() }
+        let snapshots = cluster.root + "/node-4/snapshots"
+        try FileManager.default.createDirectory(atPath: snapshots, withIntermediateDirectories: true)
+        #expect(
+            FileManager.default.createFile(
+                atPath: snapshots + "/snapshot-0000000000000000-0000000000000000.snap.tmp",
+                contents: Data("half written".utf8)))
+        cluster.flagPeers[4] = [4]
+        cluster.nodeArguments[4] = ["--join", "127.0.0.1:\(cluster.http(1))"]
+        try cluster.start(4)
+        let promoted = await eventually(within: 30) { await Self.roles(cluster)[4] == "voter" }
+        let roles = await Self.roles(cluster)
+        #expect(promoted, "n4 joined the cluster: \(roles)")
+        let primary = await HTTP.request("GET", "http://127.0.0.1:\(cluster.health(4))/primary")
+        #expect(primary.status == 503, "n4 does not lead a cluster of its own: \(primary)")
+    }
+
     // MARK: Fatal stop
 
     @Test func aLeaderWhoseDiskFailsStopsVouchingAndHAProxyMovesOn() async throws {
