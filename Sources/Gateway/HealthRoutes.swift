@@ -83,11 +83,19 @@ struct HealthRoutes: Sendable {
         return leaderCommit - min(status.appliedIndex, leaderCommit)
     }
 
-    /// 200 when this node knows a leader and has applied within `maxReplicaLag` of its commit.
+    /// 200 when this node knows a leader, heard from it within `maxLeaderSilence` (unless it leads),
+    /// and has applied within `maxReplicaLag` of the leader's commit.
     func ready() async -> Response {
         let status = await node.status
         if let reason = await outOfService() { return verdict(false, reason, status) }
         guard status.leader != nil else { return verdict(false, "no leader known", status) }
+        // A learner never campaigns, so it never forgets a leader it lost (partitioned away, or
+        // removed while cut off): the leader's silence, not its id, says whether data is fresh.
+        if status.role != .leader {
+            guard let silence = await node.leaderContactAge, silence <= maxLeaderSilence else {
+                return verdict(false, "leader silent for longer than \(maxLeaderSilence)", status)
+            }
+        }
         let lag = await lagBehindLeader(status)
         guard lag <= maxReplicaLag else {
             return verdict(false, "applied \(lag) entries behind the leader's commit", status)

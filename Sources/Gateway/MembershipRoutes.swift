@@ -82,11 +82,13 @@ struct MembershipRoutes: Sendable {
             throw GatewayError.badRequest(#"expected {"id":N,"raft":"host:port","http":"host:port","learner":true}"#)
         }
         guard asked.id > 0 else { throw GatewayError.badRequest("the member id must be a positive integer") }
-        guard MemberRecord.endpoint(asked.raft) != nil else {
-            throw GatewayError.badRequest("raft must be host:port, got \(asked.raft)")
+        guard MemberRecord.dialable(asked.raft) != nil else {
+            throw GatewayError.badRequest(
+                "raft must be host:port that other nodes can dial (not 0.0.0.0 or ::), got \(asked.raft)")
         }
-        if let http = asked.http, MemberRecord.endpoint(http) == nil {
-            throw GatewayError.badRequest("http must be host:port, got \(http)")
+        if let http = asked.http, MemberRecord.dialable(http) == nil {
+            throw GatewayError.badRequest(
+                "http must be host:port that other nodes can reach (not 0.0.0.0 or ::), got \(http)")
         }
         guard asked.learner ?? true else {
             throw GatewayError.badRequest(
@@ -94,6 +96,18 @@ struct MembershipRoutes: Sendable {
             )
         }
         let status = try await leaderStatus(request)
+        // A join whose answer was lost (a 504, a client timeout) is retried: the learner it added
+        // is the same node, so the retry gets the plan again. A learner counts in no quorum, so
+        // letting it in again with an empty directory loses nothing; a voter could.
+        if status.configuration.contains(asked.id), !status.configuration.isVoter(asked.id),
+            await memberRecords()[asked.id]?.raft == asked.raft
+        {
+            return try RouteSupport.encoded(
+                JoinView(
+                    id: asked.id, learner: true, index: status.commitIndex,
+                    base: ConfigurationView(await node.baseConfiguration), peers: try await raftAddresses(),
+                    swim: await swimAddresses()), status: .created)
+        }
         guard !status.configuration.contains(asked.id) else {
             throw GatewayError(
                 status: .conflict, code: "member_exists", message: "n\(asked.id) is already a member of the cluster")
@@ -220,7 +234,9 @@ struct MembershipRoutes: Sendable {
     private func raftAddresses() async throws -> [String: String] {
         var peers: [String: String] = [:]
         for (id, address) in await node.knownPeerAddresses { peers[String(id)] = address }
-        peers[String(node.id)] = "\(node.configuration.raftHost):\(await node.raftPort)"
+        if !MemberRecord.isUnspecified(host: node.configuration.raftHost) {
+            peers[String(node.id)] = "\(node.configuration.raftHost):\(await node.raftPort)"
+        }
         return peers
     }
 }

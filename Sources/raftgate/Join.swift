@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Node
 
 /// `serve --join <member>`: a node with an empty data directory asks the cluster to add it (as a
 /// learner; the leader promotes it once caught up) and starts from what the answer says — the
@@ -18,18 +19,45 @@ struct Join: Sendable {
         var swim: [String]
     }
 
+    /// What `GET /members` says: where each member's Raft port is, and the gateways' SWIM seeds.
+    struct Listing: Sendable, Decodable {
+        struct Member: Sendable, Decodable {
+            var id: UInt64
+            var raft: String?
+        }
+        var members: [Member]
+        var swim: [String]?
+
+        /// Every other member's Raft address.
+        func peers(excluding id: UInt64) -> [UInt64: Address] {
+            var peers: [UInt64: Address] = [:]
+            for member in members where member.id != id {
+                guard let text = member.raft, let address = Address(text),
+                    !MemberRecord.isUnspecified(host: address.host)
+                else { continue }
+                peers[member.id] = address
+            }
+            return peers
+        }
+    }
+
     var client: AdminClient
     var logger: Logger
 
-    /// True when `directory` holds no log and no snapshot yet (a brand-new node).
-    static func isFresh(dataDirectory directory: String) -> Bool {
-        let manager = FileManager.default
-        for sub in ["wal", "snapshots"] {
-            if let names = try? manager.contentsOfDirectory(atPath: directory + "/" + sub), !names.isEmpty {
-                return false
-            }
+    /// True when `directory` holds no log and no finished snapshot yet (a brand-new node, or one
+    /// killed before its first base snapshot was in place).
+    static func isFresh(dataDirectory directory: String) -> Bool { !DataDirectory.holdsState(directory) }
+
+    /// Where the members are now (read-only). A node that joined restarts from its own data, and
+    /// until it has applied the member records its store names no peer: without these addresses
+    /// its answers to the leader go nowhere and it stays a learner for good.
+    func members() async throws -> Listing {
+        let client = self.client
+        let answer = try await offThePool { try client.send("GET", "/members") }
+        guard answer.status == 200 else {
+            throw AdminClient.Failure(description: "listing the members failed: \(AdminClient.message(answer))")
         }
-        return true
+        return try JSONDecoder().decode(Listing.self, from: Data(answer.body))
     }
 
     /// Asks to be added, retrying while the cluster has no leader (503) or cannot be reached.
@@ -48,7 +76,7 @@ struct Join: Sendable {
                     // back in as it is could undo a committed entry. It must be removed first.
                     throw AdminClient.Failure(
                         description:
-                            "n\(id) is already a member but its data directory is empty; remove it first (raftgate member remove \(id)), then join again"
+                            "n\(id) is already a voter (or a member at another raft address) but its data directory is empty; remove it first (raftgate member remove \(id)), then join again"
                     )
                 case 503, 504:
                     lastProblem = AdminClient.message(answer)

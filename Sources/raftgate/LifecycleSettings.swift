@@ -48,9 +48,12 @@ struct LifecycleFlags: ParsableArguments {
             }
             joinAddress = address
         }
+        // An empty test hook is an unset one: an empty trigger would name the data directory
+        // itself, so every fsync would fail and the node would refuse to start until a reboot.
+        func hook(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         return LifecycleSettings(
-            join: joinAddress, plan: plan, faultTrigger: environment["RAFTGATE_TEST_FAIL_SYNC_WHEN"],
-            writeFailureMarkerRoot: environment["RAFTGATE_TEST_WRITE_FAILURE_MARKER_ROOT"])
+            join: joinAddress, plan: plan, faultTrigger: hook("RAFTGATE_TEST_FAIL_SYNC_WHEN"),
+            writeFailureMarkerRoot: hook("RAFTGATE_TEST_WRITE_FAILURE_MARKER_ROOT"))
     }
 }
 
@@ -82,17 +85,28 @@ struct LifecycleSettings: Sendable {
         guard let join else { return }
         guard Join.isFresh(dataDirectory: settings.dataDirectory) else {
             logger.info("the data directory holds a log: restarting from it, --join is not needed")
+            // Whatever happens to that state, the flags never describe the cluster this node
+            // joined: starting a one-node cluster of itself from them would fork the data.
+            configuration.mayBootstrap = false
+            await learnMembers(settings: settings, into: &configuration, swimSeeds: &swimSeeds, logger: logger)
             return
         }
         guard let token = settings.adminToken else {
             throw ValidationError("--join needs the admin token (--admin-token or RAFTGATE_ADMIN_TOKEN)")
+        }
+        guard !MemberRecord.isUnspecified(host: settings.raft.host) else {
+            throw ValidationError(
+                "--join records --raft as this node's address for the others to dial: give an address they can reach, not \(settings.raft)"
+            )
         }
         let plan = try await Join(client: AdminClient(server: join, token: token), logger: logger)
             .run(id: settings.id, raft: settings.raft, http: settings.http)
         configuration.initialVoters = plan.base.voters
         configuration.initialLearners = plan.base.learners
         for (text, address) in plan.peers {
-            guard let peer = UInt64(text), peer != settings.id, let parsed = Address(address) else { continue }
+            guard let peer = UInt64(text), peer != settings.id, let parsed = Address(address),
+                !MemberRecord.isUnspecified(host: parsed.host)
+            else { continue }
             configuration.peers[peer] = (parsed.host, parsed.port)
         }
         swimSeeds = Array(Set(swimSeeds + plan.swim).subtracting(["\(settings.swim)"])).sorted()
@@ -101,5 +115,27 @@ struct LifecycleSettings: Sendable {
             metadata: [
                 "via": "\(join)", "voters": "\(plan.base.voters)", "peers": "\(plan.peers.sorted { $0.key < $1.key })",
             ])
+    }
+
+    /// A restart with `--join`: asks the cluster where its members are, so this node can answer
+    /// them before its own store tells it (see `Join.members`). Best effort: an unreachable
+    /// cluster leaves the flags and the records to do it.
+    private func learnMembers(
+        settings: ServeSettings, into configuration: inout NodeConfiguration, swimSeeds: inout [String],
+        logger: Logger
+    ) async {
+        guard let join, let token = settings.adminToken else { return }
+        do {
+            let listing = try await Join(client: AdminClient(server: join, token: token), logger: logger).members()
+            for (peer, address) in listing.peers(excluding: settings.id) {
+                configuration.peers[peer] = (address.host, address.port)
+            }
+            swimSeeds = Array(Set(swimSeeds + (listing.swim ?? [])).subtracting(["\(settings.swim)"])).sorted()
+            logger.info("learned the members' addresses", metadata: ["via": "\(join)"])
+        } catch {
+            logger.warning(
+                "could not list the members; starting from the flags and the stored records",
+                metadata: ["via": "\(join)", "problem": "\(error)"])
+        }
     }
 }

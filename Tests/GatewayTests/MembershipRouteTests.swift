@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import Node
 import Raft
+import TestSupport
 import Testing
 
 @testable import Gateway
@@ -60,6 +61,12 @@ struct MembershipRouteTests {
                 (.post, "/members", "{not json", true, .badRequest, "bad_request"),
                 (.post, "/members", #"{"id":0,"raft":"127.0.0.1:9"}"#, true, .badRequest, "bad_request"),
                 (.post, "/members", #"{"id":2,"raft":"no-port"}"#, true, .badRequest, "bad_request"),
+                (.post, "/members", #"{"id":2,"raft":"0.0.0.0:9"}"#, true, .badRequest, "bad_request"),
+                (.post, "/members", #"{"id":2,"raft":"[::]:9"}"#, true, .badRequest, "bad_request"),
+                (
+                    .post, "/members", #"{"id":2,"raft":"127.0.0.1:9","http":"0.0.0.0:8"}"#, true, .badRequest,
+                    "bad_request"
+                ),
                 (
                     .post, "/members", #"{"id":2,"raft":"127.0.0.1:9","learner":false}"#, true, .badRequest,
                     "bad_request"
@@ -87,8 +94,16 @@ struct MembershipRouteTests {
                 client, .post, "/members", #"{"id":2,"raft":"127.0.0.1:9","http":"127.0.0.1:8","learner":true}"#)
             #expect(added.status == .created, "\(String(buffer: added.body))")
             #expect(await node.status.configuration == ClusterConfiguration(voters: [1], learners: [2]))
+            // A retried join (its first answer lost) gets the plan again and changes nothing.
             let again = try await Self.send(client, .post, "/members", #"{"id":2,"raft":"127.0.0.1:9"}"#)
-            #expect(again.status == .conflict && Self.code(again) == "member_exists")
+            #expect(again.status == .created, "\(String(buffer: again.body))")
+            let plan = try #require(
+                try JSONSerialization.jsonObject(with: Data(String(buffer: again.body).utf8)) as? [String: Any])
+            #expect((plan["base"] as? [String: Any])?["voters"] as? [Int] == [1])
+            #expect((plan["peers"] as? [String: String])?["1"] != nil)
+            #expect(await node.status.configuration == ClusterConfiguration(voters: [1], learners: [2]))
+            let elsewhere = try await Self.send(client, .post, "/members", #"{"id":2,"raft":"127.0.0.1:10"}"#)
+            #expect(elsewhere.status == .conflict && Self.code(elsewhere) == "member_exists")
 
             let listed = try await Self.send(client, .get, "/members")
             #expect(listed.status == .ok)
@@ -155,6 +170,109 @@ struct MembershipRouteTests {
                 let response = try await client.execute(uri: path, method: .get)
                 #expect(response.status == .serviceUnavailable, "\(path): \(String(buffer: response.body))")
             }
+        }
+    }
+
+    /// A voter leader (n1) and a learner (n2) that follows it, both in this process.
+    static func withLeaderAndLearner(
+        _ body: @Sendable (RaftNode, RaftNode, any TestClientProtocol) async throws -> Void
+    ) async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("learner-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        func configuration(_ id: NodeID, peers: [NodeID: (host: String, port: Int)]) throws -> NodeConfiguration {
+            var configuration = NodeConfiguration(
+                id: id, dataDirectory: root + "/n\(id)", raftHost: "127.0.0.1", raftPort: 0, initialVoters: [1],
+                peers: peers, clusterKey: try ClusterKey("gateway-tests-cluster-key"))
+            configuration.initialLearners = [2]
+            configuration.tickInterval = .milliseconds(5)
+            configuration.writeFailureMarkerRoot = root
+            return configuration
+        }
+        let leader = try await RaftNode.start(try configuration(1, peers: [:]))
+        let learner = try await RaftNode.start(try configuration(2, peers: [1: ("127.0.0.1", await leader.raftPort)]))
+        var written = false
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !written, ContinuousClock.now < deadline {
+            let outcome = await leader.recordMember(MemberRecord(id: 2, raft: "127.0.0.1:\(await learner.raftPort)"))
+            if case .applied = outcome { written = true } else { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(written)
+        let app = Application(router: makeGatewayRouter(node: learner, adminToken: token))
+        try await app.test(.router) { client in try await body(leader, learner, client) }
+        await learner.stop()
+        await leader.stop()
+    }
+
+    static func eventually(within seconds: Double = 10, _ condition: () async throws -> Bool) async rethrows -> Bool {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        repeat {
+            if try await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        } while ContinuousClock.now < deadline
+        return false
+    }
+
+    /// A learner never campaigns, so it never forgets the leader it lost: readiness goes by how
+    /// long the leader has been silent, not by whether one is named.
+    @Test func aLearnerCutOffFromItsLeaderIsNotReady() async throws {
+        try await Self.withLeaderAndLearner { leader, learner, client in
+            let following = try await Self.eventually {
+                try await client.execute(uri: "/health/ready", method: .get).status == .ok
+            }
+            #expect(following, "the learner follows n1")
+            await leader.stop()
+            let unready = try await Self.eventually {
+                try await client.execute(uri: "/health/ready", method: .get).status == .serviceUnavailable
+            }
+            #expect(unready, "the leader is gone")
+            let status = await learner.status
+            if status.leader != nil {
+                let response = try await client.execute(uri: "/health/ready", method: .get)
+                let reason = GatewayRouteTests.field(response, "reason") as? String ?? ""
+                #expect(reason.hasPrefix("leader silent"), "\(reason)")
+            }
+        }
+    }
+
+    /// Two voters in this process, on ports of a block of their own.
+    static func withTwoVoters(_ body: @Sendable ([RaftNode]) async throws -> Void) async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("voters-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let base = TestPorts.block()
+        let ports: [NodeID: Int] = [1: base, 2: base + 1]
+        var nodes: [RaftNode] = []
+        for id: NodeID in [1, 2] {
+            var configuration = NodeConfiguration(
+                id: id, dataDirectory: root + "/n\(id)", raftHost: "127.0.0.1", raftPort: ports[id]!,
+                initialVoters: [1, 2], peers: ports.filter { $0.key != id }.mapValues { ("127.0.0.1", $0) },
+                clusterKey: try ClusterKey("gateway-tests-cluster-key"))
+            configuration.tickInterval = .milliseconds(10)
+            configuration.writeFailureMarkerRoot = root
+            nodes.append(try await RaftNode.start(configuration))
+        }
+        try await body(nodes)
+        for node in nodes { await node.stop() }
+    }
+
+    /// A drained node stays a voter: when it wins leadership back, it hands it over again.
+    @Test func aDrainedNodeThatLeadsAgainHandsOverAgain() async throws {
+        try await Self.withTwoVoters { nodes in
+            var leader: RaftNode?
+            let elected = await Self.eventually {
+                for node in nodes where await node.isLeader { leader = node }
+                return leader != nil
+            }
+            #expect(elected)
+            guard let drained = leader, let other = nodes.first(where: { $0.id != drained.id }) else { return }
+            let lifecycle = NodeLifecycle(
+                node: drained, plan: DrainPlan(announceWait: .milliseconds(20), transferTimeout: .seconds(3)))
+            await lifecycle.drain()
+            #expect(await Self.eventually { await other.isLeader }, "the drain handed over")
+            // The successor gives leadership back (as an election it loses could).
+            let back = await other.transferLeadership(to: drained.id, timeout: .seconds(3))
+            #expect(back != .notLeader(leader: nil), "\(back)")
+            #expect(await Self.eventually { await other.isLeader }, "the drained node handed over again")
+            #expect(await !drained.isLeader)
         }
     }
 }

@@ -30,6 +30,8 @@ final class ProcessCluster {
     var nodeArguments: [Int: [String]] = [:]
     /// Added to every node's environment (test hooks such as `RAFTGATE_TEST_FAIL_SYNC_WHEN`).
     var environment: [String: String] = [:]
+    /// Per node: the ids its `--peers` lists (default 1, 2 and 3).
+    var flagPeers: [Int: [Int]] = [:]
     private(set) var processes: [Int: Process] = [:]
     private var haproxy: Process?
 
@@ -54,7 +56,7 @@ final class ProcessCluster {
         arguments += [
             "--id", "\(id)", "--data-dir", root + "/node-\(id)", "--http", "127.0.0.1:\(http(id))",
             "--health", "127.0.0.1:\(health(id))", "--raft", "127.0.0.1:\(raft(id))",
-            "--peers", (1...3).map { "\($0)=127.0.0.1:\(raft($0))" }.joined(separator: ","),
+            "--peers", (flagPeers[id] ?? [1, 2, 3]).map { "\($0)=127.0.0.1:\(raft($0))" }.joined(separator: ","),
             "--swim", "127.0.0.1:\(swim(id))",
             "--swim-seeds", (1...3).map { "127.0.0.1:\(swim($0))" }.joined(separator: ","),
         ]

@@ -1,4 +1,5 @@
 import Foundation
+import Raft
 import TestSupport
 import Testing
 
@@ -194,6 +195,52 @@ struct LifecycleProcessTests {
         #expect(await cluster.leader() == follower)
         let refused = try await Self.member(["remove", "9"], via: follower, cluster)
         #expect(refused.status == 1 && refused.output.contains("no_such_member"), "\(refused)")
+    }
+
+    /// A node that joined and restarted before it applied the member records (its data directory
+    /// holds the base snapshot only, its flags name no peer) asks the cluster where the members
+    /// are, so the leader hears its answers, catches it up and promotes it.
+    @Test func aJoinedNodeRestartedBeforeItKnowsItsPeersStillCatchesUp() async throws {
+        let cluster = try await Self.cluster(haproxy: false)
+        defer { cluster.stopAll() }
+        let leader = try #require(await cluster.leader())
+        for index in 0..<5 {
+            #expect(await cluster.write(port: cluster.http(leader), key: "k\(index)", value: "v"))
+        }
+        let added = await Self.admin(
+            cluster, "POST", "/members",
+            body: #"{"id":4,"raft":"127.0.0.1:\#(cluster.raft(4))","http":"127.0.0.1:\#(cluster.http(4))"}"#)
+        #expect(added.status == 201, "\(added)")
+        // What a joiner killed right after its first start leaves: the base snapshot, no log.
+        try SnapshotStore(directory: cluster.root + "/node-4/snapshots")
+            .save(RestoredState.bootstrap(voters: [1, 2, 3]).snapshot)
+        cluster.flagPeers[4] = [4]
+        cluster.nodeArguments[4] = ["--join", "127.0.0.1:\(cluster.http(1))"]
+        try cluster.start(4)
+        let promoted = await eventually(within: 30) { await Self.roles(cluster)[4] == "voter" }
+        let roles = await Self.roles(cluster)
+        #expect(promoted, "n4 caught up and was promoted: \(roles)")
+    }
+
+    /// A joiner killed while writing its first base snapshot leaves only a `*.snap.tmp`: started
+    /// again with `--join`, it joins (it never was a member) instead of making a cluster of itself.
+    @Test func aJoinerKilledBeforeItsBaseSnapshotWasInPlaceJoinsAgain() async throws {
+        let cluster = try await Self.cluster(haproxy: false)
+        defer { cluster.stopAll() }
+        let snapshots = cluster.root + "/node-4/snapshots"
+        try FileManager.default.createDirectory(atPath: snapshots, withIntermediateDirectories: true)
+        #expect(
+            FileManager.default.createFile(
+                atPath: snapshots + "/snapshot-0000000000000000-0000000000000000.snap.tmp",
+                contents: Data("half written".utf8)))
+        cluster.flagPeers[4] = [4]
+        cluster.nodeArguments[4] = ["--join", "127.0.0.1:\(cluster.http(1))"]
+        try cluster.start(4)
+        let promoted = await eventually(within: 30) { await Self.roles(cluster)[4] == "voter" }
+        let roles = await Self.roles(cluster)
+        #expect(promoted, "n4 joined the cluster: \(roles)")
+        let primary = await HTTP.request("GET", "http://127.0.0.1:\(cluster.health(4))/primary")
+        #expect(primary.status == 503, "n4 does not lead a cluster of its own: \(primary)")
     }
 
     // MARK: Fatal stop

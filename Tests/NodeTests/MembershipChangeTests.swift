@@ -106,6 +106,28 @@ struct MembershipChangeTests {
         await cluster.stopAll()
     }
 
+    /// A write the leader takes while it hands leadership over waits for the new leader and is
+    /// forwarded to it, rather than failing when the old leader has stepped down but not yet heard
+    /// who won.
+    @Test func aWriteDuringAHandOverWaitsForTheNewLeader() async throws {
+        let cluster = Cluster()
+        try await cluster.startAll()
+        #expect(await cluster.write("before", "1") != nil)
+        for round in 0..<3 {
+            let leader = try #require(await cluster.leader())
+            let target = try #require(await leader.handOffTarget)
+            #expect(await leader.beginTransferForTest(to: target))
+            let command = StoreCommand(operation: .put(key: "during-\(round)", value: Array("v".utf8)))
+            let outcome = await leader.write(command)
+            guard case .applied = outcome else {
+                Issue.record("round \(round): \(outcome)")
+                break
+            }
+            #expect(await eventually { await cluster.leader() != nil })
+        }
+        await cluster.stopAll()
+    }
+
     /// `peers` (initial voters) is only the bootstrap configuration: the first start writes it
     /// down, and a restart with other flags, before any snapshot was taken, keeps it.
     @Test func theBootstrapConfigurationIsPersistedOnTheFirstStart() async throws {
@@ -125,6 +147,60 @@ struct MembershipChangeTests {
             "the flags changed, not the cluster")
         #expect(await second.status.snapshotIndex == 0)
         await second.stop()
+    }
+
+    /// A joining node killed while writing its first base snapshot leaves only a `*.snap.tmp`: it
+    /// is still fresh (it joins again), and a node that may not bootstrap refuses to start rather
+    /// than becoming a one-node cluster of itself from its flags.
+    @Test func aJoinerKilledWritingItsBaseSnapshotIsFreshAndNeverBootstrapsFromItsFlags() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("joiner-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "/snapshots", withIntermediateDirectories: true)
+        let leftover = root + "/snapshots/snapshot-0000000000000000-0000000000000000.snap.tmp"
+        #expect(FileManager.default.createFile(atPath: leftover, contents: Data("half a snapshot".utf8)))
+        #expect(!DataDirectory.holdsState(root), "an unfinished save is no state")
+        var configuration = NodeConfiguration(
+            id: 4, dataDirectory: root, raftHost: "127.0.0.1", raftPort: 0, initialVoters: [4], peers: [:],
+            clusterKey: .test)
+        configuration.tickInterval = .seconds(60)
+        configuration.mayBootstrap = false
+        await #expect(throws: BootstrapRefused.self) { _ = try await RaftNode.start(configuration) }
+        #expect(!DataDirectory.holdsState(root), "no configuration was invented")
+        configuration.mayBootstrap = true
+        let node = try await RaftNode.start(configuration)
+        #expect(DataDirectory.holdsState(root))
+        await node.stop()
+    }
+
+    /// A follower installing a snapshot hears only capped heartbeats (commit 0: it holds nothing)
+    /// and chunks: the chunk's snapshot index is what tells it how far the leader's commit is.
+    @Test func aSnapshotChunkRaisesTheKnownLeaderCommit() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("chunk-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var configuration = NodeConfiguration(
+            id: 2, dataDirectory: root, raftHost: "127.0.0.1", raftPort: 0, initialVoters: [1, 2, 3], peers: [:],
+            clusterKey: .test)
+        configuration.tickInterval = .seconds(60)  // no elections: the node knows no leader
+        let node = try await RaftNode.start(configuration)
+        let metadata = SnapshotMetadata(index: 5000, term: 1, configuration: ClusterConfiguration(voters: [1, 2, 3]))
+        await node.noteLeaderCommit(
+            Message(from: 1, to: 2, term: 1, payload: .heartbeat(Heartbeat(commit: 0, sequence: 1, sentAt: 0))))
+        await node.noteLeaderCommit(
+            Message(
+                from: 1, to: 2, term: 1,
+                payload: .installSnapshot(InstallSnapshot(metadata: metadata, offset: 0, data: [], done: false))))
+        #expect(await node.leaderCommitIndex == 5000)
+        #expect(await node.status.appliedIndex == 0, "so it is 5000 entries behind, not ready")
+        await node.stop()
+    }
+
+    /// The old leader steps down on the new one's vote request, before it hears who won: a write
+    /// it held back must wait for that too, or it fails with no leader to forward to.
+    @Test func aHeldBackWriteWaitsUntilALeaderIsKnown() {
+        #expect(!LeadershipHandOff.isSettled(transferTarget: 2, role: .leader, leader: 1))
+        #expect(!LeadershipHandOff.isSettled(transferTarget: nil, role: .follower, leader: nil))
+        #expect(LeadershipHandOff.isSettled(transferTarget: nil, role: .follower, leader: 2))
+        #expect(LeadershipHandOff.isSettled(transferTarget: nil, role: .leader, leader: 1), "transfer abandoned")
     }
 
     @Test func theHandOffTargetIsTheMostCaughtUpLiveVoter() {
@@ -157,5 +233,38 @@ struct MembershipChangeTests {
         #expect(MemberRecord.endpoint("no-port") == nil)
         #expect(MemberRecord.endpoint(":80") == nil)
         #expect(MemberRecord.endpoint("h:70000") == nil)
+        for host in ["0.0.0.0", "::", "[::]", "0:0:0:0:0:0:0:0", "", "*"] {
+            #expect(MemberRecord.isUnspecified(host: host), "\(host)")
+        }
+        for host in ["127.0.0.1", "10.0.0.0", "::1", "[fe80::1]", "node-0", "0.0.0.0.example"] {
+            #expect(!MemberRecord.isUnspecified(host: host), "\(host)")
+        }
+        #expect(MemberRecord(id: 2, raft: "0.0.0.0:9097").dialableRaftEndpoint == nil)
+    }
+
+    /// A node bound to 0.0.0.0 records no address for itself, and a record holding a bind-all
+    /// address never replaces the address a node has from its flags.
+    @Test func unspecifiedHostsAreNeverRecordedNorLearned() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("wildcard-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var configuration = NodeConfiguration(
+            id: 1, dataDirectory: root, raftHost: "0.0.0.0", raftPort: 0, initialVoters: [1, 2],
+            peers: [2: ("127.0.0.2", 9097)], clusterKey: .test)
+        configuration.tickInterval = .seconds(60)
+        let node = try await RaftNode.start(configuration)
+        #expect(await node.missingMemberRecords == [MemberRecord(id: 2, raft: "127.0.0.2:9097")])
+        _ = await node.recordMember(MemberRecord(id: 2, raft: "0.0.0.0:9097"))
+        #expect(await node.peerEndpoints[2]?.host == "127.0.0.2")
+        await node.stop()
+    }
+}
+
+extension RaftNode {
+    /// Starts a leadership transfer without waiting for it, as a drain's first step does.
+    func beginTransferForTest(to target: NodeID) -> Bool {
+        catchUpTicks()
+        let started = loop.core.transferLeadership(to: target)
+        drain()
+        return started
     }
 }

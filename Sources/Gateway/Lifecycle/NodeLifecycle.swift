@@ -15,6 +15,8 @@ public final class NodeLifecycle: Sendable {
     private struct State {
         var draining = false
         var drain: Task<DrainReport, Never>?
+        /// While draining: gives leadership away again each time this node wins it back.
+        var keeper: Task<Void, Never>?
     }
 
     public init(node: RaftNode, plan: DrainPlan = DrainPlan(), logger: Logger = Logger(label: "raftgate.lifecycle")) {
@@ -52,11 +54,40 @@ public final class NodeLifecycle: Sendable {
             handOff = outcome
             logger.notice("leadership hand-over", metadata: ["outcome": "\(outcome)"])
         }
+        keepHandingOff()
         let remaining = plan.announceWait - (ContinuousClock.now - started)
         if remaining > .zero { try? await Task.sleep(for: remaining) }
         let leader = await node.status.leader
         logger.notice("drained", metadata: ["leader": "\(leader.map { "n\($0)" } ?? "none")"])
         return DrainReport(wasLeader: wasLeader, handOff: handOff, leader: leader)
+    }
+}
+
+extension NodeLifecycle {
+    /// A drained node stays a voter, so it can win an election again (its successor failed, or
+    /// handed leadership back); leading while `/primary` says 503 for good would leave the cluster
+    /// without a primary HAProxy can find. So each time it leads again, it hands over again. The
+    /// updates end when the node stops.
+    fileprivate func keepHandingOff() {
+        let node = self.node
+        let timeout = plan.transferTimeout
+        let logger = self.logger
+        let keeper = Task {
+            for await leadership in node.leadership.updates() where leadership.isLeader {
+                // A new leader has heard from no follower yet, so it has no target at first:
+                // retry until one answers, for as long as a hand-over may take.
+                let deadline = ContinuousClock.now + timeout
+                var outcome = await node.handOffLeadership(timeout: timeout)
+                while case .failed = outcome, ContinuousClock.now < deadline, await node.isLeader {
+                    try? await Task.sleep(for: .milliseconds(20))
+                    outcome = await node.handOffLeadership(timeout: deadline - ContinuousClock.now)
+                }
+                logger.notice(
+                    "draining but elected: leadership hand-over",
+                    metadata: ["term": "\(leadership.term)", "outcome": "\(outcome)"])
+            }
+        }
+        state.withLock { $0.keeper = keeper }
     }
 }
 

@@ -37,6 +37,24 @@ public struct MemberRecord: Sendable, Hashable, Codable {
 
     /// The Raft address split for the transport, nil when it is not host:port.
     public var raftEndpoint: (host: String, port: Int)? { Self.endpoint(raft) }
+    /// The Raft address when another node can dial it.
+    public var dialableRaftEndpoint: (host: String, port: Int)? { Self.dialable(raft) }
+
+    /// A bind-all address (0.0.0.0, ::): where a node listens, never where another can reach it.
+    /// A record holding one would override the flags' good address on every node.
+    public static func isUnspecified(host: String) -> Bool {
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        if bare.isEmpty || bare == "*" { return true }
+        if bare.contains(":") { return bare.split(separator: ":").allSatisfy { $0.allSatisfy { $0 == "0" } } }
+        return bare.split(separator: ".", omittingEmptySubsequences: false).count == 4
+            && bare.split(separator: ".").allSatisfy { $0.allSatisfy { $0 == "0" } }
+    }
+
+    /// `endpoint`, unless its host is unspecified (see `isUnspecified`).
+    public static func dialable(_ text: String) -> (host: String, port: Int)? {
+        guard let endpoint = endpoint(text), !isUnspecified(host: endpoint.host) else { return nil }
+        return endpoint
+    }
 
     public static func endpoint(_ text: String) -> (host: String, port: Int)? {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),

@@ -13,6 +13,10 @@ public struct NodeConfiguration: Sendable {
     /// Learners of that configuration (a node joining a running cluster starts from the leader's
     /// base configuration, which may hold some).
     public var initialLearners: [NodeID] = []
+    /// false: a data directory without a snapshot is an error at start, not a new cluster made of
+    /// `initialVoters`. A node that joined a running cluster sets it on every later start, since
+    /// its flags do not describe the cluster it belongs to.
+    public var mayBootstrap = true
     /// Where to reach each peer's Raft port.
     public var peers: [NodeID: (host: String, port: Int)]
     /// The cluster's shared secret: the Raft peer port admits only nodes that hold it.

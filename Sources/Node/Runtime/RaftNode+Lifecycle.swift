@@ -35,6 +35,10 @@ extension RaftNode {
         switch message.payload {
         case .appendEntries(let append): knownLeaderCommit = max(knownLeaderCommit, append.leaderCommit)
         case .heartbeat(let heartbeat): knownLeaderCommit = max(knownLeaderCommit, heartbeat.commit)
+        // A follower far behind gets a snapshot, and meanwhile only heartbeats whose commit is
+        // capped at what it holds (nothing yet): the snapshot's index is the leader's commit at
+        // least, so readiness sees how far behind this node is while it installs.
+        case .installSnapshot(let chunk): knownLeaderCommit = max(knownLeaderCommit, chunk.metadata.index)
         default: break
         }
     }
@@ -56,7 +60,7 @@ extension RaftNode {
     }
 
     private func learn(_ member: MemberRecord) {
-        guard member.id != id, let endpoint = member.raftEndpoint else { return }
+        guard member.id != id, let endpoint = member.dialableRaftEndpoint else { return }
         setPeerAddress(member.id, endpoint)
     }
 
@@ -71,8 +75,16 @@ extension RaftNode {
     public var missingMemberRecords: [MemberRecord] {
         loop.core.configuration.members.compactMap { member in
             guard loop.store.get(MemberRecord.prefix + String(member)) == nil else { return nil }
-            if member == id { return MemberRecord(id: id, raft: "\(configuration.raftHost):\(raftPort)") }
-            return peerAddresses[member].map { MemberRecord(id: member, raft: "\($0.host):\($0.port)") }
+            // An unspecified host (a node bound to 0.0.0.0) is no address to record: the record
+            // would replace the address other nodes have from their flags.
+            if member == id {
+                guard !MemberRecord.isUnspecified(host: configuration.raftHost) else { return nil }
+                return MemberRecord(id: id, raft: "\(configuration.raftHost):\(raftPort)")
+            }
+            guard let address = peerAddresses[member], !MemberRecord.isUnspecified(host: address.host) else {
+                return nil
+            }
+            return MemberRecord(id: member, raft: "\(address.host):\(address.port)")
         }
     }
 
@@ -163,10 +175,15 @@ extension RaftNode {
     }
 
     /// Waits until no leadership transfer is in progress here (it succeeded, or the core abandoned
-    /// it after an election timeout).
+    /// it after an election timeout) and a leader is known again: the old leader steps down on the
+    /// new one's vote request, before it hears who won, and a write sent on then would fail.
     func awaitTransferEnd() async {
         let deadline = ContinuousClock.now + configuration.tickInterval * (loop.core.options.electionTimeout * 2)
-        while !stopped, loop.core.transferTarget != nil, ContinuousClock.now < deadline {
+        func settled() -> Bool {
+            LeadershipHandOff.isSettled(
+                transferTarget: loop.core.transferTarget, role: loop.core.role, leader: loop.core.leader)
+        }
+        while !stopped, !settled(), ContinuousClock.now < deadline {
             try? await Task.sleep(for: configuration.tickInterval)
             catchUpTicks()
         }
@@ -195,8 +212,17 @@ extension RaftNode {
     /// changed since (after a scale-out, `peers` no longer describes the cluster).
     static func persistBootstrapConfiguration(_ configuration: NodeConfiguration, snapshots: SnapshotStore) throws {
         guard try snapshots.loadLatest() == nil else { return }
+        guard configuration.mayBootstrap else { throw BootstrapRefused(directory: configuration.dataDirectory) }
         let base = RestoredState.bootstrap(voters: configuration.initialVoters, learners: configuration.initialLearners)
         try snapshots.save(base.snapshot)
+    }
+}
+
+/// A node that may not bootstrap (`NodeConfiguration.mayBootstrap`) found no snapshot to start from.
+public struct BootstrapRefused: Error, CustomStringConvertible {
+    public var directory: String
+    public var description: String {
+        "\(directory) holds no snapshot and this node may not start a new cluster from its flags: empty it and join the cluster again"
     }
 }
 
@@ -224,6 +250,12 @@ public enum LeadershipHandOff {
             self.isLearner = isLearner
             self.recentlyActive = recentlyActive
         }
+    }
+
+    /// Whether a write held back by a hand-over may go on: no transfer is running, and this node
+    /// leads (the transfer was abandoned) or knows who does (to forward to).
+    public static func isSettled(transferTarget: NodeID?, role: Role, leader: NodeID?) -> Bool {
+        transferTarget == nil && (role == .leader || leader != nil)
     }
 
     /// The voter (never a learner, never one the leader has not heard from recently) with the
