@@ -33,7 +33,7 @@ rg_start() {
     "$RG" serve --id "$1" --data-dir "$WORK/raftgate-$1" --http "127.0.0.1:$(rg_http "$1")" \
         --health "127.0.0.1:$(rg_health "$1")" --raft "127.0.0.1:$((25100 + $1))" --peers "$RG_PEERS" \
         --swim "127.0.0.1:$((25110 + $1))" --swim-seeds "$RG_SWIM" --cluster-key bench-cluster-key-000000 \
-        --admin-token "$ADMIN_TOKEN" \
+        --admin-token "$ADMIN_TOKEN" --bootstrap \
         --log-level warning 2>>"$WORK/raftgate-$1.log" &
     RG_PID[$1]=$!
     PIDS+=($!)

@@ -19,7 +19,12 @@ start_node() {
     if alive "$RUN/node$id.pid"; then return; fi
     # Each node's ports and peers come from its config file; the data directory from a flag,
     # which overrides the file (flags > RAFTGATE_* environment > file).
-    "$BIN" serve --config examples/three-nodes/node$id.json --data-dir "$RUN/data/node$id" >>"$RUN/node$id.log" 2>&1 &
+    # --bootstrap only on the cluster's first start (no run/data yet): a node whose data directory
+    # was lost since must not come back as a voter with an empty log (raftgate refuses; see README).
+    local bootstrap=()
+    if [ "${BOOTSTRAP:-0}" = 1 ]; then bootstrap=(--bootstrap); fi
+    "$BIN" serve --config examples/three-nodes/node$id.json --data-dir "$RUN/data/node$id" \
+        ${bootstrap[@]+"${bootstrap[@]}"} >>"$RUN/node$id.log" 2>&1 &
     echo $! >"$RUN/node$id.pid"
 }
 
@@ -49,6 +54,7 @@ write_through_haproxy() {
 
 case "${1:-}" in
 start)
+    if [ ! -d "$RUN/data" ]; then BOOTSTRAP=1; fi
     mkdir -p "$RUN/data"
     for id in 1 2 3; do start_node "$id"; done
     if ! alive "$RUN/haproxy.pid"; then
