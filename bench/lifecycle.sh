@@ -35,7 +35,7 @@ start() { # id [extra flags…]
     "$RG" serve --id "$id" --data-dir "$WORK/node-$id" --http "127.0.0.1:$((26080 + id))" \
         --health "127.0.0.1:$((26090 + id))" --raft "127.0.0.1:$((26100 + id))" --peers "$PEERS" \
         --swim "127.0.0.1:$((26110 + id))" --swim-seeds "$SEEDS" --cluster-key bench-lifecycle-cluster-key \
-        --admin-token "$TOKEN" --log-level warning "$@" 2>>"$WORK/node-$id.log" &
+        --admin-token "$TOKEN" --log-level warning --bootstrap "$@" 2>>"$WORK/node-$id.log" &
     PID[$id]=$!
     ALL+=($!)
     disown $!

@@ -37,7 +37,7 @@ rg_start() {
     "$RG" serve --id "$1" --data-dir "$WORK/raftgate-$1" --http "127.0.0.1:$(rg_http "$1")" \
         --health "127.0.0.1:$(rg_health "$1")" --raft "127.0.0.1:$((25100 + $1))" --peers "$RG_PEERS" \
         --swim "127.0.0.1:$((25110 + $1))" --swim-seeds "$RG_SWIM" --cluster-key bench-cluster-key-000000 \
-        --admin-token "$ADMIN_TOKEN" \
+        --admin-token "$ADMIN_TOKEN" --bootstrap \
         --log-level warning 2>>"$WORK/raftgate-$1.log" &
     RG_PID[$1]=$!
     PIDS+=($!)
@@ -150,7 +150,7 @@ TLS_PEERS="1=127.0.0.1:25401,2=127.0.0.1:25402,3=127.0.0.1:25403"
 TLS_SWIM="127.0.0.1:25411,127.0.0.1:25412,127.0.0.1:25413"
 declare -A TLS_PID
 for id in 1 2 3; do
-    "$RG" serve --id "$id" --data-dir "$WORK/tls-$id" --http "127.0.0.1:$((25380 + id))" \
+    "$RG" serve --bootstrap --id "$id" --data-dir "$WORK/tls-$id" --http "127.0.0.1:$((25380 + id))" \
         --health "127.0.0.1:$((25390 + id))" --raft "127.0.0.1:$((25400 + id))" --peers "$TLS_PEERS" \
         --swim "127.0.0.1:$((25410 + id))" --swim-seeds "$TLS_SWIM" --cluster-key bench-cluster-key-000000 \
         --tls-cert "$TLS_CERTS/n$id.pem" --tls-key "$TLS_CERTS/n$id.key" \

@@ -41,7 +41,7 @@ for port in 19081 19082 19083 19091 19092 19093 19101 19102 19103 19201 19202 19
 done
 SWIM_SEEDS="127.0.0.1:19111,127.0.0.1:19112,127.0.0.1:19113"
 for id in 1 2 3; do
-    spawn "node$id" "$RG" serve --id "$id" --data-dir "$WORK/node$id" --http "127.0.0.1:$(http_port $id)" \
+    spawn "node$id" "$RG" serve --bootstrap --id "$id" --data-dir "$WORK/node$id" --http "127.0.0.1:$(http_port $id)" \
         --health "127.0.0.1:$((19090 + id))" --raft "127.0.0.1:$((19100 + id))" \
         --peers "1=127.0.0.1:19101,2=127.0.0.1:19102,3=127.0.0.1:19103" --swim "127.0.0.1:$((19110 + id))" \
         --swim-seeds "$SWIM_SEEDS" --cluster-key "$KEY" --admin-token "$TOKEN" --public-services echo \

@@ -34,8 +34,11 @@ start_node() {
     if alive "$RUN/node$id.pid"; then return; fi
     # Each node's ports and peers come from its config file; the data directory from a flag,
     # which overrides the file (flags > RAFTGATE_* environment > file).
+    # --bootstrap only on the cluster's first start (no run/data yet): a node whose data directory
+    # was lost since must not come back as a voter with an empty log (raftgate refuses; see README).
     local tls=(--peer-tls-cert "$CERTS/node$id.pem" --peer-tls-key "$CERTS/node$id.key" --peer-tls-ca "$CERTS/ca.pem")
     if [ "$API_TLS" = 1 ]; then tls+=(--tls-cert "$CERTS/node$id.pem" --tls-key "$CERTS/node$id.key"); fi
+    if [ "${BOOTSTRAP:-0}" = 1 ]; then tls+=(--bootstrap); fi
     "$BIN" serve --config examples/three-nodes/node$id.json --data-dir "$RUN/data/node$id" "${tls[@]}" \
         --public-services echo \
         >>"$RUN/node$id.log" 2>&1 &
@@ -94,6 +97,7 @@ write_through_haproxy() {
 
 case "${1:-}" in
 start)
+    if [ ! -d "$RUN/data" ]; then BOOTSTRAP=1; fi
     mkdir -p "$RUN/data"
     # A throwaway CA and one certificate per node, made once per run/ directory and again when
     # they are about to expire (they last 30 days).

@@ -157,8 +157,11 @@ patronictl_list() { patronictl -c "$STACK/pg1/patroni.yml" list 2>/dev/null; }
 start_gateway() {
     local id=$1
     alive "gateway$id" && return
+    # --bootstrap only on the stack's first start (see scripts/cluster.sh).
+    local bootstrap=()
+    if [ "${BOOTSTRAP:-0}" = 1 ]; then bootstrap=(--bootstrap); fi
     mkdir -p "$STACK/gateways"
-    "$BIN" serve --config "$EXAMPLE/gateway$id.json" --data-dir "$STACK/gateways/node$id" \
+    "$BIN" serve --config "$EXAMPLE/gateway$id.json" --data-dir "$STACK/gateways/node$id" ${bootstrap[@]+"${bootstrap[@]}"} \
         >>"$LOGS/gateway$id.log" 2>&1 &
     echo $! >"$PIDS/gateway$id.pid"
 }
@@ -199,6 +202,7 @@ start() {
     done
 
     for id in $MEMBERS; do start_member "$id"; done
+    if [ ! -d "$STACK/gateways" ]; then BOOTSTRAP=1; fi
     for id in $MEMBERS; do start_gateway "$id"; done
     alive haproxy || haproxy -f "$EXAMPLE/haproxy.cfg" -D -p "$PIDS/haproxy.pid"
 

@@ -12,6 +12,8 @@ import Workers
 struct ProxyRoutes: Sendable {
     let proxy: WorkerProxy
     let limits: GatewayLimits
+    /// `X-Forwarded-Proto`: how clients reach this listener (`https` when it serves TLS itself).
+    var clientScheme = "http"
 
     static let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options]
     /// RFC 9110 §9.2.2: repeating these has the effect of sending them once.
@@ -60,7 +62,7 @@ struct ProxyRoutes: Sendable {
         var fields: [(name: String, value: String)] = request.headers.map { ($0.name.rawName, $0.value) }
         let client = request.headers[PeerAddressHeader.name]
         fields = ProxyHeaders.upstream(
-            fields, clientAddress: client, proto: "http", internalNames: [PeerAddressHeader.name.canonicalName])
+            fields, clientAddress: client, proto: clientScheme, internalNames: [PeerAddressHeader.name.canonicalName])
         let answer = await proxy.forward(
             ProxyRequest(
                 service: service, method: HTTPMethod(rawValue: request.method.rawValue), target: target,

@@ -12,10 +12,12 @@ public struct WorkerGateway: Sendable {
     public let proxy: WorkerProxy
     /// Services `/w` serves without a tenant API key; every other service needs one.
     public let publicServices: Set<String>
+    /// How clients reach this node's API, for `X-Forwarded-Proto`.
+    public let clientScheme: String
 
     public static func start(
         node: RaftNode, membership: MembershipService?, settings: WorkerProxySettings = WorkerProxySettings(),
-        publicServices: Set<String> = [],
+        publicServices: Set<String> = [], clientScheme: String = "http",
         metricsFactory: any MetricsFactory = MetricsSystem.factory, logger: Logger = Logger(label: "raftgate.workers")
     ) async -> WorkerGateway {
         let registry = await WorkerRegistry.start(node: node)
@@ -26,7 +28,8 @@ public struct WorkerGateway: Sendable {
             await node.leaderServices.add(
                 WorkerMirror(node: node, members: { await Self.swimWorkers(membership) }, logger: logger))
         }
-        return WorkerGateway(registry: registry, proxy: proxy, publicServices: publicServices)
+        return WorkerGateway(
+            registry: registry, proxy: proxy, publicServices: publicServices, clientScheme: clientScheme)
     }
 
     public func stop() async {

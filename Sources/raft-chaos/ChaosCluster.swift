@@ -40,6 +40,9 @@ actor ChaosCluster {
             "--health", "\(address(id)):\(healthPort)", "--raft", "\(address(id)):\(raftPort)",
             "--peers", ids.map { "\($0)=\(address($0)):\(raftPort)" }.joined(separator: ","),
             "--cluster-key", "raft-chaos-cluster-key",
+            // The nemesis kills, pauses and tears WAL tails but never deletes a data directory, so
+            // an empty one is this run's first start.
+            "--bootstrap",
         ]
         let log = directory + "/node-\(id).log"
         if !FileManager.default.fileExists(atPath: log) {

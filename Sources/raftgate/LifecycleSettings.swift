@@ -12,6 +12,11 @@ struct LifecycleFlags: ParsableArguments {
             "HTTP address (host:port) of any member of a running cluster to join, when the data directory is empty (RAFTGATE_JOIN). Needs the admin token."
     )
     var join: String?
+    @Flag(
+        help:
+            "First start of a new cluster's first members (RAFTGATE_BOOTSTRAP=1): an empty data directory starts the cluster --peers describes. Without it, a node with an empty data directory and other --peers refuses to start, so one that lost its data never comes back as a voter with an empty log."
+    )
+    var bootstrap = false
     @Option(
         help:
             "Milliseconds a drain keeps answering 503 before closing the listeners (RAFTGATE_DRAIN_WAIT_MS); default 400, HAProxy's inter 200ms × fall 2 of the example."
@@ -51,14 +56,20 @@ struct LifecycleFlags: ParsableArguments {
         // An empty test hook is an unset one: an empty trigger would name the data directory
         // itself, so every fsync would fail and the node would refuse to start until a reboot.
         func hook(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        let bootstrapEnvironment = environment["RAFTGATE_BOOTSTRAP"].map {
+            ["1", "true", "yes"].contains($0.lowercased())
+        }
         return LifecycleSettings(
-            join: joinAddress, plan: plan, faultTrigger: hook("RAFTGATE_TEST_FAIL_SYNC_WHEN"),
+            join: joinAddress, bootstrap: bootstrap || bootstrapEnvironment == true, plan: plan,
+            faultTrigger: hook("RAFTGATE_TEST_FAIL_SYNC_WHEN"),
             writeFailureMarkerRoot: hook("RAFTGATE_TEST_WRITE_FAILURE_MARKER_ROOT"))
     }
 }
 
 struct LifecycleSettings: Sendable {
     var join: Address?
+    /// `--bootstrap`: an empty data directory may start a new cluster from `--peers`.
+    var bootstrap = false
     var plan: DrainPlan
     /// Tests only: fsyncs fail while this file exists (`NodeConfiguration.faultTrigger`); a
     /// relative path is taken in the data directory.
@@ -82,7 +93,10 @@ struct LifecycleSettings: Sendable {
         settings: ServeSettings, into configuration: inout NodeConfiguration, swimSeeds: inout [String],
         logger: Logger
     ) async throws {
-        guard let join else { return }
+        guard let join else {
+            try checkBootstrap(settings: settings, into: &configuration)
+            return
+        }
         guard Join.isFresh(dataDirectory: settings.dataDirectory) else {
             logger.info("the data directory holds a log: restarting from it, --join is not needed")
             // Whatever happens to that state, the flags never describe the cluster this node
@@ -137,5 +151,44 @@ struct LifecycleSettings: Sendable {
                 "could not list the members; starting from the flags and the stored records",
                 metadata: ["via": "\(join)", "problem": "\(error)"])
         }
+    }
+
+    /// Without `--join`: an empty data directory starts a new cluster only with `--bootstrap`, or
+    /// when `--peers` names no other node (a one-node cluster has nobody to disagree with).
+    private func checkBootstrap(settings: ServeSettings, into configuration: inout NodeConfiguration) throws {
+        let fresh = Join.isFresh(dataDirectory: settings.dataDirectory)
+        let others = settings.peers.keys.contains { $0 != settings.id }
+        switch BootstrapRule.decide(fresh: fresh, hasOtherPeers: others, bootstrapFlag: bootstrap) {
+        case .restart:
+            // The node has state; should it lose it later, it must not bootstrap (belt and braces).
+            configuration.mayBootstrap = bootstrap || !others
+        case .bootstrap:
+            configuration.mayBootstrap = true
+        case .refuse:
+            throw ValidationError(
+                """
+                the data directory \(settings.dataDirectory) is empty and --peers names other nodes. If this is the \
+                first start of a new cluster, start its first members with --bootstrap (RAFTGATE_BOOTSTRAP=1). If \
+                n\(settings.id) was a member and lost its data, it must not come back as a voter with an empty log: \
+                remove it (raftgate member remove \(settings.id)) and start it with --join <a member's HTTP address>.
+                """)
+        }
+    }
+}
+
+/// Whether a node started without `--join` may create a cluster from its flags. Pure.
+enum BootstrapRule: Equatable {
+    /// The data directory holds state: restart from it.
+    case restart
+    /// Empty, and allowed: start the cluster the flags describe.
+    case bootstrap
+    /// Empty, other peers named, no `--bootstrap`: this may be a member that lost its data, which
+    /// as a voter with term 0 and no log could vote twice in a term and help erase committed
+    /// entries.
+    case refuse
+
+    static func decide(fresh: Bool, hasOtherPeers: Bool, bootstrapFlag: Bool) -> BootstrapRule {
+        guard fresh else { return .restart }
+        return bootstrapFlag || !hasOtherPeers ? .bootstrap : .refuse
     }
 }

@@ -153,7 +153,7 @@ struct Serve: AsyncParsableCommand {
         }
         let workers = await WorkerGateway.start(
             node: node, membership: membership, settings: workerSettings,
-            publicServices: publicServices,
+            publicServices: publicServices, clientScheme: loadedTLS.api == nil ? "http" : "https",
             metricsFactory: metricsFactory,
             logger: Logger(label: "raftgate.workers"))
         // Idle connections are closed: Hummingbird keeps even an HTTP/1.0 connection open until the

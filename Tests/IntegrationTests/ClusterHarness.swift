@@ -32,6 +32,8 @@ final class ProcessCluster {
     var environment: [String: String] = [:]
     /// Per node: the ids its `--peers` lists (default 1, 2 and 3).
     var flagPeers: [Int: [Int]] = [:]
+    /// Pass `--bootstrap` (an empty data directory starts the cluster `--peers` describes).
+    var bootstrap = true
     private(set) var processes: [Int: Process] = [:]
     private var haproxy: Process?
 
@@ -60,6 +62,9 @@ final class ProcessCluster {
             "--swim", "127.0.0.1:\(swim(id))",
             "--swim-seeds", (1...3).map { "127.0.0.1:\(swim($0))" }.joined(separator: ","),
         ]
+        // The harness deletes no node's data directory unless a test does (and then clears
+        // `bootstrap`), so an empty one is a first start; a node started with --join ignores it.
+        if bootstrap { arguments.append("--bootstrap") }
         process.arguments = arguments + keyArguments + extraArguments + (nodeArguments[id] ?? [])
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }

@@ -18,4 +18,16 @@ struct LifecycleFlagsTests {
         #expect(set.faultTrigger == "fail-now")
         #expect(set.writeFailureMarkerRoot == "/tmp/markers")
     }
+
+    /// Without --join, an empty data directory starts a cluster only with --bootstrap or alone:
+    /// a member that lost its data must not come back as a voter with an empty log.
+    @Test func anEmptyDirectoryBootstrapsOnlyWhenToldOrAlone() throws {
+        #expect(BootstrapRule.decide(fresh: true, hasOtherPeers: true, bootstrapFlag: false) == .refuse)
+        #expect(BootstrapRule.decide(fresh: true, hasOtherPeers: true, bootstrapFlag: true) == .bootstrap)
+        #expect(BootstrapRule.decide(fresh: true, hasOtherPeers: false, bootstrapFlag: false) == .bootstrap)
+        #expect(BootstrapRule.decide(fresh: false, hasOtherPeers: true, bootstrapFlag: false) == .restart)
+        #expect(try LifecycleFlags.parse(["--bootstrap"]).resolve(environment: [:]).bootstrap)
+        #expect(try LifecycleFlags.parse([]).resolve(environment: ["RAFTGATE_BOOTSTRAP": "1"]).bootstrap)
+        #expect(try !LifecycleFlags.parse([]).resolve(environment: [:]).bootstrap)
+    }
 }

@@ -37,6 +37,26 @@ struct LifecycleProcessTests {
         return cluster
     }
 
+    // MARK: Lost data
+
+    /// A member whose data directory was lost, restarted with its usual flags, refuses to start:
+    /// as a voter with term 0 and an empty log it could vote twice in a term and help erase
+    /// committed entries. The cluster goes on without it.
+    @Test func aMemberThatLostItsDataIsRefusedWithoutBootstrap() async throws {
+        let cluster = try await Self.cluster(haproxy: false)
+        defer { cluster.stopAll() }
+        let leader = try #require(await cluster.leader())
+        let victim = leader == 3 ? 2 : 3
+        cluster.kill(victim)
+        try FileManager.default.removeItem(atPath: cluster.root + "/node-\(victim)")
+        cluster.bootstrap = false
+        try cluster.start(victim)
+        let status = await cluster.waitForExit(victim, within: 30)
+        #expect(status != nil && status != 0, "it refuses to start")
+        #expect(cluster.log(victim).contains("raftgate member remove \(victim)"), "and says what to do")
+        #expect(!FileManager.default.fileExists(atPath: cluster.root + "/node-\(victim)/snapshots/"), "wrote nothing")
+    }
+
     // MARK: SIGTERM
 
     /// A request that is still arriving when SIGTERM comes completes, while new connections are

@@ -222,7 +222,7 @@ extension RaftNode {
 public struct BootstrapRefused: Error, CustomStringConvertible {
     public var directory: String
     public var description: String {
-        "\(directory) holds no snapshot and this node may not start a new cluster from its flags: empty it and join the cluster again"
+        "\(directory) holds no snapshot and this node may not start a new cluster from its flags: remove this member, empty the directory and start it with --join"
     }
 }
 
