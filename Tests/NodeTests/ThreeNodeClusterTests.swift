@@ -94,7 +94,8 @@ struct ThreeNodeClusterTests {
         let newLeader = try #require(await cluster.leader(), "a new leader is elected")
         #expect(newLeader.id != oldID)
         for index in 0..<20 {
-            #expect(value(await newLeader.read("k\(index)", consistency: .linearizable)) == "v\(index)")
+            let outcome = await newLeader.read("k\(index)", consistency: .linearizable)
+            #expect(value(outcome) == "v\(index)", "\(outcome)")
         }
         for index in 20..<30 { #expect(await cluster.write("k\(index)", "v\(index)") != nil) }
         // Every running node, followers included, serves linearizable reads (forwarded ReadIndex).
