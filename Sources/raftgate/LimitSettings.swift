@@ -21,10 +21,6 @@ struct LimitOptions: ParsableArguments {
     var requestTimeoutMs: Int?
     @Option(help: "Snapshot and compact the log after this many applied bytes (RAFTGATE_COMPACTION_BYTES); 64 MiB.")
     var compactionBytes: Int?
-    @Option(help: "How long Idempotency-Keys are remembered, ms (RAFTGATE_IDEMPOTENCY_WINDOW_MS); 600000.")
-    var idempotencyWindowMs: Int?
-    @Option(help: "Bytes of remembered Idempotency-Keys (RAFTGATE_IDEMPOTENCY_MAX_BYTES); default 16 MiB.")
-    var idempotencyMaxBytes: Int?
     @Option(help: "Open inbound Raft-port connections; more are closed (RAFTGATE_MAX_PEER_CONNECTIONS); 64.")
     var maxPeerConnections: Int?
     @Option(help: "ms a Raft-port connection may stay silent before it is closed (RAFTGATE_PEER_IDLE_MS); 300000.")
@@ -44,9 +40,6 @@ struct LimitSettings: Sendable, Hashable {
     var headerTimeoutMilliseconds = 10_000
     var requestTimeoutMilliseconds = 60_000
     var compactionBytes: UInt64 = 64 << 20
-    /// A brand-new store's idempotency limits; set alike on every node.
-    var idempotencyWindowMilliseconds: UInt64 = 600_000
-    var idempotencyMaxBytes: UInt64 = 16 << 20
     var maxPeerConnections = 64
     var peerIdleMilliseconds = 300_000
     var maxSnapshotBytes = 8 << 30
@@ -76,10 +69,6 @@ struct LimitSettings: Sendable, Hashable {
             throw ValidationError("headerTimeoutMs must not exceed requestTimeoutMs")
         }
         settings.compactionBytes = UInt64(try positive(options.compactionBytes, "compactionBytes", 64 << 20))
-        settings.idempotencyWindowMilliseconds = UInt64(
-            try positive(options.idempotencyWindowMs, "idempotencyWindowMs", 600_000))
-        settings.idempotencyMaxBytes = UInt64(
-            try positive(options.idempotencyMaxBytes, "idempotencyMaxBytes", 16 << 20))
         return settings
     }
 }

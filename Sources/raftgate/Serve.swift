@@ -100,9 +100,6 @@ struct Serve: AsyncParsableCommand {
         configuration.peerLimits.maxInboundConnections = settings.limits.maxPeerConnections
         configuration.peerLimits.idleTimeout = .milliseconds(settings.limits.peerIdleMilliseconds)
         configuration.peerLimits.maxIncomingSnapshotBytes = settings.limits.maxSnapshotBytes
-        configuration.idempotency = IdempotencyTable.Limits(
-            windowMilliseconds: settings.limits.idempotencyWindowMilliseconds,
-            maxBytes: settings.limits.idempotencyMaxBytes)
         var connectionLimits = ConnectionLimits()
         connectionLimits.maxConnections = settings.limits.maxConnections
         connectionLimits.headerTimeout = .milliseconds(Int64(settings.limits.headerTimeoutMilliseconds))

@@ -89,7 +89,7 @@ public actor RaftNode {
         }
         var loop = try ReadyLoop(
             opened: opened, options: configuration.raftOptions, compactionThreshold: configuration.compactionThreshold,
-            historyLimits: configuration.watchHistory, idempotencyLimits: configuration.idempotency)
+            historyLimits: configuration.watchHistory)
         loop.compactionBytes = configuration.compactionBytes
         let transport = try await PeerTransport.start(
             id: configuration.id, host: configuration.raftHost, port: configuration.raftPort,

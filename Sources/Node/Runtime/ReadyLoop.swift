@@ -20,16 +20,13 @@ package struct ReadyLoop {
     package private(set) var appliedBytesSinceSnapshot: UInt64 = 0
     /// For a store rebuilt from an empty snapshot.
     let historyLimits: ChangeHistory.Limits
-    let idempotencyLimits: IdempotencyTable.Limits
     /// Set once the loop has stopped the node; nothing more is done.
     package private(set) var failure: String?
 
     package init(
         core: RaftCore, storage: NodeStorage, store: KeyValueStore, appliedIndex: UInt64,
-        compactionThreshold: UInt64, historyLimits: ChangeHistory.Limits,
-        idempotencyLimits: IdempotencyTable.Limits = .init()
+        compactionThreshold: UInt64, historyLimits: ChangeHistory.Limits
     ) {
-        self.idempotencyLimits = idempotencyLimits
         self.core = core
         self.storage = storage
         self.store = store
@@ -41,23 +38,21 @@ package struct ReadyLoop {
     /// Builds the loop from what `NodeStorage.open` read back.
     package init(
         opened: NodeStorage.Opened, options: RaftOptions, compactionThreshold: UInt64,
-        historyLimits: ChangeHistory.Limits, idempotencyLimits: IdempotencyTable.Limits = .init()
+        historyLimits: ChangeHistory.Limits
     ) throws {
         let base = opened.restored.snapshot
         self.init(
             core: try RaftCore(options: options, restoring: opened.restored), storage: opened.storage,
-            store: try Self.store(from: base, historyLimits: historyLimits, idempotencyLimits: idempotencyLimits),
-            appliedIndex: base.metadata.index, compactionThreshold: compactionThreshold, historyLimits: historyLimits,
-            idempotencyLimits: idempotencyLimits)
+            store: try Self.store(from: base, historyLimits: historyLimits),
+            appliedIndex: base.metadata.index, compactionThreshold: compactionThreshold, historyLimits: historyLimits)
     }
 
-    /// A store from an empty snapshot is brand new and takes this node's limits; any other keeps
-    /// the limits it was created with, as every replica of it does.
-    static func store(
-        from snapshot: Snapshot, historyLimits: ChangeHistory.Limits, idempotencyLimits: IdempotencyTable.Limits
-    ) throws -> KeyValueStore {
+    /// A store from an empty snapshot is brand new and takes this node's history limits (the
+    /// idempotency limits are cluster-wide constants); any other keeps the history limits it was
+    /// created with, as every replica of it does.
+    static func store(from snapshot: Snapshot, historyLimits: ChangeHistory.Limits) throws -> KeyValueStore {
         snapshot.data.isEmpty
-            ? KeyValueStore(idempotency: idempotencyLimits, historyLimits: historyLimits)
+            ? KeyValueStore(historyLimits: historyLimits)
             : try KeyValueStore(snapshot: snapshot.data)
     }
 
@@ -78,8 +73,7 @@ package struct ReadyLoop {
         step.messages = ready.messages
         if let snapshot = ready.snapshot {
             do {
-                store = try Self.store(
-                    from: snapshot, historyLimits: historyLimits, idempotencyLimits: idempotencyLimits)
+                store = try Self.store(from: snapshot, historyLimits: historyLimits)
             } catch {
                 return stop(&step, "snapshot at \(snapshot.metadata.index) does not decode: \(error)")
             }

@@ -38,8 +38,8 @@ public struct KeyValueStore: Sendable, Hashable {
     /// Recent changes, for watches that start or resume at an earlier revision.
     public private(set) var history: ChangeHistory
 
-    public init(idempotency: IdempotencyTable.Limits = .init(), historyLimits: ChangeHistory.Limits = .init()) {
-        self.idempotency = IdempotencyTable(limits: idempotency)
+    public init(historyLimits: ChangeHistory.Limits = .init()) {
+        idempotency = IdempotencyTable()
         history = ChangeHistory(limits: historyLimits)
     }
 
