@@ -168,6 +168,8 @@ public actor RaftNode {
     /// The peer transport's counters: connections, drops, and what it refused.
     public nonisolated var transportStatistics: TransportStatistics { transport.statistics }
     public nonisolated var openPeerConnections: Int { transport.openInboundConnections }
+    /// Inbound peer connections still in their handshake.
+    public nonisolated var pendingPeerConnections: Int { transport.pendingInboundConnections }
 
     // MARK: Inputs
 
