@@ -13,11 +13,20 @@ package struct ReadyLoop {
     /// The index the store reflects.
     package private(set) var appliedIndex: UInt64
     package let compactionThreshold: UInt64
-    /// Also compact once the entries applied since the last snapshot carry this many bytes, so a
+    /// Also compact once the entries applied since the last checkpoint carry this many bytes, so a
     /// few large values cannot grow the log (and a restart's replay) without bound.
+    ///
+    /// Compaction by bytes keeps a catch-up tail: each time the bound is reached the store is
+    /// encoded as a checkpoint, and the log is compacted only up to the *previous* checkpoint. So
+    /// between one and two bounds' worth of entries stay behind the snapshot, and a follower
+    /// lagging by less than that catches up from the log, instead of being sent a snapshot that a
+    /// heavy write rate has already made stale by the time it is installed — forever. The price is
+    /// one encoded store held in memory between checkpoints.
     package var compactionBytes: UInt64 = 64 << 20
-    /// Bytes of entry data applied since the last snapshot.
+    /// Bytes of entry data applied since the last snapshot or checkpoint.
     package private(set) var appliedBytesSinceSnapshot: UInt64 = 0
+    /// The store as encoded at the last byte-triggered checkpoint: the next one compacts to it.
+    package private(set) var checkpoint: (index: UInt64, data: [UInt8])?
     /// For a store rebuilt from an empty snapshot.
     let historyLimits: ChangeHistory.Limits
     /// Set once the loop has stopped the node; nothing more is done.
@@ -79,6 +88,7 @@ package struct ReadyLoop {
             }
             appliedIndex = snapshot.metadata.index
             appliedBytesSinceSnapshot = 0
+            checkpoint = nil
             step.installedSnapshot = snapshot.metadata.index
             step.installedStore = store
         }
@@ -120,17 +130,28 @@ package struct ReadyLoop {
 
     private mutating func compactIfDue(_ step: inout ReadyStep) {
         let applied = core.appliedIndex
-        guard applied == appliedIndex, applied > core.snapshotIndex,
-            applied >= core.snapshotIndex + compactionThreshold || appliedBytesSinceSnapshot >= compactionBytes
-        else { return }
-        do {
-            try core.compact(upTo: applied, snapshotData: store.snapshot)
-            try storage.saveCompaction(core.snapshot)
+        guard applied == appliedIndex, applied > core.snapshotIndex else { return }
+        let target: (index: UInt64, data: [UInt8])
+        if applied >= core.snapshotIndex + compactionThreshold {
+            target = (applied, store.snapshot)
+            checkpoint = nil
             appliedBytesSinceSnapshot = 0
-            step.compactedTo = applied
+        } else if appliedBytesSinceSnapshot >= compactionBytes {
+            let previous = checkpoint
+            checkpoint = (applied, store.snapshot)
+            appliedBytesSinceSnapshot = 0
+            guard let previous, previous.index > core.snapshotIndex else { return }
+            target = previous
+        } else {
+            return
+        }
+        do {
+            try core.compact(upTo: target.index, snapshotData: target.data)
+            try storage.saveCompaction(core.snapshot)
+            step.compactedTo = target.index
         } catch {
             step.storageFailed = true
-            _ = stop(&step, "compaction at \(applied) failed: \(error)")
+            _ = stop(&step, "compaction at \(target.index) failed: \(error)")
         }
     }
 }
