@@ -70,7 +70,7 @@ struct LimitRouteTests {
 
     @Test func theQuotaRefusesPutsKeepsReadsAndDeletesAndRecovers() async throws {
         var writeLimits = WriteLimits()
-        writeLimits.quotaBytes = 400
+        writeLimits.quotaBytes = 392
         try await Self.withGateway(writeLimits: writeLimits) { node, registry, client in
             let value = String(repeating: "v", count: 46)  // 50 bytes with a 4-byte key
             var acknowledged: [String] = []
@@ -89,10 +89,11 @@ struct LimitRouteTests {
             let refused = try #require(refusal, "the quota was never reached")
             #expect(refused.status.code == 507)
             #expect(Self.errorCode(refused) == "quota_exceeded")
-            #expect(acknowledged.count == 8, "400 bytes hold eight 50-byte keys")
-            #expect(await node.storeStatus.dataBytes == 400)
+            #expect(acknowledged.count == 4, "392 bytes hold four 50-byte keys, each charged 48 bytes more")
+            #expect(await node.storeStatus.dataBytes == 200)
+            #expect(await node.storeStatus.quotaBytesUsed == 392)
             #expect(Self.gauge(registry, "raftgate_store_quota_alarm") == 1)
-            #expect(Self.gauge(registry, "raftgate_store_bytes") == 400)
+            #expect(Self.gauge(registry, "raftgate_store_bytes") == 200)
             let before = await node.storeStatus
             // Refused again, and nothing changed; a lease grant is a write too.
             let again = try await client.execute(uri: "/kv/q/x", method: .put, body: ByteBuffer(string: "x"))

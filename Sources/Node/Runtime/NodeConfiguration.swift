@@ -110,6 +110,8 @@ public struct StoreStatus: Sendable, Hashable {
     public var compactRevision: UInt64
     public var leases: Int
     public var keys: Int
-    /// Key and value bytes held (what the store quota measures).
+    /// Key and value bytes held.
     public var dataBytes: UInt64 = 0
+    /// What the store quota measures (`KeyValueStore.quotaBytesUsed`).
+    public var quotaBytesUsed: UInt64 = 0
 }

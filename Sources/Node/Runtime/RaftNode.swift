@@ -154,7 +154,8 @@ public actor RaftNode {
     public var storeStatus: StoreStatus {
         StoreStatus(
             revision: loop.store.revision, compactRevision: loop.store.history.compactRevision,
-            leases: loop.store.leaseCount, keys: loop.store.count, dataBytes: loop.store.dataBytes)
+            leases: loop.store.leaseCount, keys: loop.store.count, dataBytes: loop.store.dataBytes,
+            quotaBytesUsed: loop.store.quotaBytesUsed)
     }
 
     /// A change-feed subscription together with whatever `read` takes from the store at the same
@@ -286,7 +287,7 @@ public actor RaftNode {
                 encoded = command.encoded
             }
             let load = WriteAdmission.Load(
-                storeBytes: loop.store.dataBytes, uncommittedBytes: uncommitted.bytes,
+                storeBytes: loop.store.quotaBytesUsed, uncommittedBytes: uncommitted.bytes,
                 pendingWrites: pendingWrites.count)
             if let refusal = admission.check(command, encodedBytes: encoded.count, load: load) {
                 refused(refusal)
@@ -578,7 +579,7 @@ public actor RaftNode {
             uncommitted.applied(through: loop.appliedIndex)
             if loop.core.role != .leader { uncommitted.clear() }
             metrics.uncommittedBytes.record(Int64(clamping: uncommitted.bytes))
-            if let alarm = quotaAlarmAt, loop.store.dataBytes < alarm {
+            if let alarm = quotaAlarmAt, loop.store.quotaBytesUsed < alarm {
                 quotaAlarmAt = nil
                 metrics.quotaAlarm.record(0)
             }

@@ -43,7 +43,7 @@ public struct WriteAdmission: Sendable, Hashable {
 
     /// What the leader knows when a write arrives.
     public struct Load: Sendable, Hashable {
-        /// Key and value bytes in the applied store (`KeyValueStore.dataBytes`).
+        /// What the quota charges the applied store (`KeyValueStore.quotaBytesUsed`).
         public var storeBytes: UInt64
         public var uncommittedBytes: UInt64
         public var pendingWrites: Int
@@ -68,8 +68,8 @@ public struct WriteAdmission: Sendable, Hashable {
         }
         let growth: UInt64
         switch command.operation {
-        case .put(let key, let value): growth = UInt64(key.utf8.count + value.count)
-        case .grantLease: growth = 0
+        case .put(let key, let value): growth = UInt64(key.utf8.count + value.count) + KeyValueStore.quotaOverheadBytes
+        case .grantLease: growth = KeyValueStore.quotaOverheadBytes
         case .delete, .revokeLease: return nil
         }
         if load.storeBytes + growth > limits.quotaBytes || load.storeBytes >= limits.quotaBytes {

@@ -45,9 +45,18 @@ public struct KeyValueStore: Sendable, Hashable {
 
     public var count: Int { keys.count }
 
-    /// Bytes of keys and values held: what the store quota (`WriteLimits.quotaBytes`) measures.
-    /// Derived from the records, so it is the same on every replica and needs no snapshot field.
+    /// Bytes of keys and values held. Derived from the records, so it is the same on every
+    /// replica and needs no snapshot field.
     public private(set) var dataBytes: UInt64 = 0
+
+    /// What the store quota charges for each key and each lease besides its bytes: its share of the
+    /// snapshot (a record adds 40 bytes of lengths and revisions, a lease 16) and of memory. Without
+    /// it a quota could be met with millions of empty keys whose snapshot is far larger.
+    public static let quotaOverheadBytes: UInt64 = 48
+
+    /// What the store quota (`WriteLimits.quotaBytes`) measures: keys and values, plus
+    /// `quotaOverheadBytes` per key and per lease.
+    public var quotaBytesUsed: UInt64 { dataBytes + UInt64(keys.count + leaseTable.count) * Self.quotaOverheadBytes }
 
     public func get(_ key: String) -> Record? { records[StoreKey(key)] }
 
