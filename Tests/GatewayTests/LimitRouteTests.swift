@@ -212,6 +212,53 @@ struct LimitRouteTests {
         }
     }
 
+    /// Review finding 5: `"more": true` can be followed. Each answer names the key to continue
+    /// after, `after=` continues strictly after it, and the pages together are the whole prefix,
+    /// even when a key is added before the cursor and another after it between two pages.
+    @Test func rangeReadsPageWithAfter() async throws {
+        try await Self.withGateway(limits: {
+            $0.defaultRangeLimit = 3
+            $0.maxRangeLimit = 5
+        }) { _, _, client in
+            for index in 0..<7 {
+                _ = try await client.execute(uri: "/kv/r/\(index)", method: .put, body: ByteBuffer(string: "v"))
+            }
+            _ = try await client.execute(uri: "/kv/s", method: .put, body: ByteBuffer(string: "v"))
+            var listed: [String] = []
+            var revisions: [Double] = []
+            var after: String?
+            for page in 0..<10 {
+                let uri = "/kv?prefix=r/" + (after.map { "&after=\($0)" } ?? "")
+                let response = try await client.execute(uri: uri, method: .get)
+                #expect(response.status == .ok)
+                let answer = Self.object(response)
+                listed += Self.keys(response)
+                revisions.append(answer["revision"] as? Double ?? 0)
+                guard answer["more"] as? Bool == true else {
+                    #expect(answer["next"] == nil, "the last page names no next key")
+                    break
+                }
+                after = try #require(answer["next"] as? String)
+                #expect(after == Self.keys(response).last)
+                if page == 0 {
+                    // Between pages: one key lands before the cursor, one after it.
+                    _ = try await client.execute(uri: "/kv/r/0a", method: .put, body: ByteBuffer(string: "v"))
+                    _ = try await client.execute(uri: "/kv/r/9", method: .put, body: ByteBuffer(string: "v"))
+                }
+            }
+            #expect(listed == ["r/0", "r/1", "r/2", "r/3", "r/4", "r/5", "r/6", "r/9"])
+            #expect(revisions.count == 3 && revisions[0] < revisions[1], "each page at its own revision")
+            // A cursor between keys, or past them all, works too; `limit` applies as before.
+            let between = try await client.execute(uri: "/kv?prefix=r/&after=r/45&limit=2", method: .get)
+            #expect(Self.keys(between) == ["r/5", "r/6"] && Self.object(between)["next"] as? String == "r/6")
+            let past = try await client.execute(uri: "/kv?prefix=r/&after=z", method: .get)
+            #expect(Self.keys(past).isEmpty && Self.object(past)["more"] as? Bool == false)
+            // A cursor before the prefix starts at the prefix.
+            let before = try await client.execute(uri: "/kv?prefix=r/&after=a&limit=1", method: .get)
+            #expect(Self.keys(before) == ["r/0"])
+        }
+    }
+
     // MARK: Admin token
 
     @Test func reservedKeysAndConfigReadsNeedTheAdminToken() async throws {

@@ -421,12 +421,16 @@ public actor RaftNode {
         return loop.store.range(prefix: prefix, limit: limit)
     }
 
-    /// A range read, and the store revision it was read at (where a watch continues from).
+    /// A range read (continuing after `after`, if given), and the store revision it was read at
+    /// (where a watch continues from).
     public func range(
-        prefix: String, limit: Int = .max, consistency: ReadConsistency, includeReserved: Bool
+        prefix: String, after: String? = nil, limit: Int = .max, consistency: ReadConsistency, includeReserved: Bool
     ) async -> (rows: [(key: String, record: KeyValueStore.Record)], revision: UInt64)? {
         guard await readable(consistency) else { return nil }
-        return (loop.store.range(prefix: prefix, limit: limit, includeReserved: includeReserved), loop.store.revision)
+        return (
+            loop.store.range(prefix: prefix, after: after, limit: limit, includeReserved: includeReserved),
+            loop.store.revision
+        )
     }
 
     /// Whether the local state may now answer a read of this consistency.

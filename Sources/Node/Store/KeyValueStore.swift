@@ -60,15 +60,22 @@ public struct KeyValueStore: Sendable, Hashable {
 
     public func get(_ key: String) -> Record? { records[StoreKey(key)] }
 
-    /// Keys beginning with `prefix`, in order, at most `limit`; without `includeReserved`, keys
-    /// under `reservedPrefix` are left out.
-    public func range(prefix: String, limit: Int = .max, includeReserved: Bool = true) -> [(
+    /// Keys beginning with `prefix`, in order, at most `limit`, and only those after `after` when
+    /// it is given (a page continues after the last key of the one before); without
+    /// `includeReserved`, keys under `reservedPrefix` are left out.
+    public func range(prefix: String, after: String? = nil, limit: Int = .max, includeReserved: Bool = true) -> [(
         key: String, record: Record
     )] {
         let prefixKey = StoreKey(prefix)
         let reserved = Array(Self.reservedPrefix.utf8)
         var result: [(String, Record)] = []
         var position = lowerBound(prefixKey)
+        if let after {
+            let afterKey = StoreKey(after)
+            var next = lowerBound(afterKey)
+            if next < keys.count, keys[next] == afterKey { next += 1 }
+            position = max(position, next)
+        }
         while position < keys.count, keys[position].bytes.starts(with: prefixKey.bytes), result.count < limit {
             if !includeReserved && keys[position].bytes.starts(with: reserved) {
                 // Jump over the whole reserved range at once: a read that may not see it must
