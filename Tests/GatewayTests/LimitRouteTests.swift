@@ -16,6 +16,8 @@ struct LimitRouteTests {
     static let adminToken = "limit-tests-admin-token"
     static let authorized: HTTPFields = [.authorization: "Bearer \(adminToken)"]
 
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
+
     static func withGateway(
         writeLimits: WriteLimits = WriteLimits(), limits configure: (inout GatewayLimits) -> Void = { _ in },
         _ body: @Sendable (RaftNode, PrometheusCollectorRegistry, any TestClientProtocol) async throws -> Void
@@ -78,7 +80,8 @@ struct LimitRouteTests {
             for index in 0..<20 {
                 let key = "q/\(String(format: "%02d", index))"
                 let response = try await client.execute(
-                    uri: "/kv/\(key)", method: .put, body: ByteBuffer(string: value))
+                    uri: "/kv/\(key)", method: .put, headers: [Self.idempotencyKey: "put-\(key)"],
+                    body: ByteBuffer(string: value))
                 if response.status == .ok {
                     acknowledged.append(key)
                 } else {
@@ -103,6 +106,19 @@ struct LimitRouteTests {
                     try await client.execute(
                         uri: "/lease", method: .post, body: ByteBuffer(string: #"{"ttl_ms":5000}"#))
                 ) == "quota_exceeded")
+            #expect(await node.storeStatus == before)
+            // Review finding 7: a retry of an acknowledged write is answered as the first time,
+            // not told 507 "nothing was written"; the same key with another request is still 422.
+            let last = try #require(acknowledged.last)
+            let retry = try await client.execute(
+                uri: "/kv/\(last)", method: .put, headers: [Self.idempotencyKey: "put-\(last)"],
+                body: ByteBuffer(string: value))
+            #expect(retry.status == .ok)
+            #expect(Self.object(retry)["revision"] as? Double == Double(acknowledged.count))
+            let reused = try await client.execute(
+                uri: "/kv/\(last)", method: .put, headers: [Self.idempotencyKey: "put-\(last)"],
+                body: ByteBuffer(string: "other"))
+            #expect(reused.status.code == 422)
             #expect(await node.storeStatus == before)
             // Reads still work and every acknowledged write is there.
             let listed = try await client.execute(uri: "/kv?prefix=q/", method: .get)

@@ -47,6 +47,20 @@ struct WriteAdmissionTests {
         #expect(WriteRefusal.quotaExceeded(usedBytes: 1, quotaBytes: 1).isOverload == false)
     }
 
+    /// Review finding 7: a retry of a write the store remembers changes nothing, so a full store
+    /// does not refuse it; the overload bounds still apply.
+    @Test func aRememberedIdempotencyKeyPassesTheQuota() {
+        let admission = Self.limits()
+        let retry = Self.put("k", bytes: 50)
+        let full = Self.load(store: 1000)
+        #expect(
+            admission.check(retry, encodedBytes: 80, load: full) == .quotaExceeded(usedBytes: 1000, quotaBytes: 1000))
+        #expect(admission.check(retry, encodedBytes: 80, load: full, remembered: true) == nil)
+        #expect(
+            admission.check(retry, encodedBytes: 80, load: Self.load(store: 1000, pending: 10), remembered: true)
+                == .pendingWrites(pending: 10, limit: 10))
+    }
+
     @Test func uncommittedBytesAndPendingWritesBoundEveryCommand() {
         let admission = Self.limits()
         let delete = StoreCommand(operation: .delete(key: "k"))

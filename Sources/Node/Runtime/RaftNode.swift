@@ -289,7 +289,11 @@ public actor RaftNode {
             let load = WriteAdmission.Load(
                 storeBytes: loop.store.quotaBytesUsed, uncommittedBytes: uncommitted.bytes,
                 pendingWrites: pendingWrites.count)
-            if let refusal = admission.check(command, encodedBytes: encoded.count, load: load) {
+            let remembered =
+                command.idempotencyKey.map {
+                    loop.store.idempotency.lookup($0, fingerprint: IdempotencyTable.fingerprint(command)) != .absent
+                } ?? false
+            if let refusal = admission.check(command, encodedBytes: encoded.count, load: load, remembered: remembered) {
                 refused(refusal)
                 return .refused(refusal)
             }

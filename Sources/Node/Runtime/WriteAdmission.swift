@@ -56,8 +56,13 @@ public struct WriteAdmission: Sendable, Hashable {
     }
 
     /// nil admits the command (`encodedBytes` long); otherwise why it is refused. Commands that
-    /// free space (deletes, revokes) pass the quota but not the overload bounds.
-    public func check(_ command: StoreCommand, encodedBytes: Int, load: Load) -> WriteRefusal? {
+    /// free space (deletes, revokes) pass the quota but not the overload bounds. `remembered`: the
+    /// store already holds the command's idempotency key, so applying it changes nothing (it
+    /// replays the first result, or is refused as a reuse) — the quota does not apply, or a retry
+    /// of a write that was applied would be told 507 "nothing was written".
+    public func check(
+        _ command: StoreCommand, encodedBytes: Int, load: Load, remembered: Bool = false
+    ) -> WriteRefusal? {
         if load.pendingWrites >= limits.maxPendingWrites {
             return .pendingWrites(pending: load.pendingWrites, limit: limits.maxPendingWrites)
         }
@@ -66,6 +71,7 @@ public struct WriteAdmission: Sendable, Hashable {
         if load.uncommittedBytes > 0, load.uncommittedBytes + UInt64(encodedBytes) > limits.maxUncommittedBytes {
             return .uncommittedBytes(pendingBytes: load.uncommittedBytes, limitBytes: limits.maxUncommittedBytes)
         }
+        if remembered { return nil }
         let growth: UInt64
         switch command.operation {
         case .put(let key, let value): growth = UInt64(key.utf8.count + value.count) + KeyValueStore.quotaOverheadBytes
