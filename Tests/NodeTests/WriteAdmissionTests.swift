@@ -61,6 +61,32 @@ struct WriteAdmissionTests {
                 == .pendingWrites(pending: 10, limit: 10))
     }
 
+    /// Review finding 10: the leader's lease-expiry revokes pass the overload bounds, so keys do
+    /// not outlive their TTL under sustained overload; a client's revoke does not.
+    @Test func systemLeaseRevokesPassTheOverloadBounds() {
+        let admission = Self.limits()
+        let expiry = StoreCommand(operation: .revokeLease(id: 7), isSystem: true)
+        let client = StoreCommand(operation: .revokeLease(id: 7))
+        for load in [Self.load(pending: 10), Self.load(uncommitted: 500), Self.load(store: 5000)] {
+            #expect(admission.check(expiry, encodedBytes: 30, load: load, byLeaderService: true) == nil)
+        }
+        // The same command from a client route (a worker's lease) is bounded like any other.
+        #expect(
+            admission.check(expiry, encodedBytes: 30, load: Self.load(pending: 10))
+                == .pendingWrites(pending: 10, limit: 10))
+        #expect(
+            admission.check(client, encodedBytes: 30, load: Self.load(pending: 10), byLeaderService: true)
+                == .pendingWrites(pending: 10, limit: 10))
+        #expect(
+            admission.check(client, encodedBytes: 30, load: Self.load(uncommitted: 500))
+                == .uncommittedBytes(pendingBytes: 500, limitBytes: 500))
+        // Other system commands (the worker mirror's puts) stay bounded.
+        let mirror = StoreCommand(operation: .put(key: "/_sys/workers/a", value: [1]), isSystem: true)
+        #expect(
+            admission.check(mirror, encodedBytes: 30, load: Self.load(pending: 10), byLeaderService: true)
+                == .pendingWrites(pending: 10, limit: 10))
+    }
+
     @Test func uncommittedBytesAndPendingWritesBoundEveryCommand() {
         let admission = Self.limits()
         let delete = StoreCommand(operation: .delete(key: "k"))

@@ -293,7 +293,9 @@ public actor RaftNode {
                 command.idempotencyKey.map {
                     loop.store.idempotency.lookup($0, fingerprint: IdempotencyTable.fingerprint(command)) != .absent
                 } ?? false
-            if let refusal = admission.check(command, encodedBytes: encoded.count, load: load, remembered: remembered) {
+            if let refusal = admission.check(
+                command, encodedBytes: encoded.count, load: load, remembered: remembered, byLeaderService: !forward)
+            {
                 refused(refusal)
                 return .refused(refusal)
             }

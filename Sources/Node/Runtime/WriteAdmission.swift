@@ -59,10 +59,16 @@ public struct WriteAdmission: Sendable, Hashable {
     /// free space (deletes, revokes) pass the quota but not the overload bounds. `remembered`: the
     /// store already holds the command's idempotency key, so applying it changes nothing (it
     /// replays the first result, or is refused as a reuse) — the quota does not apply, or a retry
-    /// of a write that was applied would be told 507 "nothing was written".
+    /// of a write that was applied would be told 507 "nothing was written". `byLeaderService`: the
+    /// leader proposes it itself (`RaftNode.propose(_:inTerm:)`), not for a client.
     public func check(
-        _ command: StoreCommand, encodedBytes: Int, load: Load, remembered: Bool = false
+        _ command: StoreCommand, encodedBytes: Int, load: Load, remembered: Bool = false, byLeaderService: Bool = false
     ) -> WriteRefusal? {
+        // The leader's own lease-expiry revokes are exempt from every bound: refusing them under
+        // sustained overload would let keys outlive their TTL for as long as the overload lasts.
+        // They are few (the lessor revokes a bounded number per check) and only free space. A
+        // client's revoke, even a system one from a worker route, stays bounded.
+        if byLeaderService, command.isSystem, case .revokeLease = command.operation { return nil }
         if load.pendingWrites >= limits.maxPendingWrites {
             return .pendingWrites(pending: load.pendingWrites, limit: limits.maxPendingWrites)
         }
