@@ -33,6 +33,10 @@ public actor RaftNode {
     /// Whether the last put refused for the quota still stands: set by the refusal, cleared once
     /// the store shrinks below what it held then (`raftgate_store_quota_alarm`).
     private var quotaAlarmAt: UInt64?
+    /// The idempotency stamps this node puts on keyed commands while it leads, bounded by the
+    /// log's clock and monotonic time (`IdempotencyStamper`).
+    private var stamper = IdempotencyStamper()
+    private let monotonicOrigin = ContinuousClock.now
     private var lastTick = ContinuousClock.now
     private var tasks: [Task<Void, Never>] = []
     var stopped = false
@@ -281,9 +285,12 @@ public actor RaftNode {
             return outcome
         }
         if loop.core.role == .leader {
-            // The log's clock for idempotency keys: this leader's wall time, stamped once, here.
+            // The log's clock for idempotency keys: this leader's wall time, bounded by how far
+            // the log's clock can have moved, stamped once, here.
             if command.idempotencyKey != nil, command.stamp == 0 {
-                command.stamp = max(1, UInt64(max(0, Date().timeIntervalSince1970 * 1000)))
+                command.stamp = stamper.stamp(
+                    wallMilliseconds: UInt64(max(0, Date().timeIntervalSince1970 * 1000)),
+                    at: ContinuousClock.now - monotonicOrigin)
                 encoded = command.encoded
             }
             let load = WriteAdmission.Load(
@@ -571,6 +578,9 @@ public actor RaftNode {
                 return
             }
             for message in step.messages { transport.send(message) }
+            if loop.store.idempotency.clock > stamper.seen {
+                stamper.observe(loop.store.idempotency.clock, at: ContinuousClock.now - monotonicOrigin)
+            }
             if let installed = step.installedStore, let index = step.installedSnapshot {
                 changes.publish(.replaced(installed))
                 learnPeerAddresses()
