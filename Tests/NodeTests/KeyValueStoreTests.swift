@@ -4,10 +4,19 @@ import Testing
 
 @Suite("Replicated store: revisions, conditions, idempotency, snapshots")
 struct KeyValueStoreTests {
+    /// A keyed command is stamped, as a leader proposes it (unstamped ones are legacy: see
+    /// `unstampedCommandsKeepTheRulesTheyWereAppliedUnder`).
     func put(_ key: String, _ value: String, _ condition: StoreCommand.Condition = .none, id: String? = nil)
         -> StoreCommand
     {
-        StoreCommand(operation: .put(key: key, value: Array(value.utf8)), condition: condition, idempotencyKey: id)
+        var command = StoreCommand(
+            operation: .put(key: key, value: Array(value.utf8)), condition: condition, idempotencyKey: id)
+        if id != nil { command.stamp = 1 }
+        return command
+    }
+
+    func legacyPut(_ key: String, _ value: String, id: String) -> StoreCommand {
+        StoreCommand(operation: .put(key: key, value: Array(value.utf8)), idempotencyKey: id)
     }
 
     @Test func revisionsAndVersionsFollowEtcd() {
@@ -155,6 +164,37 @@ struct KeyValueStoreTests {
         #expect(restored == store)
     }
 
+    /// Review finding 2: commands written before stamps (versions 1 and 2), replayed from an old
+    /// log, keep the count rule and the any-command replay they were applied under, so a node
+    /// replaying them ends with the table a node restored from a later old snapshot has; and the
+    /// first stamped command does not forget the keys remembered before it.
+    @Test func unstampedCommandsKeepTheRulesTheyWereAppliedUnder() throws {
+        let count = IdempotencyTable.legacyCount
+        var replayed = KeyValueStore()
+        for index in 0...count { _ = replayed.apply(legacyPut("k", "v", id: "old-\(index)")) }
+        #expect(replayed.idempotency.count == count, "the oldest was forgotten by count")
+        #expect(
+            replayed.apply(legacyPut("k", "x", id: "old-5")) == .applied(revision: 6, found: true),
+            "any command replays")
+        #expect(replayed.apply(legacyPut("k", "v", id: "old-0")) == .applied(revision: UInt64(count) + 2, found: true))
+        // The same table as an old snapshot holding the same keys restores.
+        let legacy =
+            (2...count).map { (key: "old-\($0)", result: StoreResult.applied(revision: UInt64($0) + 1, found: true)) }
+            + [(key: "old-0", result: StoreResult.applied(revision: UInt64(count) + 2, found: true))]
+        #expect(replayed.idempotency == IdempotencyTable(legacy: legacy))
+        // The first stamped command restamps them: a retry spanning the upgrade still replays a
+        // window later, and is forgotten after it.
+        let now: UInt64 = 1_700_000_000_000
+        _ = replayed.apply(put("other", "v", id: "new-1").withStamp(now))
+        let window = IdempotencyTable.windowMilliseconds
+        #expect(
+            replayed.apply(put("k", "v", id: "old-0").withStamp(now + window))
+                == .applied(revision: UInt64(count) + 2, found: true))
+        #expect(
+            replayed.apply(put("k", "v", id: "old-0").withStamp(now + window + 1))
+                == .applied(revision: UInt64(count) + 4, found: true))
+    }
+
     /// Review finding 1: a node's own settings (or a snapshot written under other settings) must
     /// not decide when a key is forgotten, or a retry replays on one replica and applies anew on
     /// another.
@@ -220,5 +260,13 @@ struct KeyValueStoreTests {
             stamped(StoreCommand(operation: .grantLease(id: 4, ttlMilliseconds: 9), idempotencyKey: "g"), at: 7),
         ]
         for command in commands { #expect(try StoreCommand(decoding: command.encoded) == command) }
+    }
+}
+
+extension StoreCommand {
+    fileprivate func withStamp(_ stamp: UInt64) -> StoreCommand {
+        var command = self
+        command.stamp = stamp
+        return command
     }
 }

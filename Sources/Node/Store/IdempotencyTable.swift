@@ -19,6 +19,11 @@ public struct IdempotencyTable: Sendable, Hashable {
     /// What the entries may occupy (`Entry.cost`); the oldest are forgotten first. Cluster-wide,
     /// for the same reason.
     public static let maxBytes: UInt64 = 16 << 20
+    /// How many keys version 1 and 2 stores remembered (the only value they ever used): commands
+    /// without a stamp — written before stamps, replayed from an old log — keep that rule, so a
+    /// node replaying them answers exactly as a node that applied them before the upgrade and
+    /// restarts from its snapshot.
+    public static let legacyCount = 10_000
 
     struct Entry: Sendable, Hashable {
         var key: String
@@ -65,24 +70,37 @@ public struct IdempotencyTable: Sendable, Hashable {
         return Array(SHA256.hash(data: bare.encoded).prefix(16))
     }
 
-    /// Moves the clock to `stamp` (never back) and forgets what the window no longer covers.
+    /// Moves the clock to `stamp` (never back) and forgets what the window no longer covers. The
+    /// clock's first move from 0 restamps the entries remembered before stamps existed with it,
+    /// so they stay a whole window after the upgrade instead of being forgotten at once (a retry
+    /// spanning the upgrade would apply twice).
     mutating func advance(to stamp: UInt64) {
+        if clock == 0, stamp > 0 {
+            for position in head..<entries.count { entries[position].stamp = stamp }
+        }
         clock = max(clock, stamp)
         while head < entries.count, entries[head].stamp + Self.windowMilliseconds < clock { evictOldest() }
     }
 
-    func lookup(_ key: String, fingerprint: [UInt8]) -> Lookup {
+    /// A legacy lookup (an unstamped command) replays whatever the key holds, as versions 1 and 2 did.
+    func lookup(_ key: String, fingerprint: [UInt8], legacy: Bool = false) -> Lookup {
         guard let sequence = index[key] else { return .absent }
         let entry = entries[sequence - base]
-        return entry.fingerprint.isEmpty || entry.fingerprint == fingerprint ? .replay(entry.result) : .reused
+        return legacy || entry.fingerprint.isEmpty || entry.fingerprint == fingerprint ? .replay(entry.result) : .reused
     }
 
-    mutating func remember(_ key: String, fingerprint: [UInt8], result: StoreResult) {
-        let entry = Entry(key: key, fingerprint: fingerprint, result: result, stamp: clock)
+    /// A legacy entry (from an unstamped command) is kept as versions 1 and 2 kept it: without a
+    /// fingerprint, and within `legacyCount` entries rather than the byte budget.
+    mutating func remember(_ key: String, fingerprint: [UInt8], result: StoreResult, legacy: Bool = false) {
+        let entry = Entry(key: key, fingerprint: legacy ? [] : fingerprint, result: result, stamp: clock)
         index[key] = base + entries.count
         entries.append(entry)
         bytes += entry.cost
-        while bytes > Self.maxBytes, head < entries.count { evictOldest() }
+        if legacy {
+            while count > Self.legacyCount { evictOldest() }
+        } else {
+            while bytes > Self.maxBytes, head < entries.count { evictOldest() }
+        }
     }
 
     private mutating func evictOldest() {
@@ -154,7 +172,7 @@ public struct IdempotencyTable: Sendable, Hashable {
     init(legacy: [(key: String, result: StoreResult)]) {
         self.init()
         for (key, result) in legacy where index[key] == nil {
-            remember(key, fingerprint: [], result: result)
+            remember(key, fingerprint: [], result: result, legacy: true)
         }
     }
 }

@@ -118,17 +118,22 @@ public struct KeyValueStore: Sendable, Hashable {
     /// changed nothing.
     public mutating func applyRecordingChange(_ command: StoreCommand) -> (result: StoreResult, change: StoreChange?) {
         var fingerprint: [UInt8] = []
+        // Unstamped keyed commands were written before stamps (versions 1 and 2): they keep the
+        // rules they were applied under then (`IdempotencyTable.legacyCount`).
+        let legacy = command.stamp == 0
         if let key = command.idempotencyKey {
             idempotency.advance(to: command.stamp)
-            fingerprint = IdempotencyTable.fingerprint(command)
-            switch idempotency.lookup(key, fingerprint: fingerprint) {
+            fingerprint = legacy ? [] : IdempotencyTable.fingerprint(command)
+            switch idempotency.lookup(key, fingerprint: fingerprint, legacy: legacy) {
             case .replay(let first): return (first, nil)
             case .reused: return (.idempotencyKeyReused, nil)
             case .absent: break
             }
         }
         let (result, change) = execute(command)
-        if let key = command.idempotencyKey { idempotency.remember(key, fingerprint: fingerprint, result: result) }
+        if let key = command.idempotencyKey {
+            idempotency.remember(key, fingerprint: fingerprint, result: result, legacy: legacy)
+        }
         if let change, !change.events.isEmpty { history.append(change) }
         return (result, change)
     }
