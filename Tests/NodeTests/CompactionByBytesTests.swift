@@ -97,4 +97,32 @@ struct CompactionByBytesTests {
         #expect(loop.store.get("big/11") == store.get("big/11"))
         #expect(loop.store.get("big/0") == store.get("big/0"))
     }
+
+    /// Once byte checkpoints keep a tail, the entry threshold counts from the last checkpoint and
+    /// compacts to the one before it too, instead of compacting the tail away.
+    @Test func theEntryThresholdKeepsTheTailOnceCheckpointsAreTaken() throws {
+        let opened = try NodeStorage.open(
+            walDirectory: "/wal", fileSystem: SimulatedFileSystem(seed: 9), snapshots: MemorySnapshotFiles(),
+            initialVoters: [1])
+        var loop = try ReadyLoop(
+            opened: opened, options: RaftOptions(id: 1), compactionThreshold: 6, historyLimits: .init())
+        loop.compactionBytes = 10_000
+        for _ in 0..<20 { loop.core.tick() }
+        while loop.next() != nil {}
+        // Four 3 KB writes: a byte checkpoint.
+        for index in 0..<4 {
+            let command = StoreCommand(operation: .put(key: "big/\(index)", value: Array(repeating: 1, count: 3000)))
+            _ = loop.core.propose(command.encoded)
+            while loop.next() != nil {}
+        }
+        let first = try #require(loop.checkpoint?.index)
+        #expect(loop.core.snapshotIndex == 0)
+        // Small writes: six past the checkpoint the entry threshold compacts to it, not further.
+        for index in 0..<6 {
+            _ = loop.core.propose(StoreCommand(operation: .put(key: "small/\(index)", value: [1])).encoded)
+            while loop.next() != nil {}
+        }
+        #expect(loop.core.snapshotIndex == first)
+        #expect(loop.appliedIndex - loop.core.snapshotIndex >= 6, "the six small writes are still in the log")
+    }
 }

@@ -131,19 +131,22 @@ package struct ReadyLoop {
     private mutating func compactIfDue(_ step: inout ReadyStep) {
         let applied = core.appliedIndex
         guard applied == appliedIndex, applied > core.snapshotIndex else { return }
+        // Entries count from the last checkpoint once there is one, so the entry threshold cannot
+        // compact away the tail the byte checkpoints keep.
+        let byEntries = applied >= max(core.snapshotIndex, checkpoint?.index ?? 0) + compactionThreshold
+        let byBytes = appliedBytesSinceSnapshot >= compactionBytes
+        guard byEntries || byBytes else { return }
         let target: (index: UInt64, data: [UInt8])
-        if applied >= core.snapshotIndex + compactionThreshold {
+        if checkpoint == nil && !byBytes {
+            // Compaction by entries alone, as the core's threshold always did.
             target = (applied, store.snapshot)
-            checkpoint = nil
             appliedBytesSinceSnapshot = 0
-        } else if appliedBytesSinceSnapshot >= compactionBytes {
+        } else {
             let previous = checkpoint
             checkpoint = (applied, store.snapshot)
             appliedBytesSinceSnapshot = 0
             guard let previous, previous.index > core.snapshotIndex else { return }
             target = previous
-        } else {
-            return
         }
         do {
             try core.compact(upTo: target.index, snapshotData: target.data)
