@@ -288,6 +288,9 @@ public actor RaftNode {
             // The log's clock for idempotency keys: this leader's wall time, bounded by how far
             // the log's clock can have moved, stamped once, here.
             if command.idempotencyKey != nil, command.stamp == 0 {
+                // What this node applied counts even if no Ready step has reported it yet (a store
+                // restored from a snapshot, say): the first stamp must not jump from 0.
+                stamper.observe(loop.store.idempotency.clock, at: ContinuousClock.now - monotonicOrigin)
                 command.stamp = stamper.stamp(
                     wallMilliseconds: UInt64(max(0, Date().timeIntervalSince1970 * 1000)),
                     at: ContinuousClock.now - monotonicOrigin)
