@@ -159,7 +159,12 @@ final class ConnectionGuardHandler: ChannelInboundHandler, RemovableChannelHandl
         context.fireChannelInactive()
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
     func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
         cancelDeadlines()
         if admitted {
             admitted = false
@@ -176,23 +181,37 @@ final class ConnectionGuardHandler: ChannelInboundHandler, RemovableChannelHandl
                 let (handler, context) = loopBound.value
                 handler.expired(context, "the request header did not arrive within \(handler.limits.headerTimeout)")
             }
-            requestDeadline = context.eventLoop.scheduleTask(in: limits.requestTimeout) {
-                let (handler, context) = loopBound.value
-                handler.expired(context, "the request did not arrive within \(handler.limits.requestTimeout)")
-            }
+            startRequestDeadline(context)
         }
         context.fireChannelRead(data)
+    }
+
+    private func startRequestDeadline(_ context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        requestDeadline = context.eventLoop.scheduleTask(in: limits.requestTimeout) {
+            let (handler, context) = loopBound.value
+            handler.expired(context, "the request did not arrive within \(handler.limits.requestTimeout)")
+        }
     }
 
     /// The HTTP layer decoded a request header.
     func headerReceived() {
         headerDeadline?.cancel()
         headerDeadline = nil
-        if phase == .header || phase == .idle { phase = .body }
+        switch phase {
+        case .idle, .header: phase = .body
+        case .responding: headOfNextRequest = true
+        case .body: break
+        }
+        // A pipelined request's head comes out of the codec's buffer with no byte read here, so
+        // `channelRead` started no deadline for it: its body must still arrive in time, or a
+        // client could trickle it forever.
+        if requestDeadline == nil, let context { startRequestDeadline(context) }
     }
 
     /// The HTTP layer decoded a request's end.
     func requestReceived() {
+        headOfNextRequest = false
         cancelDeadlines()
         // A response sent before the body was all read (an early error) already ended the cycle.
         phase = responseEnded ? .idle : .responding
@@ -206,7 +225,9 @@ final class ConnectionGuardHandler: ChannelInboundHandler, RemovableChannelHandl
     func responseSent() {
         responseUnderWay = false
         if phase == .responding {
-            phase = .idle
+            // The next request's head was already decoded: its body is arriving now.
+            phase = headOfNextRequest ? .body : .idle
+            headOfNextRequest = false
         } else {
             responseEnded = true
         }
@@ -214,6 +235,10 @@ final class ConnectionGuardHandler: ChannelInboundHandler, RemovableChannelHandl
 
     private var responseUnderWay = false
     private var responseEnded = false
+    /// A pipelined request's head arrived while the previous response was being produced.
+    private var headOfNextRequest = false
+    /// Kept for the deadlines the HTTP layer starts (`headerReceived`); used on its event loop only.
+    private var context: ChannelHandlerContext?
 
     private func expired(_ context: ChannelHandlerContext, _ message: String) {
         guard phase == .header || phase == .body, context.channel.isActive else { return }

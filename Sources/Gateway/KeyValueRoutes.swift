@@ -140,23 +140,30 @@ struct KeyValueRoutes: Sendable {
     /// The keys under `prefix` and the store revision they were read at, which is where a watch
     /// continues from (`GET /watch?since=`). Keys under `/_sys/` only with the admin token. At
     /// most `limit` rows (default `defaultRangeLimit`, at most `maxRangeLimit`); `more` says
-    /// whether keys were left out, and the client continues from its last key plus a zero byte,
-    /// like etcd's paging.
+    /// whether keys were left out, and then `next` is the last key returned: the next page is
+    /// `after=<next>`, keys strictly after it (like etcd's paging from the last key plus a zero
+    /// byte). Each page is read at its own revision; a client that lists and then watches watches
+    /// from the first page's `revision` (README "Range reads").
     private func range(_ request: Request) async throws -> Response {
         let query = request.uri.queryParameters
         let prefix = query["prefix"].map(String.init) ?? ""
         let limit = try RangeLimit.resolve(
             query["limit"].map(String.init), default: limits.defaultRangeLimit, maximum: limits.maxRangeLimit)
+        let after = query["after"].map(String.init)
         let seesReserved = try ReservedKeys.access(prefix: prefix, request, admin)
         // One row more than asked, to tell whether there are more.
         guard
             let answer = await node.range(
-                prefix: prefix, limit: limit + 1, consistency: try consistency(request), includeReserved: seesReserved)
+                prefix: prefix, after: after, limit: limit + 1, consistency: try consistency(request),
+                includeReserved: seesReserved)
         else { throw RouteSupport.unavailable() }
-        return json([
-            "kvs": .array(answer.rows.prefix(limit).map { .object(recordFields($0.key, $0.record)) }),
+        let rows = answer.rows.prefix(limit)
+        var fields: [String: JSONValue] = [
+            "kvs": .array(rows.map { .object(recordFields($0.key, $0.record)) }),
             "revision": .number(answer.revision), "more": .bool(answer.rows.count > limit),
-        ])
+        ]
+        if answer.rows.count > limit, let last = rows.last { fields["next"] = .string(last.key) }
+        return json(fields)
     }
 
     private func recordFields(_ key: String, _ record: KeyValueStore.Record) -> [String: JSONValue] {

@@ -53,7 +53,8 @@ struct WatchRoutes: Sendable {
                         "code": .string("compacted"),
                         "message": .string(
                             "changes up to revision \(start.compactRevision) are compacted (since=\(since ?? 0)); "
-                                + "list with GET /kv?prefix= and watch again from its revision"),
+                                + "list with GET /kv?prefix= (following next with after= while more is true) "
+                                + "and watch again from the first page's revision"),
                     ]),
                     "compact_revision": .number(start.compactRevision),
                 ], status: .gone)

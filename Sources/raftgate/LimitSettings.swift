@@ -1,4 +1,5 @@
 import ArgumentParser
+import Node
 
 /// The bounds of issue 15 (README "Limits"), as `serve` options: each a flag, a `RAFTGATE_*`
 /// variable and a camel-case config file key, like every other setting.
@@ -7,7 +8,8 @@ struct LimitOptions: ParsableArguments {
     var defaultRangeLimit: Int?
     @Option(help: "Largest ?limit= a range read accepts, more is 400 (RAFTGATE_MAX_RANGE_LIMIT); default 10000.")
     var maxRangeLimit: Int?
-    @Option(help: "Store quota in bytes of keys and values; beyond it puts get 507 (RAFTGATE_QUOTA_BYTES); 2 GiB.")
+    @Option(
+        help: "Store quota: keys, values, 48 B a key or lease; beyond it puts get 507 (RAFTGATE_QUOTA_BYTES); 2 GiB.")
     var quotaBytes: Int?
     @Option(help: "Uncommitted bytes the leader carries before 503 (RAFTGATE_MAX_UNCOMMITTED_BYTES); 64 MiB.")
     var maxUncommittedBytes: Int?
@@ -21,15 +23,11 @@ struct LimitOptions: ParsableArguments {
     var requestTimeoutMs: Int?
     @Option(help: "Snapshot and compact the log after this many applied bytes (RAFTGATE_COMPACTION_BYTES); 64 MiB.")
     var compactionBytes: Int?
-    @Option(help: "How long Idempotency-Keys are remembered, ms (RAFTGATE_IDEMPOTENCY_WINDOW_MS); 600000.")
-    var idempotencyWindowMs: Int?
-    @Option(help: "Bytes of remembered Idempotency-Keys (RAFTGATE_IDEMPOTENCY_MAX_BYTES); default 16 MiB.")
-    var idempotencyMaxBytes: Int?
-    @Option(help: "Open inbound Raft-port connections; more are closed (RAFTGATE_MAX_PEER_CONNECTIONS); 64.")
+    @Option(help: "Authenticated inbound Raft-port connections; more are closed (RAFTGATE_MAX_PEER_CONNECTIONS); 64.")
     var maxPeerConnections: Int?
     @Option(help: "ms a Raft-port connection may stay silent before it is closed (RAFTGATE_PEER_IDLE_MS); 300000.")
     var peerIdleMs: Int?
-    @Option(help: "Largest snapshot taken from a leader, bytes (RAFTGATE_MAX_SNAPSHOT_BYTES); default 8 GiB.")
+    @Option(help: "Largest snapshot taken from a leader, bytes, above the quota (RAFTGATE_MAX_SNAPSHOT_BYTES); 8 GiB.")
     var maxSnapshotBytes: Int?
 }
 
@@ -44,16 +42,25 @@ struct LimitSettings: Sendable, Hashable {
     var headerTimeoutMilliseconds = 10_000
     var requestTimeoutMilliseconds = 60_000
     var compactionBytes: UInt64 = 64 << 20
-    /// A brand-new store's idempotency limits; set alike on every node.
-    var idempotencyWindowMilliseconds: UInt64 = 600_000
-    var idempotencyMaxBytes: UInt64 = 16 << 20
     var maxPeerConnections = 64
     var peerIdleMilliseconds = 300_000
     var maxSnapshotBytes = 8 << 30
 
+    /// The write limits as the node takes them.
+    var writeLimits: WriteLimits {
+        var limits = WriteLimits()
+        limits.quotaBytes = quotaBytes
+        limits.maxUncommittedBytes = maxUncommittedBytes
+        limits.maxPendingWrites = maxPendingWrites
+        return limits
+    }
+
     /// `number(flag, key)` reads a flag, then the environment and the config file (as
     /// `ServeSettings.resolve` does for every setting).
-    static func resolve(_ options: LimitOptions, number: (Int?, String) throws -> Int?) throws -> LimitSettings {
+    /// `watchHistory` (events a store's change history keeps) enters the snapshot bound.
+    static func resolve(
+        _ options: LimitOptions, watchHistory: Int = 10_000, number: (Int?, String) throws -> Int?
+    ) throws -> LimitSettings {
         var settings = LimitSettings()
         func positive(_ flag: Int?, _ key: String, _ fallback: Int) throws -> Int {
             let value = try number(flag, key) ?? fallback
@@ -76,10 +83,21 @@ struct LimitSettings: Sendable, Hashable {
             throw ValidationError("headerTimeoutMs must not exceed requestTimeoutMs")
         }
         settings.compactionBytes = UInt64(try positive(options.compactionBytes, "compactionBytes", 64 << 20))
-        settings.idempotencyWindowMilliseconds = UInt64(
-            try positive(options.idempotencyWindowMs, "idempotencyWindowMs", 600_000))
-        settings.idempotencyMaxBytes = UInt64(
-            try positive(options.idempotencyMaxBytes, "idempotencyMaxBytes", 16 << 20))
+        settings.maxPeerConnections = try positive(options.maxPeerConnections, "maxPeerConnections", 64)
+        settings.peerIdleMilliseconds = try positive(options.peerIdleMs, "peerIdleMs", 300_000)
+        settings.maxSnapshotBytes = try positive(options.maxSnapshotBytes, "maxSnapshotBytes", 8 << 30)
+        // A node that refuses a legitimate snapshot can never catch up: the bound must hold any
+        // snapshot of a store kept within the quota (`SnapshotBound`).
+        let needed = SnapshotBound.minimumBytes(
+            writeLimits: settings.writeLimits, history: ChangeHistory.Limits(maxEvents: watchHistory))
+        guard UInt64(settings.maxSnapshotBytes) >= needed else {
+            throw ValidationError(
+                """
+                maxSnapshotBytes (\(settings.maxSnapshotBytes)) must be at least \(needed): a snapshot holds the \
+                store up to quotaBytes (\(settings.quotaBytes)) plus writes in flight, the idempotency keys and \
+                the watch history; lower quotaBytes or raise maxSnapshotBytes
+                """)
+        }
         return settings
     }
 }

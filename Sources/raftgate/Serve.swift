@@ -94,16 +94,11 @@ struct Serve: AsyncParsableCommand {
         limits.maxBodyBytes = settings.maxBodyBytes
         limits.defaultRangeLimit = settings.limits.defaultRangeLimit
         limits.maxRangeLimit = settings.limits.maxRangeLimit
-        configuration.writeLimits.quotaBytes = settings.limits.quotaBytes
-        configuration.writeLimits.maxUncommittedBytes = settings.limits.maxUncommittedBytes
-        configuration.writeLimits.maxPendingWrites = settings.limits.maxPendingWrites
+        configuration.writeLimits = settings.limits.writeLimits
         configuration.compactionBytes = settings.limits.compactionBytes
         configuration.peerLimits.maxInboundConnections = settings.limits.maxPeerConnections
         configuration.peerLimits.idleTimeout = .milliseconds(settings.limits.peerIdleMilliseconds)
         configuration.peerLimits.maxIncomingSnapshotBytes = settings.limits.maxSnapshotBytes
-        configuration.idempotency = IdempotencyTable.Limits(
-            windowMilliseconds: settings.limits.idempotencyWindowMilliseconds,
-            maxBytes: settings.limits.idempotencyMaxBytes)
         var connectionLimits = ConnectionLimits()
         connectionLimits.maxConnections = settings.limits.maxConnections
         connectionLimits.headerTimeout = .milliseconds(Int64(settings.limits.headerTimeoutMilliseconds))

@@ -158,7 +158,7 @@ struct ServeSettings: Sendable {
         let watchHistory = try number(flags.watchHistory, "watchHistory") ?? 10_000
         guard watchHistory > 0 else { throw ValidationError("watchHistory must be positive") }
         let tls = try TLSSettings.resolve(flags.tls, text: text)
-        let limits = try LimitSettings.resolve(flags.limits, number: number)
+        let limits = try LimitSettings.resolve(flags.limits, watchHistory: watchHistory, number: number)
         return ServeSettings(
             id: id, dataDirectory: text(flags.dataDir, "dataDir") ?? "./data/node-\(id)",
             http: try address(flags.http, "http", "127.0.0.1:808\(id)"),

@@ -144,6 +144,28 @@ struct ConnectionGuardTests {
         }
     }
 
+    /// Review finding 9: a request pipelined behind another, whose head the HTTP codec hands on
+    /// from its buffer once the first is answered, still has its body timed: trickling it is cut
+    /// off at the request deadline.
+    @Test func aPipelinedRequestsBodyIsTimedToo() async throws {
+        try await Self.withServer({
+            $0.headerTimeout = .milliseconds(300)
+            $0.requestTimeout = .milliseconds(800)
+        }) { port, _ in
+            let answer = await offThePool { () -> (String, Bool)? in
+                guard let descriptor = LoopbackSocket.connect(port: port) else { return nil }
+                defer { close(descriptor) }
+                let pipelined = Self.hello + "PUT /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\nonly ten.."
+                _ = LoopbackSocket.send(Array(pipelined.utf8), on: descriptor)
+                return Self.readToClose(descriptor)
+            }
+            let (text, closed) = try #require(answer)
+            #expect(text.hasPrefix("HTTP/1.1 200"), "the first request is answered: \(text)")
+            #expect(text.contains("HTTP/1.1 408") && text.contains("request_timeout"), "\(text)")
+            #expect(closed, "the connection is closed, not held by the trickled body")
+        }
+    }
+
     static func eventually(within limit: Duration = .seconds(10), _ condition: () async -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + limit
         repeat {

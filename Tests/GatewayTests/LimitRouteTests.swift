@@ -16,6 +16,8 @@ struct LimitRouteTests {
     static let adminToken = "limit-tests-admin-token"
     static let authorized: HTTPFields = [.authorization: "Bearer \(adminToken)"]
 
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
+
     static func withGateway(
         writeLimits: WriteLimits = WriteLimits(), limits configure: (inout GatewayLimits) -> Void = { _ in },
         _ body: @Sendable (RaftNode, PrometheusCollectorRegistry, any TestClientProtocol) async throws -> Void
@@ -70,7 +72,7 @@ struct LimitRouteTests {
 
     @Test func theQuotaRefusesPutsKeepsReadsAndDeletesAndRecovers() async throws {
         var writeLimits = WriteLimits()
-        writeLimits.quotaBytes = 400
+        writeLimits.quotaBytes = 392
         try await Self.withGateway(writeLimits: writeLimits) { node, registry, client in
             let value = String(repeating: "v", count: 46)  // 50 bytes with a 4-byte key
             var acknowledged: [String] = []
@@ -78,7 +80,8 @@ struct LimitRouteTests {
             for index in 0..<20 {
                 let key = "q/\(String(format: "%02d", index))"
                 let response = try await client.execute(
-                    uri: "/kv/\(key)", method: .put, body: ByteBuffer(string: value))
+                    uri: "/kv/\(key)", method: .put, headers: [Self.idempotencyKey: "put-\(key)"],
+                    body: ByteBuffer(string: value))
                 if response.status == .ok {
                     acknowledged.append(key)
                 } else {
@@ -89,10 +92,11 @@ struct LimitRouteTests {
             let refused = try #require(refusal, "the quota was never reached")
             #expect(refused.status.code == 507)
             #expect(Self.errorCode(refused) == "quota_exceeded")
-            #expect(acknowledged.count == 8, "400 bytes hold eight 50-byte keys")
-            #expect(await node.storeStatus.dataBytes == 400)
+            #expect(acknowledged.count == 4, "392 bytes hold four 50-byte keys, each charged 48 bytes more")
+            #expect(await node.storeStatus.dataBytes == 200)
+            #expect(await node.storeStatus.quotaBytesUsed == 392)
             #expect(Self.gauge(registry, "raftgate_store_quota_alarm") == 1)
-            #expect(Self.gauge(registry, "raftgate_store_bytes") == 400)
+            #expect(Self.gauge(registry, "raftgate_store_bytes") == 200)
             let before = await node.storeStatus
             // Refused again, and nothing changed; a lease grant is a write too.
             let again = try await client.execute(uri: "/kv/q/x", method: .put, body: ByteBuffer(string: "x"))
@@ -102,6 +106,19 @@ struct LimitRouteTests {
                     try await client.execute(
                         uri: "/lease", method: .post, body: ByteBuffer(string: #"{"ttl_ms":5000}"#))
                 ) == "quota_exceeded")
+            #expect(await node.storeStatus == before)
+            // Review finding 7: a retry of an acknowledged write is answered as the first time,
+            // not told 507 "nothing was written"; the same key with another request is still 422.
+            let last = try #require(acknowledged.last)
+            let retry = try await client.execute(
+                uri: "/kv/\(last)", method: .put, headers: [Self.idempotencyKey: "put-\(last)"],
+                body: ByteBuffer(string: value))
+            #expect(retry.status == .ok)
+            #expect(Self.object(retry)["revision"] as? Double == Double(acknowledged.count))
+            let reused = try await client.execute(
+                uri: "/kv/\(last)", method: .put, headers: [Self.idempotencyKey: "put-\(last)"],
+                body: ByteBuffer(string: "other"))
+            #expect(reused.status.code == 422)
             #expect(await node.storeStatus == before)
             // Reads still work and every acknowledged write is there.
             let listed = try await client.execute(uri: "/kv?prefix=q/", method: .get)
@@ -208,6 +225,53 @@ struct LimitRouteTests {
             let tooMany = try await client.execute(uri: "/kv?prefix=r/&limit=6", method: .get)
             #expect(tooMany.status == .badRequest && Self.errorCode(tooMany) == "limit_too_large")
             #expect(try await client.execute(uri: "/kv?limit=0", method: .get).status == .badRequest)
+        }
+    }
+
+    /// Review finding 5: `"more": true` can be followed. Each answer names the key to continue
+    /// after, `after=` continues strictly after it, and the pages together are the whole prefix,
+    /// even when a key is added before the cursor and another after it between two pages.
+    @Test func rangeReadsPageWithAfter() async throws {
+        try await Self.withGateway(limits: {
+            $0.defaultRangeLimit = 3
+            $0.maxRangeLimit = 5
+        }) { _, _, client in
+            for index in 0..<7 {
+                _ = try await client.execute(uri: "/kv/r/\(index)", method: .put, body: ByteBuffer(string: "v"))
+            }
+            _ = try await client.execute(uri: "/kv/s", method: .put, body: ByteBuffer(string: "v"))
+            var listed: [String] = []
+            var revisions: [Double] = []
+            var after: String?
+            for page in 0..<10 {
+                let uri = "/kv?prefix=r/" + (after.map { "&after=\($0)" } ?? "")
+                let response = try await client.execute(uri: uri, method: .get)
+                #expect(response.status == .ok)
+                let answer = Self.object(response)
+                listed += Self.keys(response)
+                revisions.append(answer["revision"] as? Double ?? 0)
+                guard answer["more"] as? Bool == true else {
+                    #expect(answer["next"] == nil, "the last page names no next key")
+                    break
+                }
+                after = try #require(answer["next"] as? String)
+                #expect(after == Self.keys(response).last)
+                if page == 0 {
+                    // Between pages: one key lands before the cursor, one after it.
+                    _ = try await client.execute(uri: "/kv/r/0a", method: .put, body: ByteBuffer(string: "v"))
+                    _ = try await client.execute(uri: "/kv/r/9", method: .put, body: ByteBuffer(string: "v"))
+                }
+            }
+            #expect(listed == ["r/0", "r/1", "r/2", "r/3", "r/4", "r/5", "r/6", "r/9"])
+            #expect(revisions.count == 3 && revisions[0] < revisions[1], "each page at its own revision")
+            // A cursor between keys, or past them all, works too; `limit` applies as before.
+            let between = try await client.execute(uri: "/kv?prefix=r/&after=r/45&limit=2", method: .get)
+            #expect(Self.keys(between) == ["r/5", "r/6"] && Self.object(between)["next"] as? String == "r/6")
+            let past = try await client.execute(uri: "/kv?prefix=r/&after=z", method: .get)
+            #expect(Self.keys(past).isEmpty && Self.object(past)["more"] as? Bool == false)
+            // A cursor before the prefix starts at the prefix.
+            let before = try await client.execute(uri: "/kv?prefix=r/&after=a&limit=1", method: .get)
+            #expect(Self.keys(before) == ["r/0"])
         }
     }
 

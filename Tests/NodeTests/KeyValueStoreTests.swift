@@ -4,10 +4,19 @@ import Testing
 
 @Suite("Replicated store: revisions, conditions, idempotency, snapshots")
 struct KeyValueStoreTests {
+    /// A keyed command is stamped, as a leader proposes it (unstamped ones are legacy: see
+    /// `unstampedCommandsKeepTheRulesTheyWereAppliedUnder`).
     func put(_ key: String, _ value: String, _ condition: StoreCommand.Condition = .none, id: String? = nil)
         -> StoreCommand
     {
-        StoreCommand(operation: .put(key: key, value: Array(value.utf8)), condition: condition, idempotencyKey: id)
+        var command = StoreCommand(
+            operation: .put(key: key, value: Array(value.utf8)), condition: condition, idempotencyKey: id)
+        if id != nil { command.stamp = 1 }
+        return command
+    }
+
+    func legacyPut(_ key: String, _ value: String, id: String) -> StoreCommand {
+        StoreCommand(operation: .put(key: key, value: Array(value.utf8)), idempotencyKey: id)
     }
 
     @Test func revisionsAndVersionsFollowEtcd() {
@@ -103,35 +112,39 @@ struct KeyValueStoreTests {
     }
 
     @Test func keysAreForgottenAfterTheWindowByTheLogsClock() {
-        var store = KeyValueStore(idempotency: .init(windowMilliseconds: 1000, maxBytes: 1 << 20))
+        let window = IdempotencyTable.windowMilliseconds
+        var store = KeyValueStore()
         _ = store.apply(stamped(put("k", "a", id: "1"), at: 10_000))
         _ = store.apply(stamped(put("k", "b", id: "2"), at: 10_500))
         // A leader with a slower clock does not turn time back.
         _ = store.apply(stamped(put("k", "c", id: "3"), at: 9_000))
         #expect(store.idempotency.clock == 10_500)
-        #expect(store.apply(stamped(put("k", "a", id: "1"), at: 11_000)) == .applied(revision: 1, found: false))
-        // 11_001 is more than 1000 after key 1 was remembered: it is forgotten, and applies anew.
-        #expect(store.apply(stamped(put("k", "a", id: "1"), at: 11_001)) == .applied(revision: 4, found: true))
-        #expect(store.apply(stamped(put("k", "b", id: "2"), at: 11_001)) == .applied(revision: 2, found: true))
+        #expect(
+            store.apply(stamped(put("k", "a", id: "1"), at: 10_000 + window)) == .applied(revision: 1, found: false))
+        // One millisecond more than the window after key 1 was remembered: it is forgotten, and
+        // applies anew.
+        #expect(store.apply(stamped(put("k", "a", id: "1"), at: 10_001 + window)) == .applied(revision: 4, found: true))
+        #expect(store.apply(stamped(put("k", "b", id: "2"), at: 10_001 + window)) == .applied(revision: 2, found: true))
         #expect(store.idempotency.count == 3)
     }
 
     @Test func keysAreBoundedByBytesNotCount() {
-        var store = KeyValueStore(idempotency: .init(windowMilliseconds: 600_000, maxBytes: 1000))
-        for index in 0..<100 { _ = store.apply(put("k", "\(index)", id: "key-\(index)")) }
-        #expect(store.idempotency.bytes <= 1000)
-        #expect(store.idempotency.count == 11, "eleven 87-byte entries fit in 1000 bytes")
-        // The newest is remembered, the oldest forgotten.
-        #expect(store.apply(put("k", "99", id: "key-99")) == .applied(revision: 100, found: true))
-        #expect(store.apply(put("k", "0", id: "key-0")) == .applied(revision: 101, found: true))
-        // Long keys cost more: fewer of them fit.
-        let long = String(repeating: "x", count: 400)
-        for index in 0..<10 { _ = store.apply(put("k", "v", id: "\(long)\(index)")) }
-        #expect(store.idempotency.count == 2)
+        var store = KeyValueStore()
+        // Far more short keys than the old count window of 10 000 are all remembered.
+        for index in 0..<12_000 { _ = store.apply(put("k", "v", id: "key-\(index)")) }
+        #expect(store.idempotency.count == 12_000)
+        #expect(store.apply(put("k", "v", id: "key-0")) == .applied(revision: 1, found: false))
+        // Long keys cost more: the byte budget forgets the oldest first.
+        let long = String(repeating: "x", count: 4000)
+        for index in 0..<5000 { _ = store.apply(put("k", "v", id: "\(long)\(index)")) }
+        #expect(store.idempotency.bytes <= IdempotencyTable.maxBytes)
+        #expect(store.idempotency.count < 5000)
+        #expect(store.apply(put("k", "v", id: "\(long)4999")) == .applied(revision: 17_000, found: true))
+        #expect(store.apply(put("k", "v", id: "key-0")) == .applied(revision: 17_001, found: true), "forgotten")
     }
 
     @Test func snapshotRoundTripsEverythingIncludingTheIdempotencyTable() throws {
-        var store = KeyValueStore(idempotency: .init(windowMilliseconds: 5000, maxBytes: 2000))
+        var store = KeyValueStore()
         for index in 0..<20 {
             _ = store.apply(
                 stamped(put("key/\(index % 7)", "value-\(index)", id: "id-\(index)"), at: 1000 + UInt64(index)))
@@ -140,7 +153,7 @@ struct KeyValueStoreTests {
         var restored = try KeyValueStore(snapshot: store.snapshot)
         #expect(restored == store)
         #expect(restored.snapshot == store.snapshot)
-        #expect(restored.idempotency.limits == store.idempotency.limits)
+        #expect(restored.idempotency == store.idempotency)
         // The restored table answers retries and reuses the same way.
         #expect(
             restored.apply(put("key/5", "value-19", id: "id-19")) == store.apply(put("key/5", "value-19", id: "id-19")))
@@ -149,6 +162,63 @@ struct KeyValueStoreTests {
             restored.apply(stamped(put("a", "b", id: "late"), at: 9000))
                 == store.apply(stamped(put("a", "b", id: "late"), at: 9000)))
         #expect(restored == store)
+    }
+
+    /// Review finding 2: commands written before stamps (versions 1 and 2), replayed from an old
+    /// log, keep the count rule and the any-command replay they were applied under, so a node
+    /// replaying them ends with the table a node restored from a later old snapshot has; and the
+    /// first stamped command does not forget the keys remembered before it.
+    @Test func unstampedCommandsKeepTheRulesTheyWereAppliedUnder() throws {
+        let count = IdempotencyTable.legacyCount
+        var replayed = KeyValueStore()
+        for index in 0...count { _ = replayed.apply(legacyPut("k", "v", id: "old-\(index)")) }
+        #expect(replayed.idempotency.count == count, "the oldest was forgotten by count")
+        #expect(
+            replayed.apply(legacyPut("k", "x", id: "old-5")) == .applied(revision: 6, found: true),
+            "any command replays")
+        #expect(replayed.apply(legacyPut("k", "v", id: "old-0")) == .applied(revision: UInt64(count) + 2, found: true))
+        // The same table as an old snapshot holding the same keys restores.
+        let legacy =
+            (2...count).map { (key: "old-\($0)", result: StoreResult.applied(revision: UInt64($0) + 1, found: true)) }
+            + [(key: "old-0", result: StoreResult.applied(revision: UInt64(count) + 2, found: true))]
+        #expect(replayed.idempotency == IdempotencyTable(legacy: legacy))
+        // The first stamped command restamps them: a retry spanning the upgrade still replays a
+        // window later, and is forgotten after it.
+        let now: UInt64 = 1_700_000_000_000
+        _ = replayed.apply(put("other", "v", id: "new-1").withStamp(now))
+        let window = IdempotencyTable.windowMilliseconds
+        #expect(
+            replayed.apply(put("k", "v", id: "old-0").withStamp(now + window))
+                == .applied(revision: UInt64(count) + 2, found: true))
+        #expect(
+            replayed.apply(put("k", "v", id: "old-0").withStamp(now + window + 1))
+                == .applied(revision: UInt64(count) + 4, found: true))
+    }
+
+    /// Review finding 1: a node's own settings (or a snapshot written under other settings) must
+    /// not decide when a key is forgotten, or a retry replays on one replica and applies anew on
+    /// another.
+    @Test func aSnapshotCannotChangeWhenKeysAreForgotten() throws {
+        var store = KeyValueStore()
+        let first = store.apply(stamped(put("k", "a", id: "req"), at: 1000))
+        // The snapshot as a node configured with a 1 s window and a 100-byte budget wrote it.
+        var bytes = store.snapshot
+        var defaults: [UInt8] = []
+        defaults.appendLittleEndian(UInt64(600_000))
+        defaults.appendLittleEndian(UInt64(16 << 20))
+        let at = try #require(
+            (0...(bytes.count - defaults.count)).first { bytes[$0..<($0 + defaults.count)].elementsEqual(defaults) })
+        var tight: [UInt8] = []
+        tight.appendLittleEndian(UInt64(1000))
+        tight.appendLittleEndian(UInt64(100))
+        bytes.replaceSubrange(at..<(at + 16), with: tight)
+        var restored = try KeyValueStore(snapshot: bytes)
+        // A minute later the retry replays on both replicas, and they stay identical.
+        let retry = stamped(put("k", "a", id: "req"), at: 61_000)
+        #expect(restored.apply(retry) == first)
+        #expect(store.apply(retry) == first)
+        #expect(restored == store)
+        #expect(restored.snapshot == store.snapshot)
     }
 
     @Test func hostileSnapshotsAndCommandsThrow() {
@@ -190,5 +260,13 @@ struct KeyValueStoreTests {
             stamped(StoreCommand(operation: .grantLease(id: 4, ttlMilliseconds: 9), idempotencyKey: "g"), at: 7),
         ]
         for command in commands { #expect(try StoreCommand(decoding: command.encoded) == command) }
+    }
+}
+
+extension StoreCommand {
+    fileprivate func withStamp(_ stamp: UInt64) -> StoreCommand {
+        var command = self
+        command.stamp = stamp
+        return command
     }
 }

@@ -40,29 +40,85 @@ struct PeerLimitTests {
         return false
     }
 
-    @Test func connectionsBeyondTheCapAreClosedOnAcceptThenItRecovers() async throws {
+    @Test func authenticatedConnectionsBeyondTheCapAreClosedThenItRecovers() async throws {
         var limits = PeerConnectionLimits()
         limits.maxInboundConnections = 3
         try await Self.withNode(limits) { node, port in
-            let held = await offThePool { (0..<3).compactMap { _ in RawPeer(port: port) } }
+            let held = await offThePool {
+                (2...4).compactMap { id in
+                    RawPeer(port: port).flatMap { $0.handshake(as: NodeID(id), to: 1, key: .test) ? $0 : nil }
+                }
+            }
             #expect(held.count == 3)
-            // Accepted connections are set up on several event loops, in no fixed order: wait until
-            // all three hold their places before the fourth knocks.
             #expect(await Self.eventually { node.openPeerConnections == 3 })
-            let extra = await offThePool { RawPeer(port: port)?.closedByTheNode() ?? false }
-            #expect(extra, "the fourth connection is closed at once")
+            let extra = await offThePool { () -> Bool in
+                guard let peer = RawPeer(port: port), peer.handshake(as: 5, to: 1, key: .test) else { return false }
+                return peer.closedByTheNode()
+            }
+            #expect(extra, "the fourth member is closed once authenticated")
             #expect(node.transportStatistics.connectionsRefused == 1)
-            // The admitted ones still get their handshake.
-            let admitted = await offThePool { held[0].handshake(as: 2, to: 1, key: .test) }
-            #expect(admitted)
             #expect(await Self.serves(node, "during"))
             // Closing the held ones makes room again.
             await offThePool { for peer in held { peer.shutdown() } }
-            #expect(
-                await Self.eventually {
-                    await offThePool { RawPeer(port: port)?.handshake(as: 2, to: 1, key: .test) ?? false }
-                })
+            #expect(await Self.eventually { node.openPeerConnections == 0 })
+            let again = await offThePool { () -> RawPeer? in
+                guard let peer = RawPeer(port: port), peer.handshake(as: 5, to: 1, key: .test) else { return nil }
+                return peer
+            }
+            #expect(again != nil)
+            #expect(await Self.eventually { node.openPeerConnections == 1 }, "a member connects and keeps its place")
+            withExtendedLifetime(again) {}
         }
+    }
+
+    /// Review finding 3: strangers who never authenticate must not take the places members need.
+    /// They hold more connections open in their handshake than there are places for either kind
+    /// (the handshake deadline is long, so none gives up on its own); a member still connects and
+    /// keeps its place.
+    @Test func strangersInTheirHandshakeCannotLockMembersOut() async throws {
+        var limits = PeerConnectionLimits()
+        limits.maxInboundConnections = 4
+        limits.maxPendingHandshakes = 8
+        let transport = try await PeerTransport.start(
+            id: 1, host: "127.0.0.1", port: 0, clusterKey: .test, handshakeTimeout: .seconds(120), limits: limits)
+        let port = transport.localAddress.port!
+        let strangers = await offThePool { (0..<12).compactMap { _ in RawPeer(port: port) } }
+        #expect(strangers.count == 12)
+        #expect(await Self.eventually { transport.statistics.handshakesEvicted == 4 })
+        #expect(transport.pendingInboundConnections == 8)
+        #expect(transport.openInboundConnections == 0)
+        let member = await offThePool { () -> RawPeer? in
+            guard let peer = RawPeer(port: port), peer.handshake(as: 2, to: 1, key: .test) else { return nil }
+            return peer
+        }
+        #expect(member != nil, "the member got its challenge")
+        #expect(
+            await Self.eventually { transport.openInboundConnections == 1 },
+            "the member's connection is authenticated and kept")
+        #expect(transport.statistics.handshakesAccepted == 1)
+        #expect(transport.statistics.connectionsRefused == 0)
+        #expect(transport.statistics.handshakesEvicted == 5, "the oldest stranger made room for it")
+        withExtendedLifetime((strangers, member)) {}
+        await transport.shutdown()
+    }
+
+    @Test func admissionDecisions() {
+        var admission = InboundAdmission(maxAuthenticated: 2, maxPending: 2)
+        var evicted = [1, 2, 3].map { admission.accepted($0) }
+        #expect(evicted == [nil, nil, 1], "the oldest in its handshake makes room")
+        var authenticated = [1, 2, 3].map { admission.authenticate($0) }
+        #expect(authenticated == [false, true, true], "1 was already given up")
+        #expect(admission.pending.isEmpty && admission.authenticated == [2, 3])
+        // Authenticated connections are never evicted by newcomers; beyond the cap they are refused.
+        evicted = [4, 5, 6].map { admission.accepted($0) }
+        #expect(evicted == [nil, nil, 4])
+        authenticated = [admission.authenticate(5)]
+        #expect(authenticated == [false])
+        #expect(admission.authenticated == [2, 3] && admission.pending == [6])
+        admission.closed(2)
+        authenticated = [admission.authenticate(6)]
+        #expect(authenticated == [true])
+        #expect(admission.authenticated == [3, 6])
     }
 
     @Test func aQuietConnectionIsClosedAfterTheIdleTimeout() async throws {

@@ -43,9 +43,6 @@ public struct NodeConfiguration: Sendable {
     /// snapshot keeps the limits it was created with). Set it alike on every node, like the tick:
     /// nodes with other limits compact their history at other revisions.
     public var watchHistory = ChangeHistory.Limits()
-    /// How long and in how many bytes a brand-new store remembers idempotency keys (a store
-    /// restored from a snapshot keeps its own). Set alike on every node, like `watchHistory`.
-    public var idempotency = IdempotencyTable.Limits()
     /// How often the leader checks lease deadlines: a lease ends at most this long after its TTL.
     public var leaseCheckInterval: Duration = .milliseconds(50)
     /// Where a storage failure is remembered until the machine reboots (see `WriteFailureMarker`);
@@ -117,6 +114,8 @@ public struct StoreStatus: Sendable, Hashable {
     public var compactRevision: UInt64
     public var leases: Int
     public var keys: Int
-    /// Key and value bytes held (what the store quota measures).
+    /// Key and value bytes held.
     public var dataBytes: UInt64 = 0
+    /// What the store quota measures (`KeyValueStore.quotaBytesUsed`).
+    public var quotaBytesUsed: UInt64 = 0
 }

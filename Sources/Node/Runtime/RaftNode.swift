@@ -33,6 +33,10 @@ public actor RaftNode {
     /// Whether the last put refused for the quota still stands: set by the refusal, cleared once
     /// the store shrinks below what it held then (`raftgate_store_quota_alarm`).
     private var quotaAlarmAt: UInt64?
+    /// The idempotency stamps this node puts on keyed commands while it leads, bounded by the
+    /// log's clock and monotonic time (`IdempotencyStamper`).
+    private var stamper = IdempotencyStamper()
+    private let monotonicOrigin = ContinuousClock.now
     private var lastTick = ContinuousClock.now
     private var tasks: [Task<Void, Never>] = []
     var stopped = false
@@ -89,7 +93,7 @@ public actor RaftNode {
         }
         var loop = try ReadyLoop(
             opened: opened, options: configuration.raftOptions, compactionThreshold: configuration.compactionThreshold,
-            historyLimits: configuration.watchHistory, idempotencyLimits: configuration.idempotency)
+            historyLimits: configuration.watchHistory)
         loop.compactionBytes = configuration.compactionBytes
         let transport = try await PeerTransport.start(
             id: configuration.id, host: configuration.raftHost, port: configuration.raftPort,
@@ -154,7 +158,8 @@ public actor RaftNode {
     public var storeStatus: StoreStatus {
         StoreStatus(
             revision: loop.store.revision, compactRevision: loop.store.history.compactRevision,
-            leases: loop.store.leaseCount, keys: loop.store.count, dataBytes: loop.store.dataBytes)
+            leases: loop.store.leaseCount, keys: loop.store.count, dataBytes: loop.store.dataBytes,
+            quotaBytesUsed: loop.store.quotaBytesUsed)
     }
 
     /// A change-feed subscription together with whatever `read` takes from the store at the same
@@ -168,6 +173,8 @@ public actor RaftNode {
     /// The peer transport's counters: connections, drops, and what it refused.
     public nonisolated var transportStatistics: TransportStatistics { transport.statistics }
     public nonisolated var openPeerConnections: Int { transport.openInboundConnections }
+    /// Inbound peer connections still in their handshake.
+    public nonisolated var pendingPeerConnections: Int { transport.pendingInboundConnections }
 
     // MARK: Inputs
 
@@ -278,15 +285,27 @@ public actor RaftNode {
             return outcome
         }
         if loop.core.role == .leader {
-            // The log's clock for idempotency keys: this leader's wall time, stamped once, here.
+            // The log's clock for idempotency keys: this leader's wall time, bounded by how far
+            // the log's clock can have moved, stamped once, here.
             if command.idempotencyKey != nil, command.stamp == 0 {
-                command.stamp = max(1, UInt64(max(0, Date().timeIntervalSince1970 * 1000)))
+                // What this node applied counts even if no Ready step has reported it yet (a store
+                // restored from a snapshot, say): the first stamp must not jump from 0.
+                stamper.observe(loop.store.idempotency.clock, at: ContinuousClock.now - monotonicOrigin)
+                command.stamp = stamper.stamp(
+                    wallMilliseconds: UInt64(max(0, Date().timeIntervalSince1970 * 1000)),
+                    at: ContinuousClock.now - monotonicOrigin)
                 encoded = command.encoded
             }
             let load = WriteAdmission.Load(
-                storeBytes: loop.store.dataBytes, uncommittedBytes: uncommitted.bytes,
+                storeBytes: loop.store.quotaBytesUsed, uncommittedBytes: uncommitted.bytes,
                 pendingWrites: pendingWrites.count)
-            if let refusal = admission.check(command, encodedBytes: encoded.count, load: load) {
+            let remembered =
+                command.idempotencyKey.map {
+                    loop.store.idempotency.lookup($0, fingerprint: IdempotencyTable.fingerprint(command)) != .absent
+                } ?? false
+            if let refusal = admission.check(
+                command, encodedBytes: encoded.count, load: load, remembered: remembered, byLeaderService: !forward)
+            {
                 refused(refusal)
                 return .refused(refusal)
             }
@@ -418,12 +437,16 @@ public actor RaftNode {
         return loop.store.range(prefix: prefix, limit: limit)
     }
 
-    /// A range read, and the store revision it was read at (where a watch continues from).
+    /// A range read (continuing after `after`, if given), and the store revision it was read at
+    /// (where a watch continues from).
     public func range(
-        prefix: String, limit: Int = .max, consistency: ReadConsistency, includeReserved: Bool
+        prefix: String, after: String? = nil, limit: Int = .max, consistency: ReadConsistency, includeReserved: Bool
     ) async -> (rows: [(key: String, record: KeyValueStore.Record)], revision: UInt64)? {
         guard await readable(consistency) else { return nil }
-        return (loop.store.range(prefix: prefix, limit: limit, includeReserved: includeReserved), loop.store.revision)
+        return (
+            loop.store.range(prefix: prefix, after: after, limit: limit, includeReserved: includeReserved),
+            loop.store.revision
+        )
     }
 
     /// Whether the local state may now answer a read of this consistency.
@@ -558,6 +581,9 @@ public actor RaftNode {
                 return
             }
             for message in step.messages { transport.send(message) }
+            if loop.store.idempotency.clock > stamper.seen {
+                stamper.observe(loop.store.idempotency.clock, at: ContinuousClock.now - monotonicOrigin)
+            }
             if let installed = step.installedStore, let index = step.installedSnapshot {
                 changes.publish(.replaced(installed))
                 learnPeerAddresses()
@@ -576,7 +602,7 @@ public actor RaftNode {
             uncommitted.applied(through: loop.appliedIndex)
             if loop.core.role != .leader { uncommitted.clear() }
             metrics.uncommittedBytes.record(Int64(clamping: uncommitted.bytes))
-            if let alarm = quotaAlarmAt, loop.store.dataBytes < alarm {
+            if let alarm = quotaAlarmAt, loop.store.quotaBytesUsed < alarm {
                 quotaAlarmAt = nil
                 metrics.quotaAlarm.record(0)
             }

@@ -13,23 +13,29 @@ package struct ReadyLoop {
     /// The index the store reflects.
     package private(set) var appliedIndex: UInt64
     package let compactionThreshold: UInt64
-    /// Also compact once the entries applied since the last snapshot carry this many bytes, so a
+    /// Also compact once the entries applied since the last checkpoint carry this many bytes, so a
     /// few large values cannot grow the log (and a restart's replay) without bound.
+    ///
+    /// Compaction by bytes keeps a catch-up tail: each time the bound is reached the store is
+    /// encoded as a checkpoint, and the log is compacted only up to the *previous* checkpoint. So
+    /// between one and two bounds' worth of entries stay behind the snapshot, and a follower
+    /// lagging by less than that catches up from the log, instead of being sent a snapshot that a
+    /// heavy write rate has already made stale by the time it is installed — forever. The price is
+    /// one encoded store held in memory between checkpoints.
     package var compactionBytes: UInt64 = 64 << 20
-    /// Bytes of entry data applied since the last snapshot.
+    /// Bytes of entry data applied since the last snapshot or checkpoint.
     package private(set) var appliedBytesSinceSnapshot: UInt64 = 0
+    /// The store as encoded at the last byte-triggered checkpoint: the next one compacts to it.
+    package private(set) var checkpoint: (index: UInt64, data: [UInt8])?
     /// For a store rebuilt from an empty snapshot.
     let historyLimits: ChangeHistory.Limits
-    let idempotencyLimits: IdempotencyTable.Limits
     /// Set once the loop has stopped the node; nothing more is done.
     package private(set) var failure: String?
 
     package init(
         core: RaftCore, storage: NodeStorage, store: KeyValueStore, appliedIndex: UInt64,
-        compactionThreshold: UInt64, historyLimits: ChangeHistory.Limits,
-        idempotencyLimits: IdempotencyTable.Limits = .init()
+        compactionThreshold: UInt64, historyLimits: ChangeHistory.Limits
     ) {
-        self.idempotencyLimits = idempotencyLimits
         self.core = core
         self.storage = storage
         self.store = store
@@ -41,23 +47,21 @@ package struct ReadyLoop {
     /// Builds the loop from what `NodeStorage.open` read back.
     package init(
         opened: NodeStorage.Opened, options: RaftOptions, compactionThreshold: UInt64,
-        historyLimits: ChangeHistory.Limits, idempotencyLimits: IdempotencyTable.Limits = .init()
+        historyLimits: ChangeHistory.Limits
     ) throws {
         let base = opened.restored.snapshot
         self.init(
             core: try RaftCore(options: options, restoring: opened.restored), storage: opened.storage,
-            store: try Self.store(from: base, historyLimits: historyLimits, idempotencyLimits: idempotencyLimits),
-            appliedIndex: base.metadata.index, compactionThreshold: compactionThreshold, historyLimits: historyLimits,
-            idempotencyLimits: idempotencyLimits)
+            store: try Self.store(from: base, historyLimits: historyLimits),
+            appliedIndex: base.metadata.index, compactionThreshold: compactionThreshold, historyLimits: historyLimits)
     }
 
-    /// A store from an empty snapshot is brand new and takes this node's limits; any other keeps
-    /// the limits it was created with, as every replica of it does.
-    static func store(
-        from snapshot: Snapshot, historyLimits: ChangeHistory.Limits, idempotencyLimits: IdempotencyTable.Limits
-    ) throws -> KeyValueStore {
+    /// A store from an empty snapshot is brand new and takes this node's history limits (the
+    /// idempotency limits are cluster-wide constants); any other keeps the history limits it was
+    /// created with, as every replica of it does.
+    static func store(from snapshot: Snapshot, historyLimits: ChangeHistory.Limits) throws -> KeyValueStore {
         snapshot.data.isEmpty
-            ? KeyValueStore(idempotency: idempotencyLimits, historyLimits: historyLimits)
+            ? KeyValueStore(historyLimits: historyLimits)
             : try KeyValueStore(snapshot: snapshot.data)
     }
 
@@ -78,13 +82,13 @@ package struct ReadyLoop {
         step.messages = ready.messages
         if let snapshot = ready.snapshot {
             do {
-                store = try Self.store(
-                    from: snapshot, historyLimits: historyLimits, idempotencyLimits: idempotencyLimits)
+                store = try Self.store(from: snapshot, historyLimits: historyLimits)
             } catch {
                 return stop(&step, "snapshot at \(snapshot.metadata.index) does not decode: \(error)")
             }
             appliedIndex = snapshot.metadata.index
             appliedBytesSinceSnapshot = 0
+            checkpoint = nil
             step.installedSnapshot = snapshot.metadata.index
             step.installedStore = store
         }
@@ -126,17 +130,31 @@ package struct ReadyLoop {
 
     private mutating func compactIfDue(_ step: inout ReadyStep) {
         let applied = core.appliedIndex
-        guard applied == appliedIndex, applied > core.snapshotIndex,
-            applied >= core.snapshotIndex + compactionThreshold || appliedBytesSinceSnapshot >= compactionBytes
-        else { return }
-        do {
-            try core.compact(upTo: applied, snapshotData: store.snapshot)
-            try storage.saveCompaction(core.snapshot)
+        guard applied == appliedIndex, applied > core.snapshotIndex else { return }
+        // Entries count from the last checkpoint once there is one, so the entry threshold cannot
+        // compact away the tail the byte checkpoints keep.
+        let byEntries = applied >= max(core.snapshotIndex, checkpoint?.index ?? 0) + compactionThreshold
+        let byBytes = appliedBytesSinceSnapshot >= compactionBytes
+        guard byEntries || byBytes else { return }
+        let target: (index: UInt64, data: [UInt8])
+        if checkpoint == nil && !byBytes {
+            // Compaction by entries alone, as the core's threshold always did.
+            target = (applied, store.snapshot)
             appliedBytesSinceSnapshot = 0
-            step.compactedTo = applied
+        } else {
+            let previous = checkpoint
+            checkpoint = (applied, store.snapshot)
+            appliedBytesSinceSnapshot = 0
+            guard let previous, previous.index > core.snapshotIndex else { return }
+            target = previous
+        }
+        do {
+            try core.compact(upTo: target.index, snapshotData: target.data)
+            try storage.saveCompaction(core.snapshot)
+            step.compactedTo = target.index
         } catch {
             step.storageFailed = true
-            _ = stop(&step, "compaction at \(applied) failed: \(error)")
+            _ = stop(&step, "compaction at \(target.index) failed: \(error)")
         }
     }
 }

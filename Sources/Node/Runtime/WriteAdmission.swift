@@ -43,7 +43,7 @@ public struct WriteAdmission: Sendable, Hashable {
 
     /// What the leader knows when a write arrives.
     public struct Load: Sendable, Hashable {
-        /// Key and value bytes in the applied store (`KeyValueStore.dataBytes`).
+        /// What the quota charges the applied store (`KeyValueStore.quotaBytesUsed`).
         public var storeBytes: UInt64
         public var uncommittedBytes: UInt64
         public var pendingWrites: Int
@@ -56,8 +56,19 @@ public struct WriteAdmission: Sendable, Hashable {
     }
 
     /// nil admits the command (`encodedBytes` long); otherwise why it is refused. Commands that
-    /// free space (deletes, revokes) pass the quota but not the overload bounds.
-    public func check(_ command: StoreCommand, encodedBytes: Int, load: Load) -> WriteRefusal? {
+    /// free space (deletes, revokes) pass the quota but not the overload bounds. `remembered`: the
+    /// store already holds the command's idempotency key, so applying it changes nothing (it
+    /// replays the first result, or is refused as a reuse) — the quota does not apply, or a retry
+    /// of a write that was applied would be told 507 "nothing was written". `byLeaderService`: the
+    /// leader proposes it itself (`RaftNode.propose(_:inTerm:)`), not for a client.
+    public func check(
+        _ command: StoreCommand, encodedBytes: Int, load: Load, remembered: Bool = false, byLeaderService: Bool = false
+    ) -> WriteRefusal? {
+        // The leader's own lease-expiry revokes are exempt from every bound: refusing them under
+        // sustained overload would let keys outlive their TTL for as long as the overload lasts.
+        // They are few (the lessor revokes a bounded number per check) and only free space. A
+        // client's revoke, even a system one from a worker route, stays bounded.
+        if byLeaderService, command.isSystem, case .revokeLease = command.operation { return nil }
         if load.pendingWrites >= limits.maxPendingWrites {
             return .pendingWrites(pending: load.pendingWrites, limit: limits.maxPendingWrites)
         }
@@ -66,10 +77,11 @@ public struct WriteAdmission: Sendable, Hashable {
         if load.uncommittedBytes > 0, load.uncommittedBytes + UInt64(encodedBytes) > limits.maxUncommittedBytes {
             return .uncommittedBytes(pendingBytes: load.uncommittedBytes, limitBytes: limits.maxUncommittedBytes)
         }
+        if remembered { return nil }
         let growth: UInt64
         switch command.operation {
-        case .put(let key, let value): growth = UInt64(key.utf8.count + value.count)
-        case .grantLease: growth = 0
+        case .put(let key, let value): growth = UInt64(key.utf8.count + value.count) + KeyValueStore.quotaOverheadBytes
+        case .grantLease: growth = KeyValueStore.quotaOverheadBytes
         case .delete, .revokeLease: return nil
         }
         if load.storeBytes + growth > limits.quotaBytes || load.storeBytes >= limits.quotaBytes {

@@ -12,17 +12,18 @@ import Crypto
 ///   applies the same stamps in the same order, so every replica forgets the same entries at the
 ///   same index, and the clock never runs backwards when a leader with a slower clock takes over.
 public struct IdempotencyTable: Sendable, Hashable {
-    public struct Limits: Sendable, Hashable {
-        /// How long a key is remembered, by the log's clock.
-        public var windowMilliseconds: UInt64 = 10 * 60 * 1000
-        /// What the entries may occupy (`Entry.cost`); the oldest are forgotten first.
-        public var maxBytes: UInt64 = 16 << 20
-
-        public init(windowMilliseconds: UInt64 = 10 * 60 * 1000, maxBytes: UInt64 = 16 << 20) {
-            self.windowMilliseconds = windowMilliseconds
-            self.maxBytes = maxBytes
-        }
-    }
+    /// How long a key is remembered, by the log's clock. A cluster-wide constant, never a node's
+    /// setting: replicas that forgot keys at different times would answer a retry differently —
+    /// one replays it, another applies it again — and their stores would part for good.
+    public static let windowMilliseconds: UInt64 = 10 * 60 * 1000
+    /// What the entries may occupy (`Entry.cost`); the oldest are forgotten first. Cluster-wide,
+    /// for the same reason.
+    public static let maxBytes: UInt64 = 16 << 20
+    /// How many keys version 1 and 2 stores remembered (the only value they ever used): commands
+    /// without a stamp — written before stamps, replayed from an old log — keep that rule, so a
+    /// node replaying them answers exactly as a node that applied them before the upgrade and
+    /// restarts from its snapshot.
+    public static let legacyCount = 10_000
 
     struct Entry: Sendable, Hashable {
         var key: String
@@ -32,7 +33,7 @@ public struct IdempotencyTable: Sendable, Hashable {
         /// The table's clock when it was remembered.
         var stamp: UInt64
 
-        /// Bytes charged against `Limits.maxBytes`: key, fingerprint, result, stamp, and a fixed
+        /// Bytes charged against `maxBytes`: key, fingerprint, result, stamp, and a fixed
         /// allowance for the bookkeeping around them.
         var cost: UInt64 { UInt64(key.utf8.count + fingerprint.count + 9 + 8 + 48) }
     }
@@ -44,7 +45,6 @@ public struct IdempotencyTable: Sendable, Hashable {
         case reused
     }
 
-    public let limits: Limits
     /// The largest stamp applied (milliseconds since the epoch, by the proposing leaders' clocks).
     public private(set) var clock: UInt64 = 0
     public private(set) var bytes: UInt64 = 0
@@ -54,7 +54,7 @@ public struct IdempotencyTable: Sendable, Hashable {
     private var base = 0
     private var index: [String: Int] = [:]
 
-    public init(limits: Limits = Limits()) { self.limits = limits }
+    public init() {}
 
     public var count: Int { entries.count - head }
 
@@ -70,24 +70,37 @@ public struct IdempotencyTable: Sendable, Hashable {
         return Array(SHA256.hash(data: bare.encoded).prefix(16))
     }
 
-    /// Moves the clock to `stamp` (never back) and forgets what the window no longer covers.
+    /// Moves the clock to `stamp` (never back) and forgets what the window no longer covers. The
+    /// clock's first move from 0 restamps the entries remembered before stamps existed with it,
+    /// so they stay a whole window after the upgrade instead of being forgotten at once (a retry
+    /// spanning the upgrade would apply twice).
     mutating func advance(to stamp: UInt64) {
+        if clock == 0, stamp > 0 {
+            for position in head..<entries.count { entries[position].stamp = stamp }
+        }
         clock = max(clock, stamp)
-        while head < entries.count, entries[head].stamp + limits.windowMilliseconds < clock { evictOldest() }
+        while head < entries.count, entries[head].stamp + Self.windowMilliseconds < clock { evictOldest() }
     }
 
-    func lookup(_ key: String, fingerprint: [UInt8]) -> Lookup {
+    /// A legacy lookup (an unstamped command) replays whatever the key holds, as versions 1 and 2 did.
+    func lookup(_ key: String, fingerprint: [UInt8], legacy: Bool = false) -> Lookup {
         guard let sequence = index[key] else { return .absent }
         let entry = entries[sequence - base]
-        return entry.fingerprint.isEmpty || entry.fingerprint == fingerprint ? .replay(entry.result) : .reused
+        return legacy || entry.fingerprint.isEmpty || entry.fingerprint == fingerprint ? .replay(entry.result) : .reused
     }
 
-    mutating func remember(_ key: String, fingerprint: [UInt8], result: StoreResult) {
-        let entry = Entry(key: key, fingerprint: fingerprint, result: result, stamp: clock)
+    /// A legacy entry (from an unstamped command) is kept as versions 1 and 2 kept it: without a
+    /// fingerprint, and within `legacyCount` entries rather than the byte budget.
+    mutating func remember(_ key: String, fingerprint: [UInt8], result: StoreResult, legacy: Bool = false) {
+        let entry = Entry(key: key, fingerprint: legacy ? [] : fingerprint, result: result, stamp: clock)
         index[key] = base + entries.count
         entries.append(entry)
         bytes += entry.cost
-        while bytes > limits.maxBytes, head < entries.count { evictOldest() }
+        if legacy {
+            while count > Self.legacyCount { evictOldest() }
+        } else {
+            while bytes > Self.maxBytes, head < entries.count { evictOldest() }
+        }
     }
 
     private mutating func evictOldest() {
@@ -103,11 +116,10 @@ public struct IdempotencyTable: Sendable, Hashable {
     }
 
     public static func == (lhs: IdempotencyTable, rhs: IdempotencyTable) -> Bool {
-        lhs.limits == rhs.limits && lhs.clock == rhs.clock && lhs.entries[lhs.head...] == rhs.entries[rhs.head...]
+        lhs.clock == rhs.clock && lhs.entries[lhs.head...] == rhs.entries[rhs.head...]
     }
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(limits)
         hasher.combine(clock)
         for entry in entries[head...] { hasher.combine(entry) }
     }
@@ -115,8 +127,10 @@ public struct IdempotencyTable: Sendable, Hashable {
     // MARK: Encoding (inside a store snapshot, version 3)
 
     func encode(into bytes: inout [UInt8]) {
-        bytes.appendLittleEndian(limits.windowMilliseconds)
-        bytes.appendLittleEndian(limits.maxBytes)
+        // The limits stay in the format (version 3 always carried them) but are only ever these
+        // constants; decoding reads past them.
+        bytes.appendLittleEndian(Self.windowMilliseconds)
+        bytes.appendLittleEndian(Self.maxBytes)
         bytes.appendLittleEndian(clock)
         bytes.appendLittleEndian(UInt64(count))
         for entry in entries[head...] {
@@ -128,7 +142,10 @@ public struct IdempotencyTable: Sendable, Hashable {
     }
 
     init(decoding reader: inout StoreReader) throws(StoreDecodingError) {
-        limits = Limits(windowMilliseconds: try reader.uint64(), maxBytes: try reader.uint64())
+        // The snapshot's own limits are ignored: whatever wrote them, every replica forgets keys
+        // by the same constants, or a retry would replay on one replica and apply on another.
+        _ = try reader.uint64()
+        _ = try reader.uint64()
         clock = try reader.uint64()
         let count = try reader.uint64()
         // Each entry takes at least 4 + 4 + 9 + 8 bytes.
@@ -155,7 +172,7 @@ public struct IdempotencyTable: Sendable, Hashable {
     init(legacy: [(key: String, result: StoreResult)]) {
         self.init()
         for (key, result) in legacy where index[key] == nil {
-            remember(key, fingerprint: [], result: result)
+            remember(key, fingerprint: [], result: result, legacy: true)
         }
     }
 }

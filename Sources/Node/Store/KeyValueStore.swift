@@ -38,28 +38,44 @@ public struct KeyValueStore: Sendable, Hashable {
     /// Recent changes, for watches that start or resume at an earlier revision.
     public private(set) var history: ChangeHistory
 
-    public init(idempotency: IdempotencyTable.Limits = .init(), historyLimits: ChangeHistory.Limits = .init()) {
-        self.idempotency = IdempotencyTable(limits: idempotency)
+    public init(historyLimits: ChangeHistory.Limits = .init()) {
+        idempotency = IdempotencyTable()
         history = ChangeHistory(limits: historyLimits)
     }
 
     public var count: Int { keys.count }
 
-    /// Bytes of keys and values held: what the store quota (`WriteLimits.quotaBytes`) measures.
-    /// Derived from the records, so it is the same on every replica and needs no snapshot field.
+    /// Bytes of keys and values held. Derived from the records, so it is the same on every
+    /// replica and needs no snapshot field.
     public private(set) var dataBytes: UInt64 = 0
+
+    /// What the store quota charges for each key and each lease besides its bytes: its share of the
+    /// snapshot (a record adds 40 bytes of lengths and revisions, a lease 16) and of memory. Without
+    /// it a quota could be met with millions of empty keys whose snapshot is far larger.
+    public static let quotaOverheadBytes: UInt64 = 48
+
+    /// What the store quota (`WriteLimits.quotaBytes`) measures: keys and values, plus
+    /// `quotaOverheadBytes` per key and per lease.
+    public var quotaBytesUsed: UInt64 { dataBytes + UInt64(keys.count + leaseTable.count) * Self.quotaOverheadBytes }
 
     public func get(_ key: String) -> Record? { records[StoreKey(key)] }
 
-    /// Keys beginning with `prefix`, in order, at most `limit`; without `includeReserved`, keys
-    /// under `reservedPrefix` are left out.
-    public func range(prefix: String, limit: Int = .max, includeReserved: Bool = true) -> [(
+    /// Keys beginning with `prefix`, in order, at most `limit`, and only those after `after` when
+    /// it is given (a page continues after the last key of the one before); without
+    /// `includeReserved`, keys under `reservedPrefix` are left out.
+    public func range(prefix: String, after: String? = nil, limit: Int = .max, includeReserved: Bool = true) -> [(
         key: String, record: Record
     )] {
         let prefixKey = StoreKey(prefix)
         let reserved = Array(Self.reservedPrefix.utf8)
         var result: [(String, Record)] = []
         var position = lowerBound(prefixKey)
+        if let after {
+            let afterKey = StoreKey(after)
+            var next = lowerBound(afterKey)
+            if next < keys.count, keys[next] == afterKey { next += 1 }
+            position = max(position, next)
+        }
         while position < keys.count, keys[position].bytes.starts(with: prefixKey.bytes), result.count < limit {
             if !includeReserved && keys[position].bytes.starts(with: reserved) {
                 // Jump over the whole reserved range at once: a read that may not see it must
@@ -102,17 +118,22 @@ public struct KeyValueStore: Sendable, Hashable {
     /// changed nothing.
     public mutating func applyRecordingChange(_ command: StoreCommand) -> (result: StoreResult, change: StoreChange?) {
         var fingerprint: [UInt8] = []
+        // Unstamped keyed commands were written before stamps (versions 1 and 2): they keep the
+        // rules they were applied under then (`IdempotencyTable.legacyCount`).
+        let legacy = command.stamp == 0
         if let key = command.idempotencyKey {
             idempotency.advance(to: command.stamp)
-            fingerprint = IdempotencyTable.fingerprint(command)
-            switch idempotency.lookup(key, fingerprint: fingerprint) {
+            fingerprint = legacy ? [] : IdempotencyTable.fingerprint(command)
+            switch idempotency.lookup(key, fingerprint: fingerprint, legacy: legacy) {
             case .replay(let first): return (first, nil)
             case .reused: return (.idempotencyKeyReused, nil)
             case .absent: break
             }
         }
         let (result, change) = execute(command)
-        if let key = command.idempotencyKey { idempotency.remember(key, fingerprint: fingerprint, result: result) }
+        if let key = command.idempotencyKey {
+            idempotency.remember(key, fingerprint: fingerprint, result: result, legacy: legacy)
+        }
         if let change, !change.events.isEmpty { history.append(change) }
         return (result, change)
     }

@@ -14,14 +14,15 @@ final class PeerHandshakeListenerHandler: ChannelInboundHandler, RemovableChanne
     private let timeout: TimeAmount
     private let makeFrameHandler: (NodeID) -> PeerFrameInboundHandler
     private let reject: @Sendable (PeerRejection, SocketAddress?) -> Void
-    private let accept: @Sendable (NodeID) -> Void
+    /// Called once the dialer proved it holds the key; false when it may not stay (no place left).
+    private let accept: @Sendable (NodeID) -> Bool
     private var deadline: Scheduled<Void>?
     private var finished = false
 
     init(
         handshake: PeerHandshakeListener, timeout: TimeAmount,
         makeFrameHandler: @escaping (NodeID) -> PeerFrameInboundHandler,
-        accept: @escaping @Sendable (NodeID) -> Void,
+        accept: @escaping @Sendable (NodeID) -> Bool,
         reject: @escaping @Sendable (PeerRejection, SocketAddress?) -> Void
     ) {
         self.handshake = handshake
@@ -61,7 +62,10 @@ final class PeerHandshakeListenerHandler: ChannelInboundHandler, RemovableChanne
         guard let peer = output.authenticated else { return }
         finished = true
         deadline?.cancel()
-        accept(peer)
+        guard accept(peer) else {
+            context.close(promise: nil)
+            return
+        }
         do {
             try context.pipeline.syncOperations.addHandler(makeFrameHandler(peer), position: .after(self))
         } catch {

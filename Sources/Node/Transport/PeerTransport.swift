@@ -27,8 +27,12 @@ public struct TransportStatistics: Sendable, Hashable {
     public var handshakesFailed = 0
     /// Inbound connections refused by peer mutual TLS (see `PeerTLS`).
     public var tlsRejected = 0
-    /// Inbound connections closed on accept: `PeerConnectionLimits.maxInboundConnections` were open.
+    /// Inbound connections closed once authenticated: `PeerConnectionLimits.maxInboundConnections`
+    /// authenticated ones were open.
     public var connectionsRefused = 0
+    /// Inbound connections still in their handshake closed to make room for a newer one
+    /// (`PeerConnectionLimits.maxPendingHandshakes` were open).
+    public var handshakesEvicted = 0
     /// Inbound connections closed after `PeerConnectionLimits.idleTimeout` without a byte.
     public var idleConnectionsClosed = 0
 }
@@ -41,7 +45,10 @@ final class TransportCounters: Sendable {
     init(metricsFactory: (any MetricsFactory)? = nil) {
         var rejections: [String: Counter] = [:]
         if let metricsFactory {
-            for reason in ["handshake", "handshake_timeout", "frame", "misaddressed", "tls", "connection_cap", "idle"] {
+            for reason in [
+                "handshake", "handshake_timeout", "frame", "misaddressed", "tls", "connection_cap", "handshake_evicted",
+                "idle",
+            ] {
                 rejections[reason] = Counter(
                     label: "raftgate_peer_rejected_total", dimensions: [("reason", reason)], factory: metricsFactory)
             }
@@ -70,6 +77,11 @@ final class TransportCounters: Sendable {
     func recordRefusedConnection() {
         increment(\.connectionsRefused)
         rejections["connection_cap"]?.increment()
+    }
+
+    func recordEvictedHandshake() {
+        increment(\.handshakesEvicted)
+        rejections["handshake_evicted"]?.increment()
     }
 
     func recordIdleClose() {
@@ -122,7 +134,8 @@ public final class PeerTransport: Sendable {
         let key = PeerHandshakeKey(clusterKey)
         let timeout = TimeAmount(handshakeTimeout)
         let throttle = LogThrottle(interval: .seconds(10))
-        let cap = InboundConnectionCap(limit: limits.maxInboundConnections)
+        let gate = InboundConnectionGate(
+            maxAuthenticated: limits.maxInboundConnections, maxPending: limits.maxPendingHandshakes)
         let idleTimeout = TimeAmount(limits.idleTimeout)
         let reject: @Sendable (PeerRejection, SocketAddress?) -> Void = { rejection, remote in
             counters.record(rejection)
@@ -138,10 +151,7 @@ public final class PeerTransport: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                guard cap.admit(channel) else {
-                    counters.recordRefusedConnection()
-                    return channel.close()
-                }
+                let connection = gate.admit(channel, evicted: { counters.recordEvictedHandshake() })
                 inbound.track(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     if let tls {
@@ -159,14 +169,21 @@ public final class PeerTransport: Sendable {
                                     authenticatedPeer: peer, localID: id, deliver: { continuation.yield($0) },
                                     reject: reject)
                             },
-                            accept: { _ in counters.increment(\.handshakesAccepted) }, reject: reject))
+                            accept: { _ in
+                                counters.increment(\.handshakesAccepted)
+                                guard gate.authenticate(connection) else {
+                                    counters.recordRefusedConnection()
+                                    return false
+                                }
+                                return true
+                            }, reject: reject))
                 }
             }
             .bind(host: host, port: port)
             .get()
         return PeerTransport(
             id: id, server: server, group: group, stream: stream, continuation: continuation, counters: counters,
-            inbound: inbound, cap: cap,
+            inbound: inbound, gate: gate,
             handshake: PeerLink.Handshake(localID: id, key: key, timeout: timeout, tls: tls?.client),
             logger: logger)
     }
@@ -174,10 +191,10 @@ public final class PeerTransport: Sendable {
     private init(
         id: NodeID, server: Channel, group: EventLoopGroup, stream: AsyncStream<PeerEnvelope>,
         continuation: AsyncStream<PeerEnvelope>.Continuation, counters: TransportCounters, inbound: InboundConnections,
-        cap: InboundConnectionCap, handshake: PeerLink.Handshake, logger: Logger
+        gate: InboundConnectionGate, handshake: PeerLink.Handshake, logger: Logger
     ) {
         self.inbound = inbound
-        self.cap = cap
+        self.gate = gate
         self.id = id
         self.server = server
         self.group = group
@@ -198,10 +215,13 @@ public final class PeerTransport: Sendable {
     private let sourceAddress: SocketAddress?
 
     private let inbound: InboundConnections
-    private let cap: InboundConnectionCap
+    private let gate: InboundConnectionGate
 
-    /// Inbound connections open now (what `PeerConnectionLimits.maxInboundConnections` bounds).
-    public var openInboundConnections: Int { cap.current }
+    /// Authenticated inbound connections open now (what `PeerConnectionLimits.maxInboundConnections`
+    /// bounds).
+    public var openInboundConnections: Int { gate.authenticated }
+    /// Inbound connections still in their handshake (what `maxPendingHandshakes` bounds).
+    public var pendingInboundConnections: Int { gate.pending }
 
     public var statistics: TransportStatistics { counters.snapshot }
 
