@@ -44,7 +44,7 @@ for id in 1 2 3; do
     spawn "node$id" "$RG" serve --bootstrap --id "$id" --data-dir "$WORK/node$id" --http "127.0.0.1:$(http_port $id)" \
         --health "127.0.0.1:$((19090 + id))" --raft "127.0.0.1:$((19100 + id))" \
         --peers "1=127.0.0.1:19101,2=127.0.0.1:19102,3=127.0.0.1:19103" --swim "127.0.0.1:$((19110 + id))" \
-        --swim-seeds "$SWIM_SEEDS" --cluster-key "$KEY" --admin-token "$TOKEN" --public-services echo \
+        --swim-seeds "$SWIM_SEEDS" --cluster-key "$KEY" --admin-token "$TOKEN" --public-services echo,viahttp,viaswim \
         --log-level warning
 done
 for id in 1 2 3; do wait_for 30 http_ok "http://127.0.0.1:$((19090 + id))/health/ready"; done

@@ -9,9 +9,13 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 RUN=run
 
-code() { curl -s -o /dev/null -m 2 -w '%{http_code}' "$1" || true; }
-is_leader() { [ "$(code "http://127.0.0.1:1000$1/primary")" = 200 ]; }
-is_ready() { [ "$(code "http://127.0.0.1:1000$1/health/ready")" = 200 ]; }
+# The example started with TLS=1 serves its health checks over HTTPS (scripts/cluster.sh).
+SCHEME=http
+CURL_TLS=()
+if [ -f "$RUN/api-tls" ]; then SCHEME=https; CURL_TLS=(--cacert "$RUN/certs/ca.pem"); fi
+code() { curl -s ${CURL_TLS[@]+"${CURL_TLS[@]}"} -o /dev/null -m 2 -w '%{http_code}' "$1" || true; }
+is_leader() { [ "$(code "$SCHEME://127.0.0.1:1000$1/primary")" = 200 ]; }
+is_ready() { [ "$(code "$SCHEME://127.0.0.1:1000$1/health/ready")" = 200 ]; }
 some_leader() { local n; for n in 1 2 3; do is_leader "$n" && return 0; done; return 1; }
 all_ready() { local n; for n in 1 2 3; do is_ready "$n" || return 1; done; some_leader; }
 

@@ -148,7 +148,10 @@ public func makeGatewayRouter(
             middleware: ProxyTenantGate(
                 tenants: configCache.map { TenantAuthentication(cache: $0) },
                 publicServices: workers.publicServices))
-        ProxyRoutes(proxy: workers.proxy, limits: limits, clientScheme: workers.clientScheme).register(on: proxied)
+        ProxyRoutes(
+            proxy: workers.proxy, limits: limits, clientScheme: workers.clientScheme,
+            publicServices: workers.publicServices
+        ).register(on: proxied)
     }
     HealthRoutes(node: node, lifecycle: lifecycle).register(on: router)
     if let lifecycle {

@@ -14,6 +14,9 @@ struct ProxyRoutes: Sendable {
     let limits: GatewayLimits
     /// `X-Forwarded-Proto`: how clients reach this listener (`https` when it serves TLS itself).
     var clientScheme = "http"
+    /// Services served without a tenant key; for every other one the gateway consumed the tenant's
+    /// credentials, which a worker never sees (one tenant's key would otherwise reach every worker).
+    var publicServices: Set<String> = []
 
     static let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options]
     /// RFC 9110 §9.2.2: repeating these has the effect of sending them once.
@@ -62,7 +65,10 @@ struct ProxyRoutes: Sendable {
         var fields: [(name: String, value: String)] = request.headers.map { ($0.name.rawName, $0.value) }
         let client = request.headers[PeerAddressHeader.name]
         fields = ProxyHeaders.upstream(
-            fields, clientAddress: client, proto: clientScheme, internalNames: [PeerAddressHeader.name.canonicalName])
+            fields, clientAddress: client, proto: clientScheme,
+            internalNames: publicServices.contains(service)
+                ? [PeerAddressHeader.name.canonicalName]
+                : [PeerAddressHeader.name.canonicalName, "x-api-key", "authorization"])
         let answer = await proxy.forward(
             ProxyRequest(
                 service: service, method: HTTPMethod(rawValue: request.method.rawValue), target: target,

@@ -117,6 +117,22 @@ struct WorkerProcessTests {
             #expect(await tenantStatus("acme", "not-a-key", port: cluster.http(id)) == 401)
             #expect(await tenantStatus(nil, "acme-secret-key-1", port: cluster.http(id)) == 400)
         }
+        // The tenant's key opens a keyed service, and the worker never sees it (nor a Bearer token).
+        let paid = #"{"address":"127.0.0.1:\#(workers.echoPort(0))","ttl_ms":60000}"#
+        #expect(
+            await HTTP.request("PUT", "\(node)/workers/paid/p1", body: Data(paid.utf8), headers: Self.auth).status
+                == 200)
+        let keyed = Locked<[String: String]?>(nil)
+        #expect(
+            await eventually(within: 10) {
+                let answer = await HTTP.request(
+                    "GET", "\(node)/w/paid/hello", headers: ["X-Tenant": "acme", "X-API-Key": "acme-secret-key-1"])
+                let json = try? JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any]
+                keyed.value = json?["headers"] as? [String: String]
+                return answer.status == 200
+            })
+        #expect(keyed.value?["x-tenant"] == "acme")
+        #expect(keyed.value?["x-api-key"] == nil, "the tenant's key is not forwarded: \(keyed.value ?? [:])")
         let big = String(repeating: "x", count: 70_000)
         #expect(await proxied("POST", port: cluster.http(1), path: "/w/echo/upload", body: big).status == 413)
         #expect(await proxied("PUT", port: cluster.http(1), path: "/w/echo/upload", body: big).status == 413)
