@@ -44,6 +44,8 @@ struct LimitSettings: Sendable, Hashable {
     var compactionBytes: UInt64 = 64 << 20
     var maxPeerConnections = 64
     var peerIdleMilliseconds = 300_000
+    /// Far above any sane election timeout, so the idle timeout only ever closes abandoned links.
+    static let minimumPeerIdleMilliseconds = 10_000
     var maxSnapshotBytes = 8 << 30
 
     /// The write limits as the node takes them.
@@ -85,6 +87,13 @@ struct LimitSettings: Sendable, Hashable {
         settings.compactionBytes = UInt64(try positive(options.compactionBytes, "compactionBytes", 64 << 20))
         settings.maxPeerConnections = try positive(options.maxPeerConnections, "maxPeerConnections", 64)
         settings.peerIdleMilliseconds = try positive(options.peerIdleMs, "peerIdleMs", 300_000)
+        // Follower↔follower links are quiet between elections; a bound near the election timeout
+        // would close healthy links and lose the messages of the next campaign on a redial.
+        guard settings.peerIdleMilliseconds >= minimumPeerIdleMilliseconds else {
+            throw ValidationError(
+                "peerIdleMs must be at least \(minimumPeerIdleMilliseconds) (10 s), got \(settings.peerIdleMilliseconds)"
+            )
+        }
         settings.maxSnapshotBytes = try positive(options.maxSnapshotBytes, "maxSnapshotBytes", 8 << 30)
         // A node that refuses a legitimate snapshot can never catch up: the bound must hold any
         // snapshot of a store kept within the quota (`SnapshotBound`).

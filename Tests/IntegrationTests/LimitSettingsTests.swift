@@ -14,15 +14,18 @@ struct LimitSettingsTests {
 
     @Test func thePeerPortBoundsAreRead() throws {
         let settings = try Self.resolve([
-            "maxPeerConnections": 7, "peerIdleMs": 1234, "quotaBytes": 1 << 30, "maxSnapshotBytes": 3 << 30,
+            "maxPeerConnections": 7, "peerIdleMs": 12_345, "quotaBytes": 1 << 30, "maxSnapshotBytes": 3 << 30,
         ])
         #expect(settings.maxPeerConnections == 7)
-        #expect(settings.peerIdleMilliseconds == 1234)
+        #expect(settings.peerIdleMilliseconds == 12_345)
         #expect(settings.maxSnapshotBytes == 3 << 30)
         let defaults = try Self.resolve([:])
         #expect(defaults.maxPeerConnections == 64 && defaults.peerIdleMilliseconds == 300_000)
         #expect(defaults.maxSnapshotBytes == 8 << 30)
         #expect(throws: (any Error).self) { try Self.resolve(["peerIdleMs": 0]) }
+        // Near the election timeout it would close healthy, merely quiet links (merge review).
+        #expect(throws: (any Error).self) { try Self.resolve(["peerIdleMs": 1234]) }
+        #expect(try Self.resolve(["peerIdleMs": 10_000]).peerIdleMilliseconds == 10_000)
     }
 
     @Test func aSnapshotBoundThatCannotHoldTheQuotaIsRefused() throws {
