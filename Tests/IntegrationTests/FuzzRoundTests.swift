@@ -356,14 +356,7 @@ final class FuzzSocket {
     }
 
     func read(_ count: Int) -> [UInt8]? {
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: count)
-        while bytes.count < count {
-            let got = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, count - bytes.count, 0) }
-            guard got > 0 else { return nil }
-            bytes += chunk[..<got]
-        }
-        return bytes
+        LoopbackSocket.read(count, from: descriptor)
     }
 
     /// True once the node closed the connection (end of stream or reset) within a few receive

@@ -28,14 +28,7 @@ final class RawPeer: Sendable {
 
     /// Exactly `count` bytes, or nil if the connection closed (or went quiet) first.
     func read(_ count: Int) -> [UInt8]? {
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: count)
-        while bytes.count < count {
-            let got = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, count - bytes.count, 0) }
-            guard got > 0 else { return nil }
-            bytes += chunk[..<got]
-        }
-        return bytes
+        LoopbackSocket.read(count, from: descriptor)
     }
 
     /// True once the node has closed the connection (end of stream or reset) within the socket's

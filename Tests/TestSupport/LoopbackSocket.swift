@@ -32,4 +32,17 @@ public enum LoopbackSocket {
     public static func send(_ bytes: [UInt8], on descriptor: Int32) -> Bool {
         bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, 0) } == bytes.count
     }
+
+    /// Exactly `count` bytes, or nil if the connection closed (or went quiet past its receive
+    /// timeout) first.
+    public static func read(_ count: Int, from descriptor: Int32) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: count)
+        while bytes.count < count {
+            let got = chunk.withUnsafeMutableBytes { Glibc.recv(descriptor, $0.baseAddress, count - bytes.count, 0) }
+            guard got > 0 else { return nil }
+            bytes += chunk[..<got]
+        }
+        return bytes
+    }
 }
