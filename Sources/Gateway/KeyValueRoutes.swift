@@ -13,7 +13,8 @@ public struct GatewayLimits: Sendable {
     /// Rows a range read answers when it names no `limit`.
     public var defaultRangeLimit = 1000
     /// The largest `limit` a range read may ask for; more is a 400 `limit_too_large`. It bounds
-    /// what one read scans and copies on the Raft actor (and the answer's size).
+    /// what one read scans and copies (off the Raft actor, on a snapshot of the key index) and
+    /// the answer's size.
     public var maxRangeLimit = 10_000
     /// Lease TTLs `POST /lease` accepts, in milliseconds (1 s to 24 h): shorter than about an
     /// election would expire leases whose keepalives a failover merely delayed.
@@ -134,7 +135,7 @@ struct KeyValueRoutes: Sendable {
         let outcome = await node.read(key, consistency: try consistency(request))
         guard case .value(let record, _) = outcome else { throw RouteSupport.unavailable() }
         guard let record else { throw GatewayError(status: .notFound, code: "not_found", message: "no key \(key)") }
-        return json(recordFields(key, record))
+        return json(Self.recordFields(key, record))
     }
 
     /// The keys under `prefix` and the store revision they were read at, which is where a watch
@@ -158,15 +159,15 @@ struct KeyValueRoutes: Sendable {
                 includeReserved: seesReserved)
         else { throw RouteSupport.unavailable() }
         let rows = answer.rows.prefix(limit)
-        var fields: [String: JSONValue] = [
-            "kvs": .array(rows.map { .object(recordFields($0.key, $0.record)) }),
-            "revision": .number(answer.revision), "more": .bool(answer.rows.count > limit),
-        ]
-        if answer.rows.count > limit, let last = rows.last { fields["next"] = .string(last.key) }
-        return json(fields)
+        let more = answer.rows.count > limit
+        let body = await RangeAnswer(
+            rows: rows, revision: answer.revision, more: more, next: more ? rows.last?.key : nil
+        ).encoded()
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
-    private func recordFields(_ key: String, _ record: KeyValueStore.Record) -> [String: JSONValue] {
+    static func recordFields(_ key: String, _ record: KeyValueStore.Record) -> [String: JSONValue] {
         var fields: [String: JSONValue] = [
             "key": .string(key), "value": .string(String(decoding: record.value, as: UTF8.self)),
             "revision": .number(record.modRevision), "createRevision": .number(record.createRevision),
@@ -210,6 +211,12 @@ enum ReservedKeys {
     }
 }
 
+func jsonData(_ fields: [String: JSONValue]) -> Data {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return (try? encoder.encode(fields)) ?? Data()
+}
+
 /// A tiny JSON value so responses are encoded with stable key order.
 enum JSONValue: Encodable {
     case string(String)
@@ -231,9 +238,7 @@ enum JSONValue: Encodable {
 }
 
 func json(_ fields: [String: JSONValue], status: HTTPResponse.Status = .ok) -> Response {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    let data = (try? encoder.encode(fields)) ?? Data()
+    let data = jsonData(fields)
     return Response(
         status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }

@@ -191,6 +191,49 @@ struct ThreeNodeClusterTests {
         await cluster.stopAll()
     }
 
+    /// A range read's snapshot is taken after its barrier, on every node: it reflects at least the
+    /// index the barrier confirmed, which covers every write acknowledged before the read began,
+    /// and it stays as it was while later writes apply (the scan runs off the actor on it).
+    @Test func rangeSnapshotsFollowTheBarrierAndIgnoreLaterWrites() async throws {
+        let cluster = Cluster()
+        try await cluster.startAll()
+        var acknowledged: UInt64 = 0
+        for index in 0..<10 {
+            guard case .applied(_, let logIndex) = await cluster.write("r/\(index)", "v") else {
+                Issue.record("write \(index) was not acknowledged")
+                await cluster.stopAll()
+                return
+            }
+            acknowledged = logIndex
+        }
+        let leader = try #require(await cluster.leader())
+        for node in cluster.nodes.values {
+            for consistency in [ReadConsistency.linearizable, .lease] {
+                let snapshot = try #require(await node.rangeSnapshot(consistency), "n\(node.id) \(consistency)")
+                #expect(snapshot.confirmedIndex >= acknowledged, "the barrier covers every acknowledged write")
+                #expect(snapshot.appliedIndex >= snapshot.confirmedIndex, "taken once the barrier's index applied")
+                #expect(snapshot.index.range(prefix: "r/").count == 10)
+            }
+        }
+        let before = try #require(await leader.rangeSnapshot(.linearizable))
+        for index in 10..<20 { #expect(await cluster.write("r/\(index)", "v") != nil) }
+        // Retried (with an idempotency key, so once) while leadership settles, like `write`.
+        let delete = StoreCommand(operation: .delete(key: "r/0"), idempotencyKey: "delete r/0")
+        var deleted = false
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !deleted, ContinuousClock.now < deadline, let current = await cluster.leader(within: 5) {
+            if case .applied(.applied, _) = await current.write(delete) { deleted = true }
+        }
+        #expect(deleted)
+        #expect(before.index.range(prefix: "r/").map(\.key) == (0..<10).map { "r/\($0)" }.sorted())
+        for node in cluster.nodes.values {
+            let after = try #require(await node.range(prefix: "r/", consistency: .linearizable, includeReserved: false))
+            #expect(after.rows.count == 19, "n\(node.id) sees every acknowledged write, and the delete")
+            #expect(after.revision > before.revision)
+        }
+        await cluster.stopAll()
+    }
+
     @Test func laggingNodeCatchesUpThroughAnInstallSnapshotOverTCP() async throws {
         let cluster = Cluster(compactionThreshold: 8)
         try await cluster.startAll()

@@ -425,40 +425,59 @@ public actor RaftNode {
     /// (a follower's are confirmed by the leader: thesis §6.4), then wait until this node has
     /// applied the confirmed index, so any node serves them.
     public func read(_ key: String, consistency: ReadConsistency) async -> ReadOutcome {
-        guard await readable(consistency) else { return .unavailable }
+        guard await readable(consistency) != nil else { return .unavailable }
         return .value(loop.store.get(key), appliedIndex: loop.appliedIndex)
     }
 
     /// Keys beginning with `prefix`, in order, at most `limit`, with the given consistency.
-    public func range(
+    /// Scanned off the actor, like the range read below.
+    @concurrent
+    public nonisolated func range(
         prefix: String, limit: Int = .max, consistency: ReadConsistency
     ) async -> [(key: String, record: KeyValueStore.Record)]? {
-        guard await readable(consistency) else { return nil }
-        return loop.store.range(prefix: prefix, limit: limit)
+        guard let snapshot = await rangeSnapshot(consistency) else { return nil }
+        return snapshot.index.range(prefix: prefix, limit: limit)
     }
 
     /// A range read (continuing after `after`, if given), and the store revision it was read at
-    /// (where a watch continues from).
-    public func range(
+    /// (where a watch continues from). The barrier and the snapshot of the key index are taken on
+    /// the actor (`rangeSnapshot`); the scan, and the copy of up to `limit` rows, run here, on
+    /// the caller's task off the actor, so a large read does not hold up the writes, heartbeats
+    /// and votes queued behind it.
+    @concurrent
+    public nonisolated func range(
         prefix: String, after: String? = nil, limit: Int = .max, consistency: ReadConsistency, includeReserved: Bool
     ) async -> (rows: [(key: String, record: KeyValueStore.Record)], revision: UInt64)? {
-        guard await readable(consistency) else { return nil }
+        guard let snapshot = await rangeSnapshot(consistency) else { return nil }
         return (
-            loop.store.range(prefix: prefix, after: after, limit: limit, includeReserved: includeReserved),
-            loop.store.revision
+            snapshot.index.range(prefix: prefix, after: after, limit: limit, includeReserved: includeReserved),
+            snapshot.revision
         )
     }
 
-    /// Whether the local state may now answer a read of this consistency.
-    private func readable(_ consistency: ReadConsistency) async -> Bool {
-        guard !stopped else { return false }
+    /// The store's key index for a range read of this consistency, taken after the read's
+    /// barrier. `readable` returns once the store has applied the index the barrier confirmed
+    /// (the leader's commit index as of the read, confirmed by a quorum or by the lease), and
+    /// there is no suspension point between its return and the copy below: the snapshot is the
+    /// store exactly as of `loop.appliedIndex`, which is at least that confirmed index.
+    public func rangeSnapshot(_ consistency: ReadConsistency) async -> RangeSnapshot? {
+        guard let confirmed = await readable(consistency) else { return nil }
+        return RangeSnapshot(
+            index: loop.store.keyIndex, revision: loop.store.revision, appliedIndex: loop.appliedIndex,
+            confirmedIndex: confirmed)
+    }
+
+    /// Whether the local state may now answer a read of this consistency: nil if not, else the
+    /// index the read must reflect, which this node has applied (a stale read: its applied index).
+    private func readable(_ consistency: ReadConsistency) async -> UInt64? {
+        guard !stopped else { return nil }
         catchUpTicks()
         let mode: ReadMode
         switch consistency {
         case .stale(let bound):
-            guard let bound else { return true }
-            guard let ticks = loop.core.ticksSinceLeaderContact else { return false }
-            return configuration.tickInterval * ticks <= bound
+            guard let bound else { return loop.appliedIndex }
+            guard let ticks = loop.core.ticksSinceLeaderContact else { return nil }
+            return configuration.tickInterval * ticks <= bound ? loop.appliedIndex : nil
         case .linearizable: mode = .linearizable
         case .lease: mode = .lease
         }
@@ -469,7 +488,7 @@ public actor RaftNode {
             loop.core.readIndex(requestID: requestID, mode: mode)
             drain()
         }
-        return confirmed != nil
+        return confirmed
     }
 
     // MARK: Leases

@@ -27,9 +27,9 @@ public struct KeyValueStore: Sendable, Hashable {
     public static let reservedPrefix = "/_sys/"
 
     public private(set) var revision: UInt64 = 0
-    /// Keys in byte order, so prefix ranges are a binary search and a scan.
-    private var keys: [StoreKey] = []
-    private var records: [StoreKey: Record] = [:]
+    /// Keys and records in byte order, so prefix ranges are a binary search and a scan; a
+    /// structurally shared value, so a range read can take it as a snapshot (`keyIndex`).
+    private var index = SortedKeyIndex()
     /// Results of commands that carried an idempotency key, bound to their commands, kept for a
     /// window of the log's time and within a byte budget.
     public private(set) var idempotency: IdempotencyTable
@@ -43,7 +43,11 @@ public struct KeyValueStore: Sendable, Hashable {
         history = ChangeHistory(limits: historyLimits)
     }
 
-    public var count: Int { keys.count }
+    public var count: Int { index.count }
+
+    /// The keys and records as of now, for a range read to scan while this store goes on
+    /// applying: copying it costs a reference count, and later writes never show in it.
+    public var keyIndex: SortedKeyIndex { index }
 
     /// Bytes of keys and values held. Derived from the records, so it is the same on every
     /// replica and needs no snapshot field.
@@ -56,37 +60,17 @@ public struct KeyValueStore: Sendable, Hashable {
 
     /// What the store quota (`WriteLimits.quotaBytes`) measures: keys and values, plus
     /// `quotaOverheadBytes` per key and per lease.
-    public var quotaBytesUsed: UInt64 { dataBytes + UInt64(keys.count + leaseTable.count) * Self.quotaOverheadBytes }
+    public var quotaBytesUsed: UInt64 { dataBytes + UInt64(index.count + leaseTable.count) * Self.quotaOverheadBytes }
 
-    public func get(_ key: String) -> Record? { records[StoreKey(key)] }
+    public func get(_ key: String) -> Record? { index.get(StoreKey(key)) }
 
     /// Keys beginning with `prefix`, in order, at most `limit`, and only those after `after` when
     /// it is given (a page continues after the last key of the one before); without
-    /// `includeReserved`, keys under `reservedPrefix` are left out.
+    /// `includeReserved`, keys under `reservedPrefix` are left out (`SortedKeyIndex.range`).
     public func range(prefix: String, after: String? = nil, limit: Int = .max, includeReserved: Bool = true) -> [(
         key: String, record: Record
     )] {
-        let prefixKey = StoreKey(prefix)
-        let reserved = Array(Self.reservedPrefix.utf8)
-        var result: [(String, Record)] = []
-        var position = lowerBound(prefixKey)
-        if let after {
-            let afterKey = StoreKey(after)
-            var next = lowerBound(afterKey)
-            if next < keys.count, keys[next] == afterKey { next += 1 }
-            position = max(position, next)
-        }
-        while position < keys.count, keys[position].bytes.starts(with: prefixKey.bytes), result.count < limit {
-            if !includeReserved && keys[position].bytes.starts(with: reserved) {
-                // Jump over the whole reserved range at once: a read that may not see it must
-                // not pay for scanning it either.
-                position = upperBound(ofPrefix: reserved)
-                continue
-            }
-            result.append((keys[position].string, records[keys[position]]!))
-            position += 1
-        }
-        return result
+        index.range(prefix: prefix, after: after, limit: limit, includeReserved: includeReserved)
     }
 
     // MARK: Leases
@@ -153,11 +137,9 @@ public struct KeyValueStore: Sendable, Hashable {
             if !lease.keys.isEmpty {
                 revision += 1
                 for key in lease.keys.sorted() {
-                    if let record = records[key] { dataBytes -= UInt64(key.bytes.count + record.value.count) }
-                    records[key] = nil
+                    if let record = index.remove(key) { dataBytes -= UInt64(key.bytes.count + record.value.count) }
                     events.append(StoreEvent(kind: .delete, key: key.string, revision: revision))
                 }
-                keys.removeAll { lease.keys.contains($0) }
             }
             return (
                 .applied(revision: revision, found: true),
@@ -174,7 +156,7 @@ public struct KeyValueStore: Sendable, Hashable {
     private mutating func write(_ command: StoreCommand, key: StoreKey, value: [UInt8]?) -> (StoreResult, StoreChange?)
     {
         if !command.isSystem && key.bytes.starts(with: Self.reservedPrefix.utf8) { return (.reservedKey, nil) }
-        let current = records[key]
+        let current = index.get(key)
         switch command.condition {
         case .none: break
         case .absent:
@@ -189,8 +171,7 @@ public struct KeyValueStore: Sendable, Hashable {
             revision += 1
             detach(key, from: current.lease)
             dataBytes -= UInt64(key.bytes.count + current.value.count)
-            records[key] = nil
-            keys.remove(at: lowerBound(key))
+            index.remove(key)
             return (
                 .applied(revision: revision, found: true),
                 StoreChange(
@@ -210,14 +191,13 @@ public struct KeyValueStore: Sendable, Hashable {
         } else {
             record = Record(value: value, createRevision: revision, modRevision: revision, version: 1)
             dataBytes += UInt64(key.bytes.count + value.count)
-            keys.insert(key, at: lowerBound(key))
         }
         if record.lease != lease {
             detach(key, from: record.lease)
             leaseTable[lease]?.keys.insert(key)
             record.lease = lease
         }
-        records[key] = record
+        index.set(key, record)
         let event = StoreEvent(
             kind: .put, key: key.string, value: value, revision: revision, createRevision: record.createRevision,
             version: record.version, lease: lease)
@@ -227,27 +207,6 @@ public struct KeyValueStore: Sendable, Hashable {
     private mutating func detach(_ key: StoreKey, from lease: UInt64) {
         guard lease != 0 else { return }
         leaseTable[lease]?.keys.remove(key)
-    }
-
-    /// The first position past every key that starts with `prefix`.
-    private func upperBound(ofPrefix prefix: [UInt8]) -> Int {
-        var low = lowerBound(StoreKey(bytes: prefix))
-        var high = keys.count
-        while low < high {
-            let middle = (low + high) / 2
-            if keys[middle].bytes.starts(with: prefix) { low = middle + 1 } else { high = middle }
-        }
-        return low
-    }
-
-    private func lowerBound(_ key: StoreKey) -> Int {
-        var low = 0
-        var high = keys.count
-        while low < high {
-            let middle = (low + high) / 2
-            if keys[middle] < key { low = middle + 1 } else { high = middle }
-        }
-        return low
     }
 
     public static func == (lhs: KeyValueStore, rhs: KeyValueStore) -> Bool {
@@ -264,10 +223,10 @@ public struct KeyValueStore: Sendable, Hashable {
     public var snapshot: [UInt8] {
         var bytes: [UInt8] = [3]
         bytes.appendLittleEndian(revision)
-        bytes.appendLittleEndian(UInt64(keys.count))
-        for key in keys {
-            let record = records[key]!
-            bytes.appendLengthPrefixed(key.bytes)
+        bytes.appendLittleEndian(UInt64(index.count))
+        for entry in index.entries {
+            let record = entry.record
+            bytes.appendLengthPrefixed(entry.key.bytes)
             bytes.appendLengthPrefixed(record.value)
             bytes.appendLittleEndian(record.createRevision)
             bytes.appendLittleEndian(record.modRevision)
@@ -309,8 +268,7 @@ public struct KeyValueStore: Sendable, Hashable {
             guard record.modRevision <= revision, record.createRevision <= record.modRevision else {
                 throw .malformed("revisions of \(key.string)")
             }
-            keys.append(key)
-            records[key] = record
+            index.append(key, record)
             dataBytes += UInt64(key.bytes.count + value.count)
             previous = key
         }
@@ -337,7 +295,8 @@ public struct KeyValueStore: Sendable, Hashable {
             previousLease = id
             leaseTable[id] = (try reader.uint64(), [])
         }
-        for (key, record) in records where record.lease != 0 {
+        for entry in index.entries where entry.record.lease != 0 {
+            let (key, record) = (entry.key, entry.record)
             guard leaseTable[record.lease] != nil else { throw .malformed("\(key.string) names a missing lease") }
             leaseTable[record.lease]!.keys.insert(key)
         }
