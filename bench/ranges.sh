@@ -8,7 +8,7 @@
 #     (GET /kv?prefix=range/&limit=RANGE_KEYS, linearizable): write p50 / p99, range reads/s;
 #   - range reads alone: reads/s, p50 / p99.
 # RG picks the binary (compare two builds by running it twice); LABEL names it in the rows.
-# Prints Markdown table rows (and writes them to $1 when given).
+# Prints Markdown table rows — row | requests/s | p50 / p99 ms — and writes them to $1 when given.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -77,11 +77,11 @@ RANGES_ALONE=$(wrk_run raftgate-range.lua "$READERS" LIMIT="$KEYS")
 errors=$(( $(field "$WRITES_ALONE" 4) + $(field "$WRITES_UNDER" 4) + $(field "$RANGES_UNDER" 4) + $(field "$RANGES_ALONE" 4) ))
 
 {
-    echo "| writes alone ($WRITERS conns), $LABEL: req/s, p50 / p99 ms | $(field "$WRITES_ALONE" 1) | $(field "$WRITES_ALONE" 2) / $(field "$WRITES_ALONE" 3) |"
-    echo "| writes ($WRITERS conns) while $READERS conns read $KEYS keys each, $LABEL: req/s, p50 / p99 ms | $(field "$WRITES_UNDER" 1) | $(field "$WRITES_UNDER" 2) / $(field "$WRITES_UNDER" 3) |"
-    echo "| $KEYS-key range reads ($READERS conns) during those writes, $LABEL: reads/s, p50 / p99 ms | $(field "$RANGES_UNDER" 1) | $(field "$RANGES_UNDER" 2) / $(field "$RANGES_UNDER" 3) |"
-    echo "| $KEYS-key range reads alone ($READERS conns), $LABEL: reads/s, p50 / p99 ms | $(field "$RANGES_ALONE" 1) | $(field "$RANGES_ALONE" 2) / $(field "$RANGES_ALONE" 3) |"
-    [ "$errors" = 0 ] || echo "| non-2xx answers in these cells, $LABEL | $errors | |"
+    echo "| writes alone, $WRITERS conns ($LABEL) | $(field "$WRITES_ALONE" 1) | $(field "$WRITES_ALONE" 2) / $(field "$WRITES_ALONE" 3) |"
+    echo "| writes, $WRITERS conns, while $READERS conns read all $KEYS keys back to back ($LABEL) | $(field "$WRITES_UNDER" 1) | $(field "$WRITES_UNDER" 2) / $(field "$WRITES_UNDER" 3) |"
+    echo "| $KEYS-key range reads, $READERS conns, during those writes ($LABEL) | $(field "$RANGES_UNDER" 1) | $(field "$RANGES_UNDER" 2) / $(field "$RANGES_UNDER" 3) |"
+    echo "| $KEYS-key range reads alone, $READERS conns ($LABEL) | $(field "$RANGES_ALONE" 1) | $(field "$RANGES_ALONE" 2) / $(field "$RANGES_ALONE" 3) |"
+    [ "$errors" = 0 ] || echo "| non-2xx answers in these cells ($LABEL) | $errors | |"
 } >"$WORK/rows.md"
 [ -n "$OUT" ] && cp "$WORK/rows.md" "$OUT"
 cat "$WORK/rows.md"

@@ -243,6 +243,9 @@ LIFECYCLE_ROWS=$(RG="$RG" LIFECYCLE_RUNS="$RUNS" bench/lifecycle.sh)
 echo "bench: worker proxy (bench/workers.sh)"
 bench/workers.sh "$WORK/workers.md" >/dev/null
 
+echo "bench: range reads of 10,000 keys beside writes (bench/ranges.sh)"
+RG="$RG" bench/ranges.sh "$WORK/ranges.md" >/dev/null
+
 # --- the table ---------------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "-") printf "%.2f×", a / b; else print "-" }'; }
 field() { echo "${RESULT[$1]}" | awk -v n="$2" '{print $n}'; }
@@ -327,6 +330,14 @@ RG_DETECTION=$(printf '%s\n' "${RG_DETECTIONS[@]}" | median)
     echo "on a follower's watch (etcd: a follower's /v3/watch), or every node's GET /config answering it."
     echo "The leader tells followers of a commit as soon as its commit index moves, so these rows are"
     echo "not bounded by the tick."
+    echo
+    echo "Range reads beside writes (bench/ranges.sh): three nodes, 10,000 keys of 64 bytes, wrk direct to the"
+    echo "leader; linearizable range reads of all 10,000 keys (limit=10000) back to back. The anchor is"
+    echo "the first row, the same writes with no range reads."
+    echo
+    echo "| row | requests/s | p50 / p99 ms |"
+    echo "|---|---:|---:|"
+    cat "$WORK/ranges.md"
     echo
     cat "$WORK/workers.md"
 } >"$WORK/table.md"

@@ -1,9 +1,9 @@
 import Foundation
-import Node
 import Raft
 import Testing
 
 @testable import Gateway
+@testable import Node
 
 /// The hand-written range answer is byte for byte what JSONEncoder wrote before it.
 @Suite("Range answer encoding")

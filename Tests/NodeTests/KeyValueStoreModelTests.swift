@@ -72,7 +72,7 @@ struct KeyValueStoreModelTests {
                 let lease: UInt64 = random.chance(0.1) ? UInt64(random.next(below: 6)) : 0
                 let system = random.chance(0.5)
                 let command = StoreCommand(
-                    operation: .put(key: name, value: value), lease: lease, isSystem: system)
+                    operation: .put(key: name, value: value), isSystem: system, lease: lease)
                 #expect(store.apply(command) == model.put(name, value, lease: lease, system: system))
             case 10..<16:
                 let name = key()
