@@ -16,7 +16,7 @@ struct KeyValueStoreModelTests {
         var leases: Set<UInt64> = []
         var entries: SortedKeyIndexTests.Reference = .init()
 
-        func get(_ key: String) -> Record? { entries.entries.first { $0.key == Array(key.utf8) }?.record }
+        func get(_ key: String) -> Record? { entries.get(Array(key.utf8)) }
 
         mutating func put(_ key: String, _ value: [UInt8], lease: UInt64, system: Bool) -> StoreResult {
             if !system && key.utf8.starts(with: KeyValueStore.reservedPrefix.utf8) { return .reservedKey }

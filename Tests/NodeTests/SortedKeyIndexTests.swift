@@ -92,17 +92,34 @@ struct SortedKeyIndexTests {
     struct Reference {
         var entries: [(key: [UInt8], record: KeyValueStore.Record)] = []
 
+        /// Where `key` is or would go: the number of keys before it.
+        func position(_ key: [UInt8]) -> Int {
+            var low = 0
+            var high = entries.count
+            while low < high {
+                let middle = (low + high) / 2
+                if entries[middle].key.lexicographicallyPrecedes(key) { low = middle + 1 } else { high = middle }
+            }
+            return low
+        }
+
+        func get(_ key: [UInt8]) -> KeyValueStore.Record? {
+            let at = position(key)
+            return at < entries.count && entries[at].key == key ? entries[at].record : nil
+        }
+
         mutating func set(_ key: [UInt8], _ record: KeyValueStore.Record) {
-            if let at = entries.firstIndex(where: { $0.key == key }) {
+            let at = position(key)
+            if at < entries.count && entries[at].key == key {
                 entries[at].record = record
             } else {
-                let at = entries.firstIndex { key.lexicographicallyPrecedes($0.key) } ?? entries.count
                 entries.insert((key, record), at: at)
             }
         }
 
         mutating func remove(_ key: [UInt8]) -> KeyValueStore.Record? {
-            guard let at = entries.firstIndex(where: { $0.key == key }) else { return nil }
+            let at = position(key)
+            guard at < entries.count && entries[at].key == key else { return nil }
             return entries.remove(at: at).record
         }
 
@@ -157,7 +174,7 @@ struct SortedKeyIndexTests {
             case 5..<8:
                 #expect(index.remove(StoreKey(key)) == reference.remove(Array(key.utf8)))
             case 8:
-                #expect(index.get(StoreKey(key)) == reference.entries.first { $0.key == Array(key.utf8) }?.record)
+                #expect(index.get(StoreKey(key)) == reference.get(Array(key.utf8)))
             default:
                 let query = Self.randomQuery(&random)
                 let rows = index.range(
