@@ -449,6 +449,15 @@ public actor RaftNode {
         )
     }
 
+    /// A read of the applied store at the given consistency, run here on the actor (so `body` must
+    /// do bounded work); nil when the read could not be confirmed.
+    public func read<Value: Sendable>(
+        consistency: ReadConsistency, _ body: @Sendable (KeyValueStore) -> Value
+    ) async -> Value? {
+        guard await readable(consistency) else { return nil }
+        return body(loop.store)
+    }
+
     /// Whether the local state may now answer a read of this consistency.
     private func readable(_ consistency: ReadConsistency) async -> Bool {
         guard !stopped else { return false }
