@@ -22,11 +22,19 @@ public enum EtcdResponses {
         .object([("etcdserver", .string(serverVersion)), ("etcdcluster", .string(clusterVersion))])
     }
 
-    public static func header(_ identity: EtcdIdentity, revision: UInt64, term: UInt64) -> EtcdObject {
+    public static func header(
+        _ identity: EtcdIdentity, revision: UInt64, term: UInt64, includeZeroRevision: Bool = true
+    ) -> EtcdObject {
         var header = EtcdObject()
         header.number("cluster_id", identity.clusterID)
         header.number("member_id", identity.memberID)
-        header.number("revision", revision)
+        // Written even when 0 (a store nobody wrote yet; etcd's starts at 1): Patroni reads
+        // `header.revision` of its first range without a default.
+        if revision == 0 && includeZeroRevision {
+            header.raw("revision", .string("0"))
+        } else {
+            header.number("revision", revision)
+        }
         header.number("raft_term", term)
         return header
     }

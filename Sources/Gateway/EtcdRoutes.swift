@@ -169,7 +169,7 @@ struct EtcdRoutes: Sendable {
                 clientURLs: metadata.map { ["\(clientScheme)://\($0.httpAddress)"] } ?? [], isLearner: learner)
         }
         return EtcdResponses.memberList(
-            members, header: EtcdResponses.header(identity, revision: 0, term: status.term)
+            members, header: EtcdResponses.header(identity, revision: 0, term: status.term, includeZeroRevision: false)
         ).json
     }
 

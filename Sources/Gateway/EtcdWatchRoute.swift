@@ -36,15 +36,17 @@ struct EtcdWatchRoute: Sendable {
         var iterator = request.body.makeAsyncIterator()
         var splitter = EtcdJSONObjectSplitter(maxObjectBytes: limits.maxBodyBytes)
         let watcher: EtcdWatcher
+        // Requests that came in the same read as the create: the reader handles them first.
+        var pending: [[UInt8]] = []
         do {
-            var first: [UInt8]?
-            while first == nil {
+            while pending.isEmpty {
                 guard let buffer = try await iterator.next() else {
                     throw EtcdError.invalid("the watch request stream ended before a create_request")
                 }
-                first = try splitter.feed(buffer.readableBytesView).first
+                pending = try splitter.feed(buffer.readableBytesView)
             }
-            guard case .create(let created) = try EtcdWatchRequest(try EtcdFields(json: first!)) else {
+            let first = pending.removeFirst()
+            guard case .create(let created) = try EtcdWatchRequest(try EtcdFields(json: first)) else {
                 throw EtcdError.invalid("a watch stream starts with a create_request")
             }
             watcher = created
@@ -61,7 +63,7 @@ struct EtcdWatchRoute: Sendable {
         }
         let term = await node.status.term
         let control = NIOLockedValueBox(Control())
-        let reader = BodyReader(iterator: iterator, splitter: splitter)
+        let reader = BodyReader(iterator: iterator, splitter: splitter, pending: pending)
         return Response(
             status: .ok, headers: [.contentType: "application/json"],
             body: ResponseBody { writer in
@@ -76,19 +78,19 @@ struct EtcdWatchRoute: Sendable {
         // @unchecked: handed from the route to exactly one task, which alone uses it.
         var iterator: RequestBody.AsyncIterator
         var splitter: EtcdJSONObjectSplitter
+        let pending: [[UInt8]]
 
-        init(iterator: RequestBody.AsyncIterator, splitter: EtcdJSONObjectSplitter) {
+        init(iterator: RequestBody.AsyncIterator, splitter: EtcdJSONObjectSplitter, pending: [[UInt8]]) {
             self.iterator = iterator
             self.splitter = splitter
+            self.pending = pending
         }
 
         /// Reads requests until the body ends, a cancel arrives, or it is unreadable.
         func run(control: NIOLockedValueBox<Control>, subscription: ChangeSubscription) async {
             defer { control.withLockedValue { $0.bodyOpen = false } }
+            var objects = pending
             while true {
-                guard let buffer = try? await iterator.next(),
-                    let objects = try? splitter.feed(buffer.readableBytesView)
-                else { return }
                 for object in objects {
                     switch try? EtcdWatchRequest(try EtcdFields(json: object)) {
                     case .progress: control.withLockedValue { $0.progressRequested = true }
@@ -99,6 +101,9 @@ struct EtcdWatchRoute: Sendable {
                     case .create, nil: break  // one watcher per stream; nonsense is ignored
                     }
                 }
+                guard let buffer = try? await iterator.next(), let more = try? splitter.feed(buffer.readableBytesView)
+                else { return }
+                objects = more
             }
         }
     }
@@ -121,7 +126,7 @@ struct EtcdWatchRoute: Sendable {
         var text = EtcdWatchResponses.created(header(start.revision, term: term), watchID: id).text + "\n"
         guard let backlog = start.backlog else {
             // etcd's compacted answer carries no revision in its header.
-            let compacted = EtcdResponses.header(identity, revision: 0, term: term)
+            let compacted = EtcdResponses.header(identity, revision: 0, term: term, includeZeroRevision: false)
             text += EtcdWatchResponses.compacted(compacted, watchID: id, compactRevision: start.compactRevision).text
             try await writer.write(ByteBuffer(string: text + "\n"))
             try await writer.finish(nil)

@@ -69,6 +69,11 @@ import Testing
                 .text == #"{"header":\#(Self.headerText),"ID":"777","TTL":"29","grantedTTL":"30","keys":["bA=="]}"#)
     }
 
+    /// A store nobody wrote yet is at revision 0: the header still says so, as Patroni needs it.
+    @Test func revisionZeroIsWritten() {
+        #expect(EtcdResponses.header(Self.identity, revision: 0, term: 2).json.text.contains(#""revision":"0""#))
+    }
+
     @Test func errors() {
         #expect(
             EtcdError.leaseNotFound.json.text
@@ -102,7 +107,8 @@ import Testing
                 == #"{"result":{"header":\#(Self.headerText),"created":true}}"#)
         #expect(
             EtcdWatchResponses.compacted(
-                EtcdResponses.header(Self.identity, revision: 0, term: 2), watchID: 0, compactRevision: 9
+                EtcdResponses.header(Self.identity, revision: 0, term: 2, includeZeroRevision: false), watchID: 0,
+                compactRevision: 9
             )
             .text
                 == #"{"result":{"header":{"cluster_id":"12419417797570985050","member_id":"1520713267247070721","raft_term":"2"},"canceled":true,"compact_revision":"9"}}"#
