@@ -32,7 +32,8 @@ install_missing = @missing=""; for package in $(1); do \
 STOP_PACKAGED_ETCD := if command -v systemctl >/dev/null && systemctl is-active --quiet etcd 2>/dev/null; then \
 	    echo "stopping and disabling the etcd service the package started"; $$sudo systemctl disable --now etcd; fi;
 
-# The full stack's packages: PostgreSQL 15, Patroni 3.0.2 and etcd 3.4 (Patroni's DCS for now).
+# The full stack's packages: PostgreSQL 15, Patroni 3.0.2 and etcd 3.4 (Patroni's DCS with STACK_DCS=etcd,
+# and the comparison in `make bench`; by default the gateways are its DCS).
 STACK_PACKAGES := postgresql patroni etcd-server
 
 # Those packages enable system services (etcd, PostgreSQL's cluster `main`, patroni) and start them
