@@ -57,7 +57,13 @@ public enum EtcdRequests {
     }
 
     public static func deleteRange(_ fields: EtcdFields) throws(EtcdError) -> StoreTransaction.Request {
-        .deleteRange(try keyRange(fields), previous: try fields.bool("prev_kv"))
+        let range = try keyRange(fields)
+        let previous = try fields.bool("prev_kv")
+        // The previous values travel in the Raft entry's result (and a follower's forwarded
+        // answer, at most one peer frame): only for a single key, whose size the key and value
+        // limits bound.
+        if previous && !range.isSingleKey { throw .unimplemented("prev_kv on a delete of more than one key") }
+        return .deleteRange(range, previous: previous)
     }
 
     /// A whole txn: compares and both branches, checked as etcd checks them before it applies any.

@@ -76,6 +76,12 @@ import Testing
                 _ = try EtcdRequests.transaction(
                     Self.fields(#"{"success":[{"request_range":{"key":"AA==","range_end":"AA=="}}]}"#))
             } == .unimplemented)
+        // Previous values of a range delete would ride in the Raft entry's result unbounded.
+        #expect(
+            Self.code {
+                _ = try EtcdRequests.deleteRange(Self.fields(#"{"key":"YQ==","range_end":"Yg==","prev_kv":true}"#))
+            } == .unimplemented)
+        #expect(Self.code { _ = try EtcdRequests.deleteRange(Self.fields(#"{"key":"YQ==","prev_kv":true}"#)) } == nil)
         // Ascending by key is the store's own order.
         #expect(Self.code { _ = try EtcdRequests.range(Self.fields(#"{"key":"YQ==","sort_order":"ASCEND"}"#)) } == nil)
     }
