@@ -282,7 +282,6 @@ TXT
 stop() {
     local id primary pid
     alive haproxy && stop_pid haproxy "$(cat "$PIDS/haproxy.pid")" 10
-    for id in $MEMBERS; do alive "gateway$id" && stop_pid "gateway$id" "$(cat "$PIDS/gateway$id.pid")" 20; done
     # Replicas first, the primary last: a primary stopped first hands its lock to a replica that
     # is about to stop too.
     primary=$(primary_member || true)
@@ -296,6 +295,8 @@ stop() {
     for id in $MEMBERS; do
         if pid=$(postmaster_pid "$id"); then stop_pid "postgres pg$id" "$pid" 30; fi
     done
+    # The gateways after Patroni: they may be its DCS, which a stopping Patroni still talks to.
+    for id in $MEMBERS; do alive "gateway$id" && stop_pid "gateway$id" "$(cat "$PIDS/gateway$id.pid")" 20; done
     for id in $MEMBERS; do alive "etcd$id" && stop_pid "etcd$id" "$(cat "$PIDS/etcd$id.pid")" 10; done
     rm -f "$PIDS"/*.pid
     echo "stopped"
