@@ -8,9 +8,9 @@ import Node
 /// The subset of etcd's v3 JSON API (grpc-gateway) that Patroni's `etcd3` DCS uses, on the API
 /// port: `GET /version` and `POST /v3/…`. Every write is one Raft command (a txn, even a plain put),
 /// forwarded by a follower like any other; reads are linearizable unless `serializable`. Keys are
-/// the store's own keys (a put of `/service/x` through etcd is `GET /kv/service/x`… with the slash),
-/// and `/_sys/` stays the cluster's: etcd clients can neither see nor touch it. Anything outside the
-/// subset answers etcd's `Unimplemented`.
+/// the store's own keys (`GET /kv?prefix=/service/` lists what Patroni wrote), and `/_sys/` stays
+/// the cluster's: etcd clients can neither see nor touch it. Anything outside the subset answers
+/// etcd's `Unimplemented`.
 struct EtcdRoutes: Sendable {
     let node: RaftNode
     let limits: GatewayLimits
