@@ -24,6 +24,28 @@ struct EtcdCompatibilityTests {
         .init(path: "/v3/kv/range", body: #"{"key":"AA==","range_end":"AA==","limit":"1","serializable":true}"#),
         .init(path: "/v3/kv/range", body: #"{"key":"AA==","range_end":"AA==","count_only":true}"#),
         .init(path: "/v3/kv/range", body: #"{"key":"Zm9v","range_end":"Zm9w"}"#),
+        .init(path: "/v3/kv/range", body: #"{"key":"Zm9v","range_end":"Zm9w","limit":1}"#),
+        // Compares over a range hold only if they hold for every key; numbers as strings or not.
+        .init(
+            path: "/v3/kv/txn",
+            body:
+                #"{"compare":[{"target":"VERSION","result":"GREATER","key":"Zm9v","range_end":"Zm9w","version":"0"}],"success":[{"request_range":{"key":"Zm9v","range_end":"Zm9w","limit":5,"keys_only":true}}]}"#
+        ),
+        .init(
+            path: "/v3/kv/txn",
+            body:
+                #"{"compare":[{"target":"VERSION","result":"EQUAL","key":"Zm9v","range_end":"Zm9w","version":2}],"failure":[{"request_range":{"key":"Zm9v","count_only":true}}]}"#
+        ),
+        .init(
+            path: "/v3/kv/txn",
+            body:
+                #"{"compare":[{"target":"LEASE","key":"Zm9v","lease":"0"},{"target":"MOD","result":"LESS","key":"Zm9v","mod_revision":"999999"}],"success":[{"request_put":{"key":"Zm9v","value":"cXV4","prev_kv":true}}]}"#
+        ),
+        .init(
+            path: "/v3/kv/txn",
+            body:
+                #"{"compare":[{"target":"VALUE","result":"NOT_EQUAL","key":"Zm9v","value":"cXV4"}],"success":[{"request_put":{"key":"Zm9v","value":"bm8="}}]}"#
+        ),
         // Patroni's leader race: create_revision == 0 wins once, then the failure branch reads.
         .init(
             path: "/v3/kv/txn",
