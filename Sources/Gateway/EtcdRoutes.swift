@@ -48,7 +48,9 @@ struct EtcdRoutes: Sendable {
         unary(router, "v3/lease/grant") { try await grant($0) }
         unary(router, "v3/lease/revoke") { try await revoke($0) }
         unary(router, "v3/lease/timetolive") { try await timeToLive($0) }
-        router.post("v3/lease/keepalive") { request, _ in await keepAlive(request) }
+        router.post("v3/lease/keepalive") { request, _ in
+            await EtcdKeepAliveRoute(node: node, limits: limits, identity: identity).keepAlive(request)
+        }
         router.post("v3/watch") { request, _ in
             await EtcdWatchRoute(node: node, limits: limits, identity: identity).watch(request)
         }
@@ -234,47 +236,6 @@ struct EtcdRoutes: Sendable {
             ).json
         case .unavailable:
             throw EtcdError.noLeader
-        }
-    }
-
-    /// A keepalive stream: each JSON object of the body is one keepalive, answered in order with
-    /// one `{"result":…}` line. The body is read whole (bounded), then answered: a client that keeps
-    /// one request open and sends keepalives over it gets its answers when it ends the body.
-    private func keepAlive(_ request: Request) async -> Response {
-        var request = request
-        do {
-            let buffer: ByteBuffer
-            do {
-                buffer = try await request.collectBody(upTo: limits.maxBodyBytes)
-            } catch {
-                throw EtcdError.requestTooLarge
-            }
-            var splitter = EtcdJSONObjectSplitter(maxObjectBytes: limits.maxBodyBytes)
-            let objects = try splitter.feed(buffer.readableBytesView)
-            guard !splitter.isMidObject else { throw EtcdError.invalid("the keepalive request is not JSON") }
-            var lines = ""
-            for object in objects {
-                let id = try EtcdRequests.leaseID(try EtcdFields(json: object))
-                var ttl: Int64 = 0
-                if id > 0 {
-                    switch await node.keepAlive(UInt64(id)) {
-                    case .found(let info): ttl = Int64(info.ttlMilliseconds / 1000)
-                    case .notFound: ttl = 0
-                    // Before any answer went out: a plain error, which clients retry (Patroni
-                    // would take a 200 without a TTL for a lost lease).
-                    case .unavailable: throw EtcdError.noLeader
-                    }
-                }
-                let revision = await node.storeStatus.revision
-                lines += EtcdResponses.leaseKeepAlive(id: id, ttl: ttl, header: await header(revision)).text + "\n"
-            }
-            return Response(
-                status: .ok, headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: ByteBuffer(string: lines)))
-        } catch let error as EtcdError {
-            return Self.failure(error)
-        } catch {
-            return Self.failure(EtcdError(.internal, "\(error)"))
         }
     }
 }

@@ -20,11 +20,11 @@ struct EtcdWatchRouteTests {
         let descriptor: Int32
         var pending: [UInt8] = []
 
-        init?(port: Int) {
+        init?(port: Int, path: String = "/v3/watch") {
             guard let descriptor = LoopbackSocket.connect(port: port, receiveTimeoutSeconds: 1) else { return nil }
             self.descriptor = descriptor
             let head =
-                "POST /v3/watch HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 + "Transfer-Encoding: chunked\r\n\r\n"
             guard LoopbackSocket.send(Array(head.utf8), on: descriptor) else { return nil }
         }
@@ -167,6 +167,25 @@ struct EtcdWatchRouteTests {
             #expect(canceled["canceled"] as? Bool == true)
             #expect(canceled["compact_revision"] as? String == "\(compacted)")
             #expect(await watch.ended())
+        }
+    }
+
+    /// A keepalive stream held open: each keepalive answered as it arrives, a lost lease with its
+    /// TTL left out, the answer ended with the body.
+    @Test func aKeepAliveStreamAnswersEachKeepAlive() async throws {
+        try await StorePrimitiveRouteTests.withGateway(live: true) { node, client in
+            let port = try #require(client.port)
+            _ = await node.write(StoreCommand(operation: .grantLease(id: 77, ttlMilliseconds: 30_000)))
+            let stream = try #require(WatchConnection(port: port, path: "/v3/lease/keepalive"))
+            #expect(stream.send(#"{"ID":"77"}"#))
+            let first = Self.result(await stream.next())
+            #expect(first["ID"] as? String == "77" && first["TTL"] as? String == "30")
+            _ = await node.write(StoreCommand(operation: .revokeLease(id: 77)))
+            #expect(stream.send(#"{"ID":77}"#))
+            let second = Self.result(await stream.next())
+            #expect(second["ID"] as? String == "77" && second["TTL"] == nil, "a revoked lease: no TTL")
+            #expect(stream.endBody())
+            #expect(await stream.ended())
         }
     }
 
