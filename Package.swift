@@ -93,10 +93,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),
+        // etcd's v3 JSON API (the subset Patroni's etcd3 DCS uses) translated into store terms:
+        // requests, answers and errors as values, no I/O.
+        .target(name: "EtcdAPI", dependencies: ["Node"]),
+        .testTarget(name: "EtcdAPITests", dependencies: ["EtcdAPI", "Node"]),
         .target(
             name: "Gateway",
             dependencies: [
-                "Node", "Raft", "Membership", "MembershipNIO", "Workers",
+                "Node", "Raft", "EtcdAPI", "Membership", "MembershipNIO", "Workers",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),

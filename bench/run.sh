@@ -237,6 +237,10 @@ else
     PG_SKIPPED="failed: $(tail -n 3 "$WORK/stack.log" | tr '\n' ' ')"
 fi
 
+echo "bench: Patroni failover with raftgate vs etcd as its DCS (bench/patroni-dcs.sh)"
+PATRONI_DCS_ROWS=$(RG="$RG" PATRONI_DCS_RUNS="${BENCH_PG_FAILOVERS:-3}" bench/patroni-dcs.sh 2>>"$WORK/patroni-dcs.log") ||
+    PATRONI_DCS_ROWS="| Patroni failover, raftgate vs etcd as its DCS | | failed: $(tail -n 2 "$WORK/patroni-dcs.log" | tr '\n' ' ') | | | |"
+
 echo "bench: lifecycle (graceful vs SIGKILL leader restart, learner catch-up by snapshot)"
 LIFECYCLE_ROWS=$(RG="$RG" LIFECYCLE_RUNS="$RUNS" bench/lifecycle.sh)
 
@@ -285,6 +289,7 @@ RG_DETECTION=$(printf '%s\n' "${RG_DETECTIONS[@]}" | median)
     echo "| write on the leader → event on a follower's watch, p50 / p99 ms ($CHANGES writes) | | ${rg_watch_p50_ms} / ${rg_watch_p99_ms} (direct) | | ${etcd_watch_p50_ms} / ${etcd_watch_p99_ms} (v3 JSON gateway /v3/watch) | $(ratio "$rg_watch_p50_ms" "$etcd_watch_p50_ms") (p50) |"
     echo "| config change → in force on every node, p50 / p99 ms ($CHANGES changes) | | ${rg_config_p50_ms} / ${rg_config_p99_ms} (each node's cache, polled) | | anchor: a 60 s TTL poll is stale for 30,000 / 59,400 | |"
     echo "$LIFECYCLE_ROWS"
+    echo "$PATRONI_DCS_ROWS"
     echo "| idle RSS per node (MB, median) | | ${RG_RSS} | | ${ETCD_RSS} | $(ratio "$RG_RSS" "$ETCD_RSS") |"
     echo "| start to ready, 3 nodes (ms) | | ${RG_READY} | | ${ETCD_READY} | $(ratio "$RG_READY" "$ETCD_READY") |"
     echo
@@ -308,7 +313,7 @@ RG_DETECTION=$(printf '%s\n' "${RG_DETECTIONS[@]}" | median)
     done
     echo "Non-2xx answers during the load cells: ${errors:-none}."
     echo
-    echo "PostgreSQL 15 under Patroni $(patroni --version 2>/dev/null | awk '{print $2}') (synchronous mode, ttl 10 s; scripts/stack.sh):"
+    echo "PostgreSQL 15 under Patroni $(patroni --version 2>/dev/null | awk '{print $2}') (synchronous mode, ttl 10 s; scripts/stack.sh, DCS: ${STACK_DCS:-raftgate}):"
     echo "$PG_RUNS × SIGKILL of the primary's Patroni and PostgreSQL under INSERTs (a fresh psql each)."
     if [ -n "$PG_SKIPPED" ]; then
         echo "Skipped: $PG_SKIPPED"

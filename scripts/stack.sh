@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The full-stack example: three etcd members (Patroni's DCS), three PostgreSQL 15 managed by
-# Patroni, the three raftgate gateways and HAProxy — all on loopback. Every process it starts is
+# The full-stack example: three PostgreSQL 15 managed by Patroni, the three raftgate gateways and
+# HAProxy — all on loopback. Patroni's DCS is the gateways themselves (their etcd v3 API), or with
+# STACK_DCS=etcd three etcd members, kept for comparison (see "DCS choice" below). Every process it starts is
 # recorded by pid under run/stack/pids and stopped by pid; nothing is matched by name.
 #
 #   scripts/stack.sh start | stop | status | failover | clean
@@ -80,6 +81,55 @@ exec_as_postgres() {
 
 need() { command -v "$1" >/dev/null || { echo "missing $1 — run \`make start-stack\`, which installs it" >&2; exit 1; }; }
 
+# --- DCS choice -------------------------------------------------------------------------------
+# STACK_DCS=raftgate (default): Patroni's etcd3 client talks to the three gateways' etcd v3 API.
+# STACK_DCS=etcd: to three etcd members of their own (the comparison in `make bench`). A stack keeps
+# the DCS it was first started with (its cluster state lives there): `clean` to switch.
+STACK_DCS=${STACK_DCS:-}
+
+choose_dcs() {
+    local recorded=""
+    [ -f "$STACK/dcs" ] && recorded=$(cat "$STACK/dcs")
+    # A stack from before the choice existed ran on etcd.
+    if [ -z "$recorded" ] && [ -d "$STACK/etcd" ]; then recorded=etcd; fi
+    if [ -z "$STACK_DCS" ]; then STACK_DCS=${recorded:-raftgate}; fi
+    case $STACK_DCS in
+    raftgate | etcd) ;;
+    *) echo "STACK_DCS must be raftgate or etcd, not $STACK_DCS" >&2; exit 2 ;;
+    esac
+    if [ -n "$recorded" ] && [ "$recorded" != "$STACK_DCS" ]; then
+        echo "this stack runs with STACK_DCS=$recorded; \`scripts/stack.sh clean\` first to switch to $STACK_DCS" >&2
+        exit 1
+    fi
+}
+
+dcs_hosts() {
+    local id out="" port
+    for id in $MEMBERS; do
+        if [ "$STACK_DCS" = etcd ]; then port=$(etcd_client "$id"); else port=$((8080 + id)); fi
+        out="$out${out:+,}127.0.0.1:$port"
+    done
+    echo "$out"
+}
+
+# Starts Patroni's DCS and waits until it serves: etcd's three members, or the gateways (which
+# then need a leader: the etcd API forwards writes to it).
+start_dcs() {
+    local id
+    mkdir -p "$STACK"
+    echo "$STACK_DCS" >"$STACK/dcs"
+    if [ "$STACK_DCS" = etcd ]; then
+        need etcd
+        for id in $MEMBERS; do start_etcd "$id"; done
+        for id in $MEMBERS; do
+            wait_for 30 etcd_healthy "$id" || { echo "etcd $id is not healthy (logs in $LOGS/)" >&2; exit 1; }
+        done
+    else
+        for id in $MEMBERS; do start_gateway "$id"; done
+        wait_for 30 gateway_leader || { echo "no gateway leader (logs in $LOGS/)" >&2; exit 1; }
+    fi
+}
+
 # --- etcd -------------------------------------------------------------------------------------
 etcd_cluster() {
     local id out=""
@@ -108,7 +158,7 @@ prepare_member() {
     local id=$1 dir=$STACK/pg$1
     mkdir -p "$dir/log"
     sed -e "s|@NAME@|pg$id|g" -e "s|@API_PORT@|$(api_port "$id")|g" -e "s|@PG_PORT@|$(pg_port "$id")|g" \
-        -e "s|@DIR@|$dir|g" "$EXAMPLE/patroni.yml.in" >"$dir/patroni.yml"
+        -e "s|@DIR@|$dir|g" -e "s|@DCS_HOSTS@|$(dcs_hosts)|g" "$EXAMPLE/patroni.yml.in" >"$dir/patroni.yml"
     if [ "$(id -u)" = 0 ]; then
         chown -R postgres:postgres "$dir"
         if ! setpriv --reuid=postgres --regid=postgres --init-groups -- test -w "$dir"; then
@@ -180,7 +230,7 @@ write_through_haproxy() {
 
 # --- commands ---------------------------------------------------------------------------------
 start() {
-    need etcd
+    choose_dcs
     need patroni
     need haproxy
     [ -x "$PG_BIN/postgres" ] || { echo "missing $PG_BIN/postgres (Debian's postgresql-15)" >&2; exit 1; }
@@ -196,13 +246,10 @@ start() {
     # Before anything starts: PostgreSQL's directories must be reachable by the user it runs as.
     for id in $MEMBERS; do prepare_member "$id"; done
 
-    for id in $MEMBERS; do start_etcd "$id"; done
-    for id in $MEMBERS; do
-        wait_for 30 etcd_healthy "$id" || { echo "etcd $id is not healthy (logs in $LOGS/)" >&2; exit 1; }
-    done
+    if [ ! -d "$STACK/gateways" ]; then BOOTSTRAP=1; fi
+    start_dcs
 
     for id in $MEMBERS; do start_member "$id"; done
-    if [ ! -d "$STACK/gateways" ]; then BOOTSTRAP=1; fi
     for id in $MEMBERS; do start_gateway "$id"; done
     alive haproxy || haproxy -f "$EXAMPLE/haproxy.cfg" -D -p "$PIDS/haproxy.pid"
 
@@ -222,7 +269,7 @@ raftgate full stack is up.
   PostgreSQL members        127.0.0.1:5441 :5442 :5443   (user postgres, password $PGPASSWORD)
   Patroni REST              http://127.0.0.1:8011 :8012 :8013   (/patroni /cluster /primary /replica)
   PostgreSQL via HAProxy    127.0.0.1:5440 (primary)  :5444 (replicas)  — Patroni's checks
-  etcd (Patroni's DCS)      http://127.0.0.1:2381 :2382 :2383
+  Patroni's DCS             $STACK_DCS at $(dcs_hosts)
   HAProxy stats             http://127.0.0.1:8404
   pids, logs, data          $STACK/
 Try:
@@ -235,7 +282,6 @@ TXT
 stop() {
     local id primary pid
     alive haproxy && stop_pid haproxy "$(cat "$PIDS/haproxy.pid")" 10
-    for id in $MEMBERS; do alive "gateway$id" && stop_pid "gateway$id" "$(cat "$PIDS/gateway$id.pid")" 20; done
     # Replicas first, the primary last: a primary stopped first hands its lock to a replica that
     # is about to stop too.
     primary=$(primary_member || true)
@@ -249,6 +295,8 @@ stop() {
     for id in $MEMBERS; do
         if pid=$(postmaster_pid "$id"); then stop_pid "postgres pg$id" "$pid" 30; fi
     done
+    # The gateways after Patroni: they may be its DCS, which a stopping Patroni still talks to.
+    for id in $MEMBERS; do alive "gateway$id" && stop_pid "gateway$id" "$(cat "$PIDS/gateway$id.pid")" 20; done
     for id in $MEMBERS; do alive "etcd$id" && stop_pid "etcd$id" "$(cat "$PIDS/etcd$id.pid")" 10; done
     rm -f "$PIDS"/*.pid
     echo "stopped"
@@ -256,6 +304,8 @@ stop() {
 
 status() {
     local id
+    choose_dcs
+    echo "Patroni's DCS: $STACK_DCS ($(dcs_hosts))"
     echo "Patroni:"
     patronictl_list || echo "  (no answer)"
     echo
@@ -304,6 +354,7 @@ acknowledged_after() { awk -v t="$2" 'NF == 3 && $3 ~ /^[0-9]+$/ && $1 > t {foun
 outage() { awk 'NF == 3 && $3 ~ /^[0-9]+$/ {if (last && $2 - last > gap) {gap = $2 - last; end = $2}; last = $2} END {printf "%.0f %.0f\n", gap, end}' "$1"; }
 
 failover() {
+    choose_dcs
     local old new pid
     old=$(primary_member) || { echo "no primary; is the stack up?" >&2; exit 1; }
     psql "$PSQL_ANY_PRIMARY" -q -v ON_ERROR_STOP=1 \

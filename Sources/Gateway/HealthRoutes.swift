@@ -136,6 +136,9 @@ public func makeGatewayRouter(
     KeyValueRoutes(node: node, limits: limits, admin: admin).register(on: router)
     LeaseRoutes(node: node, limits: limits, admin: admin).register(on: router)
     WatchRoutes(node: node, limits: limits, admin: admin, metrics: watchMetrics).register(on: router)
+    // etcd's v3 JSON API for Patroni; member URLs use the scheme the API is served with.
+    EtcdRoutes(node: node, limits: limits, membership: membership, clientScheme: workers?.clientScheme ?? "http")
+        .register(on: router)
     if let configCache {
         ConfigRoutes(node: node, cache: configCache, limits: limits, admin: admin).register(on: router)
     }

@@ -63,7 +63,7 @@ enum RouteSupport {
             GatewayError(
                 status: .unprocessableContent, code: "idempotency_key_reused",
                 message: "this Idempotency-Key was used with a different request; use a new key for a new request")
-        case .applied(.applied, _), .applied(.leaseGranted, _):
+        case .applied(.applied, _), .applied(.leaseGranted, _), .applied(.transaction, _):
             GatewayError(status: .internalServerError, code: "internal", message: "unexpected success")
         case .notLeader(let leader):
             noLeader(leader)

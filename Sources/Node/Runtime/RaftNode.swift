@@ -467,6 +467,15 @@ public actor RaftNode {
             confirmedIndex: confirmed)
     }
 
+    /// A read of the applied store at the given consistency, run here on the actor (so `body` must
+    /// do bounded work); nil when the read could not be confirmed.
+    public func read<Value: Sendable>(
+        consistency: ReadConsistency, _ body: @Sendable (KeyValueStore) -> Value
+    ) async -> Value? {
+        guard await readable(consistency) != nil else { return nil }
+        return body(loop.store)
+    }
+
     /// Whether the local state may now answer a read of this consistency: nil if not, else the
     /// index the read must reflect, which this node has applied (a stale read: its applied index).
     private func readable(_ consistency: ReadConsistency) async -> UInt64? {

@@ -83,6 +83,10 @@ public struct WriteAdmission: Sendable, Hashable {
         case .put(let key, let value): growth = UInt64(key.utf8.count + value.count) + KeyValueStore.quotaOverheadBytes
         case .grantLease: growth = KeyValueStore.quotaOverheadBytes
         case .delete, .revokeLease: return nil
+        case .transaction(let transaction):
+            // A transaction without puts only reads or frees space.
+            growth = transaction.growthBytes
+            if growth == 0 { return nil }
         }
         if load.storeBytes + growth > limits.quotaBytes || load.storeBytes >= limits.quotaBytes {
             return .quotaExceeded(usedBytes: load.storeBytes, quotaBytes: limits.quotaBytes)

@@ -12,6 +12,14 @@ public struct KeyValueStore: Sendable, Hashable {
         public var version: UInt64
         /// The lease the key is attached to (0: none): the key is deleted when the lease ends.
         public var lease: UInt64 = 0
+
+        public init(value: [UInt8], createRevision: UInt64, modRevision: UInt64, version: UInt64, lease: UInt64 = 0) {
+            self.value = value
+            self.createRevision = createRevision
+            self.modRevision = modRevision
+            self.version = version
+            self.lease = lease
+        }
     }
 
     /// A lease as every node knows it. When it expires is not here: only the leader decides
@@ -26,15 +34,15 @@ public struct KeyValueStore: Sendable, Hashable {
     /// Keys starting with this are the node's own (workers, config, topology, members).
     public static let reservedPrefix = "/_sys/"
 
-    public private(set) var revision: UInt64 = 0
+    public internal(set) var revision: UInt64 = 0
     /// Keys and records in byte order, so prefix ranges are a binary search and a scan; a
     /// structurally shared value, so a range read can take it as a snapshot (`keyIndex`).
-    private var index = SortedKeyIndex()
+    var index = SortedKeyIndex()
     /// Results of commands that carried an idempotency key, bound to their commands, kept for a
     /// window of the log's time and within a byte budget.
     public private(set) var idempotency: IdempotencyTable
     /// Live leases: their TTL and the keys attached to each.
-    private var leaseTable: [UInt64: (ttlMilliseconds: UInt64, keys: Set<StoreKey>)] = [:]
+    var leaseTable: [UInt64: (ttlMilliseconds: UInt64, keys: Set<StoreKey>)] = [:]
     /// Recent changes, for watches that start or resume at an earlier revision.
     public private(set) var history: ChangeHistory
 
@@ -51,7 +59,7 @@ public struct KeyValueStore: Sendable, Hashable {
 
     /// Bytes of keys and values held. Derived from the records, so it is the same on every
     /// replica and needs no snapshot field.
-    public private(set) var dataBytes: UInt64 = 0
+    public internal(set) var dataBytes: UInt64 = 0
 
     /// What the store quota charges for each key and each lease besides its bytes: its share of the
     /// snapshot (a record adds 40 bytes of lengths and revisions, a lease 16) and of memory. Without
@@ -149,6 +157,8 @@ public struct KeyValueStore: Sendable, Hashable {
             return write(command, key: StoreKey(name), value: value)
         case .delete(let name):
             return write(command, key: StoreKey(name), value: nil)
+        case .transaction(let transaction):
+            return execute(transaction, isSystem: command.isSystem)
         }
     }
 
@@ -204,7 +214,7 @@ public struct KeyValueStore: Sendable, Hashable {
         return (.applied(revision: revision, found: current != nil), StoreChange(revision: revision, events: [event]))
     }
 
-    private mutating func detach(_ key: StoreKey, from lease: UInt64) {
+    mutating func detach(_ key: StoreKey, from lease: UInt64) {
         guard lease != 0 else { return }
         leaseTable[lease]?.keys.remove(key)
     }

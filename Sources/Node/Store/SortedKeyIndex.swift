@@ -191,6 +191,25 @@ public struct SortedKeyIndex: Sendable {
         return lowerBound(StoreKey(bytes: successor))
     }
 
+    /// The entries from the first key not less than `start`, in order, while `contains` holds for
+    /// their keys; keys starting with `skipping` are jumped over in one step (the etcd API's
+    /// ranges, which may not see `/_sys/`).
+    func entries(from start: StoreKey, while contains: ([UInt8]) -> Bool, skipping skipped: [UInt8]?) -> [Entry] {
+        var result: [Entry] = []
+        var position = lowerBound(start)
+        while position.chunk < chunks.count {
+            let entry = chunks[position.chunk][position.offset]
+            guard contains(entry.key.bytes) else { break }
+            if let skipped, entry.key.bytes.starts(with: skipped) {
+                position = lowerBound(ofSuccessorOf: skipped)
+                continue
+            }
+            result.append(entry)
+            position = advanced(position)
+        }
+        return result
+    }
+
     /// Every entry, in key order.
     var entries: FlattenSequence<[[Entry]]> { chunks.joined() }
 

@@ -10,6 +10,9 @@ public struct StoreCommand: Sendable, Hashable {
         case grantLease(id: UInt64, ttlMilliseconds: UInt64)
         /// Removes lease `id` and deletes every key attached to it, all in one revision.
         case revokeLease(id: UInt64)
+        /// etcd's Txn: compares, then one branch of puts, deletes and reads, at one revision.
+        /// The command's `condition` and `lease` are unused (each put names its own lease).
+        case transaction(StoreTransaction)
     }
 
     /// A compare-and-set guard, checked when the command is applied (so it is linearizable).
@@ -45,11 +48,11 @@ public struct StoreCommand: Sendable, Hashable {
         self.lease = lease
     }
 
-    /// The key a put or delete touches; nil for lease operations.
+    /// The key a put or delete touches; nil for lease operations and transactions.
     public var key: String? {
         switch operation {
         case .put(let key, _), .delete(let key): key
-        case .grantLease, .revokeLease: nil
+        case .grantLease, .revokeLease, .transaction: nil
         }
     }
 
@@ -63,7 +66,7 @@ public struct StoreCommand: Sendable, Hashable {
             switch operation {
             case .put: lease != 0
             case .delete: false
-            case .grantLease, .revokeLease: true
+            case .grantLease, .revokeLease, .transaction: true
             }
         let version: UInt8 = stamp != 0 ? 3 : needsVersion2 ? 2 : 1
         var bytes: [UInt8] = [version]
@@ -83,6 +86,9 @@ public struct StoreCommand: Sendable, Hashable {
         case .revokeLease(let id):
             bytes.append(4)
             bytes.appendLittleEndian(id)
+        case .transaction(let transaction):
+            bytes.append(5)
+            transaction.encode(into: &bytes)
         }
         switch condition {
         case .none: bytes.append(0)
@@ -115,6 +121,7 @@ public struct StoreCommand: Sendable, Hashable {
         case 3 where version >= 2:
             operation = .grantLease(id: try reader.uint64(), ttlMilliseconds: try reader.uint64())
         case 4 where version >= 2: operation = .revokeLease(id: try reader.uint64())
+        case 5 where version >= 2: operation = .transaction(try StoreTransaction(decoding: &reader))
         default: throw .malformed("operation")
         }
         switch try reader.byte() {
@@ -151,6 +158,8 @@ public enum StoreResult: Sendable, Hashable {
     case leaseGranted(id: UInt64)
     /// The idempotency key was used before with a different command: nothing changed.
     case idempotencyKeyReused
+    /// A transaction ran (whichever branch): what it did.
+    case transaction(TransactionOutcome)
 }
 
 public enum StoreDecodingError: Error, Hashable {
@@ -160,8 +169,15 @@ public enum StoreDecodingError: Error, Hashable {
 }
 
 extension StoreResult {
-    /// A tag byte and one number, shared by store snapshots and forwarded-write answers.
+    /// A tag byte and one number, shared by store snapshots and forwarded-write answers; a
+    /// transaction's outcome follows its tag and revision.
     func encode(into bytes: inout [UInt8]) {
+        if case .transaction(let outcome) = self {
+            bytes.append(9)
+            bytes.appendLittleEndian(outcome.revision)
+            outcome.encode(into: &bytes)
+            return
+        }
         let (tag, number): (UInt8, UInt64) =
             switch self {
             case .applied(let revision, let found): (found ? 2 : 1, revision)
@@ -171,6 +187,7 @@ extension StoreResult {
             case .leaseExists(let id): (6, id)
             case .leaseGranted(let id): (7, id)
             case .idempotencyKeyReused: (8, 0)
+            case .transaction: (9, 0)  // encoded above
             }
         bytes.append(tag)
         bytes.appendLittleEndian(number)
@@ -188,6 +205,10 @@ extension StoreResult {
         case 6: self = .leaseExists(id: number)
         case 7: self = .leaseGranted(id: number)
         case 8: self = .idempotencyKeyReused
+        case 9:
+            let outcome = try TransactionOutcome(decoding: &reader)
+            guard outcome.revision == number else { throw .malformed("transaction revision") }
+            self = .transaction(outcome)
         default: throw .malformed("store result")
         }
     }

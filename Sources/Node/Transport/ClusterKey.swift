@@ -39,3 +39,13 @@ public enum ClusterKeyError: Error, Hashable, CustomStringConvertible {
         }
     }
 }
+
+extension ClusterKey {
+    /// A public 63-bit number for `purpose`, the same on every member (e.g. the etcd API's
+    /// `cluster_id`). Derived like every other use, so it reveals nothing about the secret.
+    public func identifier(for purpose: String) -> UInt64 {
+        let bytes = derivedKey(for: purpose).withUnsafeBytes { Array($0.prefix(8)) }
+        return bytes.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << UInt64($1.offset * 8) }
+            & (UInt64.max >> 1)
+    }
+}
