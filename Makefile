@@ -12,7 +12,7 @@ CHAOS_NODES ?= 3,5
 CHAOS_KEYS ?= 3
 CHAOS_SEED ?= $(shell date +%s)
 
-.PHONY: bench chaos all deps build test unit-test sim bench-core bench-disk bench-node lint format start-cluster stop-cluster status failover-demo detection-demo start-stack stop-stack stack-status stack-failover rolling-restart clean
+.PHONY: bench chaos all deps build test unit-test test-ha sim bench-core bench-disk bench-node lint format start-cluster stop-cluster status failover-demo detection-demo start-stack stop-stack stack-status stack-failover rolling-restart clean
 
 all: build
 
@@ -48,7 +48,7 @@ build: deps
 	$(SWIFT) build
 
 ## Every test: lint, unit and integration tests, the CI-sized simulation, a short chaos round.
-test: lint unit-test sim chaos
+test: lint unit-test test-ha sim chaos
 
 ## Three test processes, not one: the pure cores' suites run seconds of CPU-bound simulation, and
 ## in one process they hold every thread of Swift concurrency's pool (one per core) while the
@@ -64,7 +64,14 @@ unit-test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --filter '$(PURE_TESTS)'
 	$(SWIFT) test --skip-build --no-parallel --skip '$(PURE_TESTS)' --skip '$(PROCESS_TESTS)'
-	$(SWIFT) test --skip-build --no-parallel --filter '$(PROCESS_TESTS)'
+	$(SWIFT) test --skip-build --no-parallel --filter '$(PROCESS_TESTS)' --skip '$(HA_TESTS)'
+
+HA_TESTS := ^IntegrationTests\.HA
+## Real PostgreSQL under Patroni, Redis under Sentinel, Patroni on raftgate as its DCS.
+test-ha: deps
+	$(call install_missing,$(STACK_PACKAGES),$(STOP_PACKAGED_STACK))
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --no-parallel --filter '$(HA_TESTS)'
 
 ## Many seeded simulation runs of 3- and 5-node clusters under faults; prints one summary line.
 ## A failure prints its seed and the command that replays it exactly.

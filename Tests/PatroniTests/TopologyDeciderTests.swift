@@ -127,6 +127,40 @@ struct TopologyDeciderTests {
         #expect(second.changed && second.topology.epoch == 42 && second.topology.replicas.isEmpty, "pg3 too far behind")
     }
 
+    /// One member's Patroni API unusable for many rounds — a replica's answering garbage (the
+    /// watcher drops an answer it cannot decode), then the primary's down — while PostgreSQL is
+    /// healthy everywhere: the epoch stays, writes and reads keep their members.
+    @Test func oneMembersAPIUnusableMovesNothing() throws {
+        var decider = try TopologyDecider(members: members, policy: policy)
+        for _ in 0..<3 { _ = decider.observe(Observe.healthy()) }
+        let before = decider.topology
+        for member in [1, 0] {
+            for _ in 0..<10 {
+                var round = Observe.healthy(written: 10_500, replayed: 10_000)
+                round[member] = round[member].without(patroni: true, cluster: true)
+                #expect(!decider.observe(round).changed, "pg\(member + 1)'s API unusable")
+            }
+        }
+        #expect(decider.topology == before)
+    }
+
+    /// A split DCS read for one round pauses writes (no majority names anyone), and the next
+    /// round with agreeing views restores the same primary under a new epoch — every gateway
+    /// sees both steps, in order.
+    @Test func aSplitRoundPausesWritesAndTheNextRestoresThem() throws {
+        var decider = try TopologyDecider(members: members, policy: policy)
+        for _ in 0..<3 { _ = decider.observe(Observe.healthy()) }
+        let before = decider.topology
+        var split = Observe.healthy()
+        split[1].cluster = ClusterObservation(leader: "pg2")
+        split[2].cluster = ClusterObservation(leader: nil)
+        let paused = decider.observe(split)
+        #expect(paused.changed && paused.topology.primary == nil && paused.topology.replicas == before.replicas)
+        let restored = decider.observe(Observe.healthy())
+        #expect(restored.changed && restored.topology.primary == before.primary)
+        #expect(restored.topology.epoch == before.epoch + 2)
+    }
+
     @Test func observationsOfStrangersAreIgnoredAndMissingMembersCountAsDown() throws {
         var decider = try TopologyDecider(members: ["pg1", "pg2"], policy: policy)
         var round = Observe.healthy()
