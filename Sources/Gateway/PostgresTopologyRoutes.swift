@@ -17,7 +17,7 @@ struct PostgresTopologyRoutes: Sendable {
         let view = PostgresTopologyView(
             gateway: postgres, leader: status.leader, isLeader: status.role == .leader, nodeID: status.id)
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Response(
             status: .ok, headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(view))))
