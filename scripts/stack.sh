@@ -303,11 +303,15 @@ acknowledged_after() { awk -v t="$2" 'NF == 3 && $3 ~ /^[0-9]+$/ && $1 > t {foun
 # (printf "%.0f": mawk prints a bare 13-digit number as 1.79602e+12, and %d overflows at 2^31.)
 outage() { awk 'NF == 3 && $3 ~ /^[0-9]+$/ {if (last && $2 - last > gap) {gap = $2 - last; end = $2}; last = $2} END {printf "%.0f %.0f\n", gap, end}' "$1"; }
 
-# route_timer OLD FILE: after the SIGKILL of pgOLD, polls the other members' pg_is_in_recovery()
-# and every gateway's GET /pg; writes "<ms the new primary left recovery> <ms every gateway
-# routed writes to it> <member>" to FILE (either time empty if not seen within 60 s).
+# route_timer OLD FILE KILLED_MS: after the SIGKILL of pgOLD, polls the other members'
+# pg_is_in_recovery() and every gateway's GET /pg; writes "<ms the new primary left recovery>
+# <ms every gateway routed writes to it> <member>" to FILE (either time empty if not seen within
+# 60 s). A fresh psql per poll sees the promotion late (by up to a few hundred ms on a loaded
+# machine), so the promotion's time is taken from the new primary's own log when it has it: the
+# millisecond stamp of "database system is ready to accept connections", which PostgreSQL logs
+# as the startup process ends recovery.
 route_timer() {
-    local old=$1 file=$2 left="" routed="" member="" id deadline=$((SECONDS + 60)) views port
+    local old=$1 file=$2 killed=$3 left="" routed="" member="" id deadline=$((SECONDS + 60)) views port ready
     while [ $SECONDS -lt $deadline ] && [ -z "$routed" ]; do
         if [ -z "$left" ]; then
             for id in $MEMBERS; do
@@ -328,6 +332,14 @@ route_timer() {
         fi
         [ -n "$routed" ] || sleep 0.02
     done
+    if [ -n "$member" ]; then
+        ready=$(grep -a "database system is ready to accept connections" "$STACK/$member/log/postgresql.log" 2>/dev/null |
+            tail -n 1 | awk '{print $1" "$2" "$3}')
+        if [ -n "$ready" ] && ready=$(date -d "$ready" +%s%3N 2>/dev/null) && [ "$ready" -gt "$killed" ] &&
+            [ "$ready" -le "$left" ]; then
+            left=$ready
+        fi
+    fi
     echo "$left $routed $member" >"$file"
 }
 
@@ -352,7 +364,7 @@ failover() {
     pid=$(postmaster_pid "$old" || true)
     kill -9 "$(cat "$PIDS/patroni$old.pid")"
     [ -n "$pid" ] && kill -9 "$pid"
-    route_timer "$old" "$STACK/failover-route.txt" &
+    route_timer "$old" "$STACK/failover-route.txt" "$killed_at" &
     local timer=$!
     # Whatever happens next, the killed member is started again: a run that stops half-way must
     # not leave the cluster a member short for the next one.
