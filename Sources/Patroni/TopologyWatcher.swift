@@ -62,7 +62,12 @@ public struct TopologyWatcher: LeaderService {
             if decision.topology != committed {
                 committed = await commit(decision, previous: committed, term: term) ?? committed
             }
-            try? await Task.sleep(until: started + settings.pollInterval, clock: .continuous)
+            // Between primaries every round counts: the next one comes sooner, so the new
+            // primary is routed to a fraction of an interval after it is out of recovery.
+            let interval =
+                decision.topology.primary == nil
+                ? max(settings.pollInterval / 5, .milliseconds(50)) : settings.pollInterval
+            try? await Task.sleep(until: started + interval, clock: .continuous)
         }
     }
 
