@@ -92,7 +92,9 @@ struct HAPatroniTopologyTests {
             "--pg-poll-ms", "200", "--pg-request-timeout-ms", "500",
         ]
         for id in 1...3 { try gateways.start(id) }
-        try #require(await gateways.settledLeader(within: 30) != nil, "the gateways elect a leader")
+        let settled = await gateways.settledLeader(within: 60)
+        try #require(
+            settled != nil, "the gateways elect a leader; gateway 1 says: \(gateways.log(1).suffix(2000))")
 
         // 1. They agree: pg1 primary, both replicas admitted, writes routed everywhere.
         let agreedOnPG1 = await poll(within: 60) { () async -> [PGView]? in
@@ -126,37 +128,50 @@ struct HAPatroniTopologyTests {
             gates[member]!.mode = .forward
         }
 
-        // 3. patronictl switchover to pg2: the gateways follow.
-        let switched = await pg.patronictl(["switchover", "--leader", "pg1", "--candidate", "pg2", "--force"])
+        // 3. patronictl switchover to the synchronous standby (in synchronous mode only it may
+        // take over): the gateways follow.
+        let standby = await poll(within: 60) { () async -> Int? in
+            for id in [2, 3] where await pg.isSyncStandby(id) { return id }
+            return nil
+        }
+        let candidate = try #require(standby, "pg2 or pg3 is the synchronous standby")
+        let switched = await pg.patronictl([
+            "switchover", "--leader", "pg1", "--candidate", "pg\(candidate)", "--force",
+        ])
         #expect(switched.status == 0, "patronictl switchover: \(switched.output)")
+        let switchedViews = await poll(within: 90) { () async -> [PGView]? in
+            guard let views = await Self.agreed(gateways), views[0].primary == "pg\(candidate)",
+                views.allSatisfy(\.writable)
+            else { return nil }
+            return views
+        }
+        let afterSwitchSeen = await Self.view(gateways, 1)?.routing ?? "-"
         let afterSwitch = try #require(
-            await poll(within: 90) { () async -> [PGView]? in
-                guard let views = await Self.agreed(gateways), views[0].primary == "pg2", views.allSatisfy(\.writable)
-                else { return nil }
-                return views
-            }, "every gateway routes to pg2 after the switchover")
+            switchedViews,
+            "every gateway routes to pg\(candidate) after the switchover; gateway 1: \(afterSwitchSeen); patronictl: \(switched.output)"
+        )
         #expect(afterSwitch[0].epoch > first[0].epoch && afterSwitch[0].timeline! > first[0].timeline!)
 
         // 4. SIGKILL the primary's PostgreSQL and Patroni once a synchronous standby exists (only
         // it may be promoted): a new primary is committed and every gateway routes to it.
+        let others = PatroniCluster.members.filter { $0 != candidate }
         #expect(
             await eventually(within: 90) {
-                for id in [1, 3]
-                where await HTTP.request("GET", "http://127.0.0.1:\(pg.apiPort(id))/sync").status == 200 {
-                    return true
-                }
+                for id in others where await pg.isSyncStandby(id) { return true }
                 return false
             }, "a synchronous standby to fail over to")
-        pg.killMember(2)
+        pg.killMember(candidate)
+        let killedViews = await poll(within: 120) { () async -> [PGView]? in
+            guard let views = await Self.agreed(gateways), let primary = views[0].primary, primary != "pg\(candidate)",
+                views.allSatisfy(\.writable), await pg.primary().map({ "pg\($0)" }) == primary
+            else { return nil }
+            return views
+        }
+        let afterKillSeen = await Self.view(gateways, 1)?.routing ?? "-"
         let afterKill = try #require(
-            await poll(within: 120) { () async -> [PGView]? in
-                guard let views = await Self.agreed(gateways), let primary = views[0].primary, primary != "pg2",
-                    views.allSatisfy(\.writable), await pg.primary().map({ "pg\($0)" }) == primary
-                else { return nil }
-                return views
-            }, "every gateway routes to Patroni's new primary after the SIGKILL")
+            killedViews, "every gateway routes to Patroni's new primary after the SIGKILL; gateway 1: \(afterKillSeen)")
         #expect(afterKill[0].timeline! > afterSwitch[0].timeline!)
-        #expect(!afterKill[0].replicas.contains("pg2"), "the dead member is no replica")
+        #expect(!afterKill[0].replicas.contains("pg\(candidate)"), "the dead member is no replica")
 
         // 5. A gateway cut off from its quorum (the other two stopped) stops routing writes, and
         // routes again once they are back.

@@ -93,6 +93,11 @@ final class PatroniCluster {
         await HTTP.request("GET", "http://127.0.0.1:\(apiPort(id))/replica").status == 200
     }
 
+    /// Patroni's `/sync`: 200 only on the synchronous standby.
+    func isSyncStandby(_ id: Int) async -> Bool {
+        await HTTP.request("GET", "http://127.0.0.1:\(apiPort(id))/sync").status == 200
+    }
+
     /// The PostgreSQL postmaster of member `id`, from its postmaster.pid.
     func postmaster(_ id: Int) -> Int32? {
         guard let text = try? String(contentsOfFile: directory(id) + "/data/postmaster.pid", encoding: .utf8),
