@@ -108,6 +108,10 @@ struct HAPatroniTopologyTests {
             agreedOnPG1, "every gateway routes to pg1 with pg2 and pg3 admitted; gateway 1: \(seen)")
         #expect(first.filter(\.observedHere).count == 1, "exactly one gateway, the leader, observes")
         #expect(first[0].members.map(\.role) == ["primary", "replica", "replica"])
+        let endpoints = (1...3).map { "127.0.0.1:\(gateways.http($0))" }.joined(separator: ",")
+        let status = await offThePool { try? ProcessClusterTests.run(["status", "--endpoints", endpoints]) }
+        let line = "POSTGRES primary pg1 (timeline \(first[0].timeline ?? 0))  replicas pg2,pg3"
+        #expect(status?.output.contains(line) == true, "raftgate status shows the primary: \(status?.output ?? "")")
 
         // 2. Bad input: a malformed Patroni answer from a replica's API, then the primary's API
         // down. Neither changes the topology (same epoch) nor cuts writes, for five rounds each.
