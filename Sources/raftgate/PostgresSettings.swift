@@ -11,7 +11,10 @@ struct PostgresOptions: ParsableArguments {
     var pgMembers: String?
     @Option(help: "Role the topology probes log in as, pg_monitor or superuser (RAFTGATE_PG_USER); default postgres.")
     var pgUser: String?
-    @Option(help: "Password of --pg-user (RAFTGATE_PG_PASSWORD); prefer --pg-passfile.")
+    @Option(
+        help:
+            "Password of --pg-user. Visible to every local user in the process list: prefer --pg-passfile or RAFTGATE_PG_PASSWORD."
+    )
     var pgPassword: String?
     @Option(help: "libpq password file (.pgpass format) for the probes (RAFTGATE_PG_PASSFILE).")
     var pgPassfile: String?

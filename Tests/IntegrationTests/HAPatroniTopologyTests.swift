@@ -87,8 +87,10 @@ struct HAPatroniTopologyTests {
         let members = PatroniCluster.members.map { id in
             "pg\(id)=127.0.0.1:\(pg.pgPort(id))@http://127.0.0.1:\(pg.base + 30 + id)"
         }
+        // The password through the environment, not a flag: flags show in every user's `ps`.
+        gateways.environment["RAFTGATE_PG_PASSWORD"] = PatroniCluster.password
         gateways.extraArguments += [
-            "--pg-members", members.joined(separator: ","), "--pg-password", PatroniCluster.password,
+            "--pg-members", members.joined(separator: ","),
             "--pg-poll-ms", "200", "--pg-request-timeout-ms", "500",
         ]
         for id in 1...3 { try gateways.start(id) }
