@@ -126,11 +126,18 @@ public final class StoreRouteSource: PostgresRouteSource {
     }
 
     private func update(topology: PostgresTopology?, revision: UInt64) {
-        let epochMoved = state.withLock { state -> Bool in
-            let moved = state.committed.topology?.epoch != topology?.epoch
+        let (epochMoved, previousEpoch) = state.withLock { state -> (Bool, UInt64?) in
+            let previous = state.committed.topology?.epoch
             state.committed.topology = topology
             state.committed.revision = revision
-            return moved
+            return (previous != topology?.epoch, previous)
+        }
+        if let topology, let previousEpoch, topology.epoch < previousEpoch {
+            // The watcher never commits one (TopologyDecider, TopologyRecord.epochFloor); an
+            // epoch-keyed consumer would miss this change, so say so loudly.
+            logger.error(
+                "committed postgres topology epoch went backwards",
+                metadata: ["from": "\(previousEpoch)", "to": "\(topology.epoch)", "revision": "\(revision)"])
         }
         if let topology, epochMoved {
             metrics.topologyApplied(epoch: topology.epoch)

@@ -26,11 +26,19 @@ public struct TopologyWatcher: LeaderService {
         // this leader has committed in its term and applied everything before, so no older
         // leader's last commit is missed.
         var committed: PostgresTopology?
+        var seed: PostgresTopology?
         while !Task.isCancelled {
             if case .value(let record, _) = await node.read(TopologyRecord.key, consistency: .linearizable) {
-                committed = record.map { record in
-                    TopologyRecord.decode(record.value)
-                        ?? PostgresTopology(epoch: record.version)  // unreadable: at least keep epochs rising
+                if let record {
+                    if let readable = TopologyRecord.decode(record.value) {
+                        committed = readable
+                        seed = readable
+                    } else {
+                        // Unreadable: continue above any epoch it may hold, and replace it with
+                        // the first decision whatever that is (`committed` stays nil).
+                        seed = PostgresTopology(
+                            epoch: TopologyRecord.epochFloor(record.value, version: record.version) + 1)
+                    }
                 }
                 break
             }
@@ -41,7 +49,7 @@ public struct TopologyWatcher: LeaderService {
         var decider: TopologyDecider
         do {
             decider = try TopologyDecider(
-                members: settings.members.map(\.name), policy: settings.policy, committed: committed)
+                members: settings.members.map(\.name), policy: settings.policy, committed: seed)
         } catch {
             // Validated when the settings were loaded; nothing to watch otherwise.
             logger.error("postgres topology watcher cannot start", metadata: ["error": "\(error)"])
