@@ -4,7 +4,7 @@ import Logging
 import NIOCore
 import Node
 
-/// Asks Patroni members' REST APIs, each request bounded by a short timeout. Patroni answers
+/// Asks Patroni members' REST APIs, each whole request bounded by a short timeout. Patroni answers
 /// `/patroni` with 503 (and the same JSON) while its PostgreSQL is not running, so the status code
 /// alone says nothing: an answer counts when its body decodes.
 public final class PatroniClient: Sendable {
@@ -39,12 +39,18 @@ public final class PatroniClient: Sendable {
         try PatroniCluster.decode(try await body(member.restURL + "/cluster"))
     }
 
+    /// The whole exchange — connect, head and body — within `timeout`. AsyncHTTPClient's own
+    /// deadline ends once the head has arrived, so an API that sends headers and then stalls
+    /// or trickles the body would otherwise hold the watcher's round indefinitely.
     private func body(_ url: String) async throws -> Data {
-        var request = HTTPClientRequest(url: url)
-        request.headers.add(name: "Accept", value: "application/json")
-        let response = try await client.execute(
-            request, timeout: .nanoseconds(Int64(timeout.nanoseconds)), logger: logger)
-        let buffer = try await response.body.collect(upTo: Self.maxBodyBytes)
-        return Data(buffer.readableBytesView)
+        let (client, timeout, logger) = (client, timeout, logger)
+        return try await Deadline.run(within: timeout, "GET \(url)") {
+            var request = HTTPClientRequest(url: url)
+            request.headers.add(name: "Accept", value: "application/json")
+            let response = try await client.execute(
+                request, timeout: .nanoseconds(Int64(timeout.nanoseconds)), logger: logger)
+            let buffer = try await response.body.collect(upTo: Self.maxBodyBytes)
+            return Data(buffer.readableBytesView)
+        }
     }
 }

@@ -3,9 +3,11 @@ import NIOPosix
 
 /// One polling round's I/O: every member's `/patroni` and `/cluster` and a libpq probe of its
 /// PostgreSQL, all at once. The probes run on `threads` (libpq blocks), never on an event loop or
-/// Swift concurrency's pool; each is bounded by libpq's connect_timeout and the probe's
-/// statement_timeout, each REST request by the client's timeout, so a round ends within a few
-/// seconds even when a member hangs.
+/// Swift concurrency's pool. Every source has the request timeout as a client-side deadline that
+/// needs nothing from the member (a whole HTTP exchange, libpq's connect and query), so a round
+/// ends within about that timeout even when a member hangs: the round decides with the sources
+/// that answered, and one that did not counts as not answering this round. A cancelled round
+/// returns at once.
 public struct TopologyPoller: Sendable {
     let settings: TopologyWatchSettings
     let client: PatroniClient
@@ -50,7 +52,8 @@ public struct TopologyPoller: Sendable {
         async let status = attempt { try await client.status(of: member) }
         async let cluster = attempt { try await client.cluster(of: member) }
         async let sql = attempt {
-            try await PostgresProbe.observe(settings.credentials.parameters(for: member.postgres), on: threads)
+            try await PostgresProbe.observe(
+                settings.credentials.parameters(for: member.postgres), on: threads, timeout: settings.requestTimeout)
         }
         var failures: [String] = []
         var observation = MemberObservation(name: member.name)
