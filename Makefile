@@ -68,7 +68,7 @@ unit-test: deps
 	$(SWIFT) test --skip-build --no-parallel --skip '$(PURE_TESTS)' --skip '$(PROCESS_TESTS)'
 	$(SWIFT) test --skip-build --no-parallel --filter '$(PROCESS_TESTS)' --skip '$(HA_TESTS)'
 
-HA_TESTS := ^IntegrationTests\.HA
+HA_TESTS := ^IntegrationTests\.HA(Patroni|Sentinel|EtcdDCS)
 ## Real PostgreSQL under Patroni, Redis under Sentinel, Patroni on raftgate as its DCS.
 test-ha: deps
 	$(call install_missing,$(STACK_PACKAGES),$(STOP_PACKAGED_STACK))

@@ -76,10 +76,18 @@ let package = Package(
         .executableTarget(name: "raft-bench-watch"),
         // PostgreSQL under Patroni: libpq (Debian's libpq-dev) and the topology decision.
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
-        .target(name: "Patroni", dependencies: ["CLibPQ", .product(name: "NIOPosix", package: "swift-nio")]),
+        // The topology watcher (leader-only) and the route source every node keeps sit on Node.
+        .target(
+            name: "Patroni",
+            dependencies: [
+                "CLibPQ", "Node", "Raft", .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]),
         .testTarget(
             name: "PatroniTests",
-            dependencies: ["Patroni", "TestSupport", .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: ["Patroni", "Node", "Raft", "TestSupport", .product(name: "NIOPosix", package: "swift-nio")],
             exclude: ["Fixtures"]),
         // Workers behind the gateways (DESIGN.md): the registry view, the SWIM mirror, health checks,
         // ejection and picking (pure), and the proxy's HTTP client. Knows no HTTP routes.
@@ -100,7 +108,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "Node", "Raft", "EtcdAPI", "Membership", "MembershipNIO", "Workers",
+                "Node", "Raft", "EtcdAPI", "Membership", "MembershipNIO", "Workers", "Patroni",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -126,7 +134,7 @@ let package = Package(
         .executableTarget(
             name: "raftgate",
             dependencies: [
-                "Gateway", "Node", "Raft", "Membership", "MembershipNIO", "Workers",
+                "Gateway", "Node", "Raft", "Membership", "MembershipNIO", "Workers", "Patroni",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -325,6 +325,8 @@ RG_DETECTION=$(printf '%s\n' "${RG_DETECTIONS[@]}" | median)
         echo "| write outage, libpq to whichever member is read-write | $(printf '%s\n' $PG_DIRECT_OUTAGES | median) | $PG_DIRECT_OUTAGES |"
         echo "| write outage through HAProxy :5440 (Patroni's checks) | $(printf '%s\n' $PG_PROXIED_OUTAGES | median) | $PG_PROXIED_OUTAGES |"
         echo "| HAProxy's first INSERT after the promotion — the delay raftgate's routing is to beat | $(printf '%s\n' $PG_PROXIED_AFTER | median) | $PG_PROXIED_AFTER |"
+        echo "| raftgate: every gateway's GET /pg routes writes to the new primary, after it left recovery (pg_is_in_recovery() false) | $(printf '%s\n' $PG_GATEWAY_ROUTED | median) | $PG_GATEWAY_ROUTED |"
+        echo "| raftgate: the same, after Patroni's /primary answered 200 (HAProxy's row above starts here) | $(printf '%s\n' $PG_GATEWAY_AFTER_PATRONI | median) | $PG_GATEWAY_AFTER_PATRONI |"
         echo "| raftgate /sql: first write after the promotion | not built yet (issue 12) | |"
         echo
         echo "Acknowledged INSERTs missing on the new primary, per run: $PG_MISSING."

@@ -15,13 +15,15 @@ if curl -s -m 1 -o /dev/null http://127.0.0.1:2381/health || curl -s -m 1 -o /de
 fi
 trap 'scripts/stack.sh stop >&2 || true' EXIT
 scripts/stack.sh start >&2
-promotions=() direct=() proxied=() after=() missing=()
+promotions=() direct=() proxied=() after=() missing=() routed=() routed_patroni=()
 for _ in $(seq "$RUNS"); do
     log=$(scripts/stack.sh failover 2>&1) || { echo "$log" >&2; exit 1; }
     promotions+=("$(sed -n 's/.* is the new primary, \([0-9]*\) ms after.*/\1/p' <<<"$log")")
     direct+=("$(sed -n 's/^write outage, direct [^:]*: \([0-9]*\) ms.*/\1/p' <<<"$log")")
     proxied+=("$(sed -n 's/^write outage, through HAProxy :5440: \([0-9]*\) ms.*/\1/p' <<<"$log")")
     after+=("$(sed -n 's/.*its first INSERT \(-*[0-9]*\) ms after the promotion.*/\1/p' <<<"$log")")
+    routed+=("$(sed -n 's/^raftgate: every gateway routed writes to [a-z0-9]* \(-*[0-9]*\) ms after it left recovery.*/\1/p' <<<"$log")")
+    routed_patroni+=("$(sed -n 's/^raftgate: every gateway routed writes .*; \(-*[0-9]*\) ms after Patroni.s \/primary said so$/\1/p' <<<"$log")")
     missing+=("$(sed -n 's/.*missing on the new primary: \([0-9]*\)$/\1/p' <<<"$log")")
 done
 echo "PG_PROMOTIONS='${promotions[*]}'"
@@ -29,3 +31,5 @@ echo "PG_DIRECT_OUTAGES='${direct[*]}'"
 echo "PG_PROXIED_OUTAGES='${proxied[*]}'"
 echo "PG_PROXIED_AFTER='${after[*]}'"
 echo "PG_MISSING='${missing[*]}'"
+echo "PG_GATEWAY_ROUTED='${routed[*]}'"
+echo "PG_GATEWAY_AFTER_PATRONI='${routed_patroni[*]}'"

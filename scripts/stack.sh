@@ -353,6 +353,46 @@ acknowledged_after() { awk -v t="$2" 'NF == 3 && $3 ~ /^[0-9]+$/ && $1 > t {foun
 # (printf "%.0f": mawk prints a bare 13-digit number as 1.79602e+12, and %d overflows at 2^31.)
 outage() { awk 'NF == 3 && $3 ~ /^[0-9]+$/ {if (last && $2 - last > gap) {gap = $2 - last; end = $2}; last = $2} END {printf "%.0f %.0f\n", gap, end}' "$1"; }
 
+# route_timer OLD FILE KILLED_MS: after the SIGKILL of pgOLD, polls the other members'
+# pg_is_in_recovery() and every gateway's GET /pg; writes "<ms the new primary left recovery>
+# <ms every gateway routed writes to it> <member>" to FILE (either time empty if not seen within
+# 60 s). A fresh psql per poll sees the promotion late (by up to a few hundred ms on a loaded
+# machine), so the promotion's time is taken from the new primary's own log when it has it: the
+# millisecond stamp of "database system is ready to accept connections", which PostgreSQL logs
+# as the startup process ends recovery.
+route_timer() {
+    local old=$1 file=$2 killed=$3 left="" routed="" member="" id deadline=$((SECONDS + 60)) views port ready
+    while [ $SECONDS -lt $deadline ] && [ -z "$routed" ]; do
+        if [ -z "$left" ]; then
+            for id in $MEMBERS; do
+                [ "$id" = "$old" ] && continue
+                if [ "$(psql "host=127.0.0.1 port=$(pg_port "$id") user=postgres dbname=postgres connect_timeout=1" \
+                    -Atq -c 'SELECT pg_is_in_recovery()' 2>/dev/null)" = f ]; then
+                    left=$(now_ms) member=pg$id
+                fi
+            done
+        fi
+        if [ -n "$left" ]; then
+            views=0
+            for port in 8081 8082 8083; do
+                curl -s -m 1 "http://127.0.0.1:$port/pg" | grep -q "\"primary\":\"$member\".*\"writable\":true" &&
+                    views=$((views + 1))
+            done
+            [ $views = 3 ] && routed=$(now_ms)
+        fi
+        [ -n "$routed" ] || sleep 0.02
+    done
+    if [ -n "$member" ]; then
+        ready=$(grep -a "database system is ready to accept connections" "$STACK/$member/log/postgresql.log" 2>/dev/null |
+            tail -n 1 | awk '{print $1" "$2" "$3}')
+        if [ -n "$ready" ] && ready=$(date -d "$ready" +%s%3N 2>/dev/null) && [ "$ready" -gt "$killed" ] &&
+            [ "$ready" -le "$left" ]; then
+            left=$ready
+        fi
+    fi
+    echo "$left $routed $member" >"$file"
+}
+
 failover() {
     choose_dcs
     local old new pid
@@ -375,6 +415,8 @@ failover() {
     pid=$(postmaster_pid "$old" || true)
     kill -9 "$(cat "$PIDS/patroni$old.pid")"
     [ -n "$pid" ] && kill -9 "$pid"
+    route_timer "$old" "$STACK/failover-route.txt" "$killed_at" &
+    local timer=$!
     # Whatever happens next, the killed member is started again: a run that stops half-way must
     # not leave the cluster a member short for the next one.
     trap 'start_member "$old"' EXIT
@@ -388,6 +430,9 @@ failover() {
     wait_for 30 acknowledged_after "$direct" "$killed_at" || echo "no direct INSERT succeeded within 30 s" >&2
     wait_for 30 acknowledged_after "$proxied" "$killed_at" || echo "no INSERT through HAProxy within 30 s" >&2
     stop_writers
+    wait "$timer" || true
+    local route
+    read -r -a route <<<"$(cat "$STACK/failover-route.txt") x x x"
 
     local direct_outage proxied_outage failed ids missing
     read -r -a direct_outage <<<"$(outage "$direct")"
@@ -403,6 +448,11 @@ failover() {
     echo "pg$new is the new primary, $((promoted_at - killed_at)) ms after the SIGKILL (Patroni REST /primary)"
     echo "write outage, direct (libpq read-write): ${direct_outage[0]} ms without an acknowledged INSERT"
     echo "write outage, through HAProxy :5440: ${proxied_outage[0]} ms; its first INSERT $((proxied_outage[1] - promoted_at)) ms after the promotion was seen"
+    if [ -n "${route[1]}" ] && [ "${route[1]}" != x ] && [ "${route[0]}" != x ]; then
+        echo "raftgate: every gateway routed writes to ${route[2]} $((route[1] - route[0])) ms after it left recovery (pg_is_in_recovery() false); $((route[1] - promoted_at)) ms after Patroni's /primary said so"
+    else
+        echo "raftgate: the gateways did not all route to the new primary within 60 s"
+    fi
     echo "acknowledged INSERTs: $(cat "$direct" "$proxied" | grep -Ec '^[0-9]+ [0-9]+ [0-9]+$'), failed: $failed, missing on the new primary: $missing"
 
     start_member "$old"

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import MembershipNIO
 import Node
+import Patroni
 import Prometheus
 import Raft
 
@@ -86,21 +87,9 @@ struct HealthRoutes: Sendable {
     /// 200 when this node knows a leader, heard from it within `maxLeaderSilence` (unless it leads),
     /// and has applied within `maxReplicaLag` of the leader's commit.
     func ready() async -> Response {
-        let status = await node.status
-        if let reason = await outOfService() { return verdict(false, reason, status) }
-        guard status.leader != nil else { return verdict(false, "no leader known", status) }
-        // A learner never campaigns, so it never forgets a leader it lost (partitioned away, or
-        // removed while cut off): the leader's silence, not its id, says whether data is fresh.
-        if status.role != .leader {
-            guard let silence = await node.leaderContactAge, silence <= maxLeaderSilence else {
-                return verdict(false, "leader silent for longer than \(maxLeaderSilence)", status)
-            }
-        }
-        let lag = await lagBehindLeader(status)
-        guard lag <= maxReplicaLag else {
-            return verdict(false, "applied \(lag) entries behind the leader's commit", status)
-        }
-        return verdict(true, "ready", status)
+        if let reason = await outOfService() { return verdict(false, reason, await node.status) }
+        let readiness = await node.readiness(ReadinessRule(maxLag: maxReplicaLag, maxLeaderSilence: maxLeaderSilence))
+        return verdict(readiness.ready, readiness.reason, readiness.status)
     }
 
     func full() async -> Response {
@@ -122,7 +111,7 @@ struct HealthRoutes: Sendable {
 public func makeGatewayRouter(
     node: RaftNode, limits: GatewayLimits = GatewayLimits(), metricsRegistry: PrometheusCollectorRegistry? = nil,
     membership: MembershipService? = nil, configCache: ConfigCache? = nil, adminToken: String? = nil,
-    lifecycle: NodeLifecycle? = nil, workers: WorkerGateway? = nil
+    lifecycle: NodeLifecycle? = nil, workers: WorkerGateway? = nil, postgres: PostgresTopologyService? = nil
 ) -> Router<BasicRequestContext> {
     let router = Router()
     let factory: any MetricsFactory =
@@ -155,6 +144,9 @@ public func makeGatewayRouter(
             proxy: workers.proxy, limits: limits, clientScheme: workers.clientScheme,
             publicServices: workers.publicServices
         ).register(on: proxied)
+    }
+    if let postgres {
+        PostgresTopologyRoutes(node: node, postgres: postgres).register(on: router)
     }
     HealthRoutes(node: node, lifecycle: lifecycle).register(on: router)
     if let lifecycle {

@@ -17,10 +17,14 @@
 ///    the wrong member.
 /// 4. **API down.** When no `/cluster` view answered at all — Patroni's REST API dead or cut off
 ///    everywhere — there is no lock evidence either way; the previous primary is kept if it is
-///    the only writable member on the newest timeline. A dead API therefore does not cut writes
-///    to a healthy primary, while any fresh evidence against it (a newer timeline, a second
-///    writable member, a probe that fails or says in recovery) still removes it. A member that
-///    was not already primary is never made primary without lock evidence.
+///    the only writable member on the newest timeline *and* the SQL probes of a strict majority
+///    of the members answered. A promotion elsewhere starts a new timeline, which a majority of
+///    probes cannot all miss (the new primary or a replica streaming from it reports it); a
+///    watcher that sees only the old primary cannot tell, so it keeps nothing. A dead API
+///    therefore does not cut writes to a healthy primary, while any fresh evidence against it (a
+///    newer timeline, a second writable member, a probe that fails or says in recovery) still
+///    removes it. A member that was not already primary is never made primary without lock
+///    evidence.
 public enum PrimaryRule {
     public struct Verdict: Sendable, Equatable {
         public var primary: PostgresTopology.Primary?
@@ -48,6 +52,14 @@ public enum PrimaryRule {
         if views.isEmpty {
             guard current.count == 1, let only = current.first, only.name == previous else {
                 return Verdict(primary: nil, reason: "no /cluster answered and no previous primary to keep")
+            }
+            let probed = observations.filter { $0.sql != nil }.count
+            guard probed * 2 > observations.count else {
+                return Verdict(
+                    primary: nil,
+                    reason:
+                        "no /cluster answered and only \(probed) of \(observations.count) probes did: a promotion elsewhere could go unseen"
+                )
             }
             return Verdict(
                 primary: .init(name: only.name, timeline: newest),

@@ -11,7 +11,8 @@ public struct TopologyDecider: Sendable {
     /// `committed` is the topology last committed by any leader. A new leader's watcher starts
     /// from it: its epoch continues, its primary is the one an API outage keeps, and its admitted
     /// replicas stay admitted until a sample says otherwise, so a leader change alone moves
-    /// nothing.
+    /// nothing. Members it names that are no longer configured are not carried over, and the
+    /// first round then differs from it, so that change gets an epoch of its own too.
     public init(members: [String], policy: TopologyPolicy = .default, committed: PostgresTopology? = nil)
         throws(PatroniConfigurationError)
     {
@@ -21,12 +22,11 @@ public struct TopologyDecider: Sendable {
         }
         self.members = members
         self.policy = policy
-        var seeded = committed ?? PostgresTopology()
-        if let primary = seeded.primary, !members.contains(primary.name) { seeded.primary = nil }
-        seeded.replicas = seeded.replicas.filter { members.contains($0) && $0 != seeded.primary?.name }
-        topology = seeded
+        // Compared against as committed (unconfigured names included): a round routes only
+        // configured members, so dropping one is a change and moves the epoch.
+        topology = committed ?? PostgresTopology()
         admissions = [:]
-        for name in seeded.replicas {
+        for name in topology.replicas where members.contains(name) && name != topology.primary?.name {
             admissions[name] = ReplicaAdmission(admitted: true, healthySamples: policy.admitAfterSamples)
         }
     }

@@ -7,6 +7,7 @@ import Membership
 import MembershipNIO
 import Metrics
 import Node
+import Patroni
 import Prometheus
 import Raft
 import ServiceLifecycle
@@ -50,6 +51,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var tls: TLSOptions
     @OptionGroup(title: "Workers") var workerOptions: WorkerOptions
     @OptionGroup(title: "Limits") var limitOptions: LimitOptions
+    @OptionGroup(title: "PostgreSQL under Patroni") var postgresOptions: PostgresOptions
 
     func run() async throws {
         let settings = try await ServeSettings.resolve(
@@ -57,7 +59,8 @@ struct Serve: AsyncParsableCommand {
                 config: config, id: id, dataDir: dataDir, http: http, health: health, raft: raft, peers: peers,
                 tickMs: tickMs, logLevel: logLevel, maxBodyBytes: maxBodyBytes, swim: swim, swimSeeds: swimSeeds,
                 clusterKey: clusterKey, insecureDev: insecureDev, swimReplayWindowMs: swimReplayWindowMs,
-                adminToken: adminToken, watchHistory: watchHistory, tls: tls.flags, limits: limitOptions),
+                adminToken: adminToken, watchHistory: watchHistory, tls: tls.flags, limits: limitOptions,
+                postgres: postgresOptions),
             environment: ProcessInfo.processInfo.environment)
         let workerSettings = try workerOptions.settings(environment: ProcessInfo.processInfo.environment)
         let publicServices = try workerOptions.publicServiceNames(environment: ProcessInfo.processInfo.environment)
@@ -151,6 +154,13 @@ struct Serve: AsyncParsableCommand {
             publicServices: publicServices, clientScheme: loadedTLS.api == nil ? "http" : "https",
             metricsFactory: metricsFactory,
             logger: Logger(label: "raftgate.workers"))
+        // PostgreSQL under Patroni: the route source on every node (`postgres?.routes`, a
+        // `PostgresRouteSource` for the SQL routes) and the leader-only topology watcher.
+        var postgres: PostgresTopologyService?
+        if let watch = settings.postgres {
+            postgres = await PostgresTopologyService.start(
+                node: node, settings: watch, metricsFactory: metricsFactory, logger: Logger(label: "raftgate.postgres"))
+        }
         // Idle connections are closed: Hummingbird keeps even an HTTP/1.0 connection open until the
         // client closes it, so without a timeout a client that never closes would hold a socket.
         let lifecycle = NodeLifecycle(node: node, plan: lifecycleSettings.plan, logger: logger)
@@ -171,7 +181,8 @@ struct Serve: AsyncParsableCommand {
         let api = Application(
             router: makeGatewayRouter(
                 node: node, limits: limits, metricsRegistry: registry, membership: membership,
-                configCache: configCache, adminToken: settings.adminToken, lifecycle: lifecycle, workers: workers),
+                configCache: configCache, adminToken: settings.adminToken, lifecycle: lifecycle, workers: workers,
+                postgres: postgres),
             server: try loadedTLS.server(
                 .guardedHTTP1(
                     connectionLimits,
@@ -198,6 +209,7 @@ struct Serve: AsyncParsableCommand {
         await workers.stop()
         configCache.stop()
         await node.stop()
+        await postgres?.stop()
         logger.info("stopped")
     }
 }

@@ -27,6 +27,13 @@ struct Status: AsyncParsableCommand {
         let answers = addresses.map { address in (address, Result { try Self.fetchView(address) }) }
         print(Self.table(answers))
         let views = answers.compactMap { try? $0.1.get() }
+        // PostgreSQL under Patroni, when the gateways watch it: the leader's answer (it has the
+        // live round), else any node's committed topology.
+        let ordered = answers.sorted { (try? $0.1.get().role) == "leader" && (try? $1.1.get().role) != "leader" }
+        for (address, answer) in ordered where (try? answer.get()) != nil {
+            if let line = Self.postgresLine(address) { print(line) }
+            break
+        }
         if views.isEmpty { throw ExitCode(1) }
         if !views.contains(where: { $0.role == "leader" }) { throw ExitCode(2) }
     }
@@ -35,6 +42,26 @@ struct Status: AsyncParsableCommand {
         let (status, body) = try PlainHTTPClient.get("/cluster", from: address)
         guard status == 200 else { throw PlainHTTPClient.Failure(description: "HTTP \(status)") }
         return try JSONDecoder().decode(ClusterView.self, from: Data(body))
+    }
+
+    /// One line on the PostgreSQL topology from `address`'s `GET /pg`; nil when the node does not
+    /// watch Patroni (404) or does not answer.
+    static func postgresLine(_ address: Address) -> String? {
+        struct View: Decodable {
+            var epoch: UInt64
+            var primary: String?
+            var timeline: Int?
+            var replicas: [String]
+            var writable: Bool
+            var writableReason: String
+        }
+        guard let answer = try? PlainHTTPClient.get("/pg", from: address), answer.status == 200,
+            let view = try? JSONDecoder().decode(View.self, from: Data(answer.body))
+        else { return nil }
+        let primary = view.primary.map { "\($0) (timeline \(view.timeline ?? 0))" } ?? "none"
+        let replicas = view.replicas.isEmpty ? "none" : view.replicas.joined(separator: ",")
+        return "POSTGRES primary \(primary)  replicas \(replicas)  epoch \(view.epoch)  "
+            + (view.writable ? "writes routed" : "writes refused at \(address): \(view.writableReason)")
     }
 
     static func table(_ answers: [(Address, Result<ClusterView, any Error>)]) -> String {

@@ -51,6 +51,39 @@ struct PostgresProbeTests {
         }
     }
 
+    /// The server's host freezes after the connection is made (the relay stops forwarding but
+    /// keeps both sockets open): the query gives up at its client-side deadline, which needs
+    /// nothing from the server — `statement_timeout` is set far out and could not fire anyway.
+    @Test func aServerThatGoesSilentMidQueryIsGivenUpOnAtTheDeadline() async throws {
+        try await ThrowawayPostgres.with { server in
+            let relay = try FreezableRelay(upstream: server.port)
+            defer { relay.stop() }
+            let parameters =
+                server.parameters.map { $0.keyword == "port" ? ($0.keyword, String(relay.port)) : $0 }
+                + [("options", "-c statement_timeout=600000")]
+            let outcome = await finished(within: .seconds(30)) { () async -> (before: String, after: String) in
+                await offThePool {
+                    do {
+                        let connection = try PostgresConnection(parameters, deadline: .now + .seconds(10))
+                        let before = try connection.query("SELECT 1", deadline: .now + .seconds(10))
+                        relay.freeze()
+                        do {
+                            _ = try connection.query("SELECT 2", deadline: .now + .milliseconds(300))
+                            return ("\(before)", "answered")
+                        } catch {
+                            return ("\(before)", "\(error)")
+                        }
+                    } catch {
+                        return ("\(error)", "")
+                    }
+                }
+            }
+            let result = try #require(outcome, "the query was still waiting after 30 s")
+            #expect(result.before == "[[Optional(\"1\")]]")
+            #expect(result.after.contains("deadline"), "\(result.after)")
+        }
+    }
+
     @Test func aClosedPortIsAConnectionError() async throws {
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()

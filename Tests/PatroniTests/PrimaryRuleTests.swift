@@ -76,6 +76,22 @@ struct PrimaryRuleTests {
         #expect(PrimaryRule.decide(failed, previous: "pg1").primary == nil, "no source left says it is writable")
     }
 
+    /// The watcher sees only the old primary (its Patroni dead, the other members cut off): a
+    /// promotion elsewhere would be invisible, so it is not kept. One more probe answering on
+    /// the same timeline (a majority: no newer timeline exists there) keeps it.
+    @Test func apiDownKeepsThePrimaryOnlyWithAMajorityOfProbes() {
+        let alone = [
+            MemberObservation(name: "pg1", sql: SQLObservation(inRecovery: false, timeline: 1, currentLSN: LSN(10))),
+            MemberObservation(name: "pg2"), MemberObservation(name: "pg3"),
+        ]
+        let verdict = PrimaryRule.decide(alone, previous: "pg1")
+        #expect(verdict.primary == nil)
+        #expect(verdict.reason.contains("1 of 3 probes"))
+        var withPG3 = alone
+        withPG3[2].sql = SQLObservation(inRecovery: true, timeline: 1, receiveLSN: LSN(10), replayLSN: LSN(10))
+        #expect(PrimaryRule.decide(withPG3, previous: "pg1").primary == .init(name: "pg1", timeline: 1))
+    }
+
     /// Only the primary's own Patroni is down: the others' views still name it.
     @Test func thePrimarysOwnAPIDown() {
         var round = Observe.healthy()

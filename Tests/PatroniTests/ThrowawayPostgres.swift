@@ -1,4 +1,5 @@
 import Foundation
+import Patroni
 import TestSupport
 
 /// A PostgreSQL 15 of the test's own: initdb into a temporary directory, started on a loopback
@@ -53,9 +54,10 @@ struct ThrowawayPostgres: Sendable {
             ],
             log: directory.appendingPathComponent("postgres.log"), asPostgres: true)
         let server = ThrowawayPostgres(directory: directory, port: port, pid: process.processIdentifier)
-        // Ready once it accepts a TCP connection; PostgreSQL listens only after recovery.
+        // Ready once it lets us in: it listens while still starting up (refusing logins then).
         let deadline = Date().addingTimeInterval(60)
-        while LoopbackSocket.connect(port: port).map({ close($0) }) == nil {
+        let parameters = server.parameters
+        while await !offThePool({ (try? PostgresConnection(parameters, deadline: .now + .seconds(5))) != nil }) {
             guard Date() < deadline, process.isRunning else {
                 await server.stop()
                 throw ThrowawayPostgresError("PostgreSQL did not listen on \(port); log in \(directory.path)")

@@ -127,6 +127,40 @@ struct TopologyDeciderTests {
         #expect(second.changed && second.topology.epoch == 42 && second.topology.replicas.isEmpty, "pg3 too far behind")
     }
 
+    /// One member's Patroni API unusable for many rounds — a replica's answering garbage (the
+    /// watcher drops an answer it cannot decode), then the primary's down — while PostgreSQL is
+    /// healthy everywhere: the epoch stays, writes and reads keep their members.
+    @Test func oneMembersAPIUnusableMovesNothing() throws {
+        var decider = try TopologyDecider(members: members, policy: policy)
+        for _ in 0..<3 { _ = decider.observe(Observe.healthy()) }
+        let before = decider.topology
+        for member in [1, 0] {
+            for _ in 0..<10 {
+                var round = Observe.healthy(written: 10_500, replayed: 10_000)
+                round[member] = round[member].without(patroni: true, cluster: true)
+                #expect(!decider.observe(round).changed, "pg\(member + 1)'s API unusable")
+            }
+        }
+        #expect(decider.topology == before)
+    }
+
+    /// A split DCS read for one round pauses writes (no majority names anyone), and the next
+    /// round with agreeing views restores the same primary under a new epoch — every gateway
+    /// sees both steps, in order.
+    @Test func aSplitRoundPausesWritesAndTheNextRestoresThem() throws {
+        var decider = try TopologyDecider(members: members, policy: policy)
+        for _ in 0..<3 { _ = decider.observe(Observe.healthy()) }
+        let before = decider.topology
+        var split = Observe.healthy()
+        split[1].cluster = ClusterObservation(leader: "pg2")
+        split[2].cluster = ClusterObservation(leader: nil)
+        let paused = decider.observe(split)
+        #expect(paused.changed && paused.topology.primary == nil && paused.topology.replicas == before.replicas)
+        let restored = decider.observe(Observe.healthy())
+        #expect(restored.changed && restored.topology.primary == before.primary)
+        #expect(restored.topology.epoch == before.epoch + 2)
+    }
+
     @Test func observationsOfStrangersAreIgnoredAndMissingMembersCountAsDown() throws {
         var decider = try TopologyDecider(members: ["pg1", "pg2"], policy: policy)
         var round = Observe.healthy()
@@ -137,6 +171,60 @@ struct TopologyDeciderTests {
         let lonely = decider.observe([Observe.healthy()[1]])
         #expect(lonely.topology.primary == nil)
         #expect(lonely.members[0].note == "PostgreSQL probe failed")
+    }
+
+    /// pg4 was removed from the configuration, then leadership moved: the new watcher's first
+    /// round routes without pg4, which is a change, so it gets a new epoch (an epoch-keyed pool
+    /// must notice it).
+    @Test func droppingAnUnconfiguredMemberMovesTheEpoch() throws {
+        let committed = PostgresTopology(epoch: 7, primary: .init(name: "pg1", timeline: 1), replicas: ["pg2", "pg4"])
+        var decider = try TopologyDecider(members: members, policy: policy, committed: committed)
+        let blind = Observe.healthy().map { $0.without(patroni: true, cluster: true) }
+        let first = decider.observe(blind)
+        #expect(first.changed)
+        #expect(first.topology == PostgresTopology(epoch: 8, primary: committed.primary, replicas: ["pg2"]))
+        #expect(!decider.observe(blind).changed)
+    }
+
+    /// Over a long mixed run (failovers, outages, split views, lag, missing members) the epoch
+    /// never goes backwards, moves by exactly one whenever the routes change and never otherwise.
+    @Test func theEpochMovesOnEveryRouteChangeAndNeverBack() throws {
+        var decider = try TopologyDecider(
+            members: members, policy: policy,
+            committed: PostgresTopology(epoch: 3, primary: .init(name: "pg3", timeline: 1), replicas: ["pg4"]))
+        var split = Observe.healthy()
+        split[1].cluster = ClusterObservation(leader: "pg2")
+        split[2].cluster = ClusterObservation(leader: nil)
+        let palette: [[MemberObservation]] = [
+            Observe.healthy(), Observe.healthy(written: 10_000, replayed: 1_000),
+            Observe.healthy().map { $0.without(patroni: true, cluster: true) }, split,
+            [Observe.healthy()[1]], [],
+            [
+                MemberObservation(name: "pg1"), Observe.primary("pg2", timeline: 2, writtenAt: 20_000, views: "pg2"),
+                Observe.replica("pg3", timeline: 2, replayedTo: 20_000, views: "pg2"),
+            ],
+            [
+                Observe.primary("pg1", timeline: 3, writtenAt: 30_000, views: "pg1"),
+                Observe.replica("pg2", timeline: 3, replayedTo: 30_000, views: "pg1"), MemberObservation(name: "pg3"),
+            ],
+        ]
+        var previous = decider.topology
+        var random: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for step in 0..<2_000 {
+            random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let decision = decider.observe(palette[Int((random >> 33) % UInt64(palette.count))])
+            let moved = !decision.topology.routesLike(previous)
+            #expect(decision.changed == moved, "step \(step)")
+            #expect(decision.topology.epoch == previous.epoch + (moved ? 1 : 0), "step \(step)")
+            previous = decision.topology
+        }
+        #expect(previous.epoch > 3)
+    }
+
+    @Test func anUnreadableRecordsEpochIsAFloor() {
+        #expect(TopologyRecord.epochFloor(Array("{\"epoch\":12,\"primary\":7}".utf8), version: 5) == 12)
+        #expect(TopologyRecord.epochFloor(Array("{\"epoch\":\"five\"}".utf8), version: 5) == 5)
+        #expect(TopologyRecord.epochFloor(Array("not json".utf8), version: 2) == 2)
     }
 
     @Test func badMemberListsAreRefused() {
