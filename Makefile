@@ -4,15 +4,16 @@ SIM_SEEDS ?= 3000
 SIM_STEPS ?= 3000
 
 # Debian packages the build needs; `make deps` installs whichever are missing.
-# libpq-dev for CLibPQ; postgresql-15 because PatroniTests probe a PostgreSQL they start themselves.
-DEBIAN_PACKAGES := liblz4-dev libpq-dev postgresql-15 pkg-config haproxy curl iptables openssl
+# libpq-dev for CLibPQ; postgresql-15 because PatroniTests probe a PostgreSQL they start themselves;
+# libhiredis-dev (0.14.1) for CHiredis.
+DEBIAN_PACKAGES := liblz4-dev libpq-dev postgresql-15 pkg-config haproxy curl iptables openssl libhiredis-dev
 
 CHAOS_SECONDS ?= 120
 CHAOS_NODES ?= 3,5
 CHAOS_KEYS ?= 3
 CHAOS_SEED ?= $(shell date +%s)
 
-.PHONY: bench chaos all deps build test unit-test sim bench-core bench-disk bench-node lint format start-cluster stop-cluster status failover-demo detection-demo start-stack stop-stack stack-status stack-failover rolling-restart clean
+.PHONY: bench chaos all deps build test unit-test test-ha sim bench-core bench-disk bench-node lint format start-cluster stop-cluster status failover-demo detection-demo start-stack stop-stack stack-status stack-failover rolling-restart clean
 
 all: build
 
@@ -32,11 +33,12 @@ STOP_PACKAGED_ETCD := if command -v systemctl >/dev/null && systemctl is-active 
 	    echo "stopping and disabling the etcd service the package started"; $$sudo systemctl disable --now etcd; fi;
 
 # The full stack's packages: PostgreSQL 15, Patroni 3.0.2 and etcd 3.4 (Patroni's DCS for now).
-STACK_PACKAGES := postgresql patroni etcd-server
+# Redis 7 and its Sentinel for the Redis tier (make test-ha, the full stack).
+STACK_PACKAGES := postgresql patroni etcd-server redis-server redis-sentinel
 
 # Those packages enable system services (etcd, PostgreSQL's cluster `main`, patroni) and start them
 # where systemd runs; the stack runs its own processes, so the services are stopped and disabled.
-STOP_PACKAGED_STACK := if command -v systemctl >/dev/null; then for unit in etcd postgresql patroni; do \
+STOP_PACKAGED_STACK := if command -v systemctl >/dev/null; then for unit in etcd postgresql patroni redis-server redis-sentinel; do \
 	    if systemctl is-enabled --quiet $$unit 2>/dev/null || systemctl is-active --quiet $$unit 2>/dev/null; then \
 	        echo "stopping and disabling the $$unit service the package installed"; $$sudo systemctl disable $$unit; \
 	        if [ -d /run/systemd/system ]; then $$sudo systemctl stop $$unit; fi; fi; done; fi;
@@ -48,7 +50,7 @@ build: deps
 	$(SWIFT) build
 
 ## Every test: lint, unit and integration tests, the CI-sized simulation, a short chaos round.
-test: lint unit-test sim chaos
+test: lint unit-test test-ha sim chaos
 
 ## Three test processes, not one: the pure cores' suites run seconds of CPU-bound simulation, and
 ## in one process they hold every thread of Swift concurrency's pool (one per core) while the
@@ -64,7 +66,14 @@ unit-test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --filter '$(PURE_TESTS)'
 	$(SWIFT) test --skip-build --no-parallel --skip '$(PURE_TESTS)' --skip '$(PROCESS_TESTS)'
-	$(SWIFT) test --skip-build --no-parallel --filter '$(PROCESS_TESTS)'
+	$(SWIFT) test --skip-build --no-parallel --filter '$(PROCESS_TESTS)' --skip '$(HA_TESTS)'
+
+HA_TESTS := ^IntegrationTests\.HA
+## Real PostgreSQL under Patroni, Redis under Sentinel, Patroni on raftgate as its DCS.
+test-ha: deps
+	$(call install_missing,$(STACK_PACKAGES),$(STOP_PACKAGED_STACK))
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --no-parallel --filter '$(HA_TESTS)'
 
 ## Many seeded simulation runs of 3- and 5-node clusters under faults; prints one summary line.
 ## A failure prints its seed and the command that replays it exactly.

@@ -50,6 +50,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var tls: TLSOptions
     @OptionGroup(title: "Workers") var workerOptions: WorkerOptions
     @OptionGroup(title: "Limits") var limitOptions: LimitOptions
+    @OptionGroup(title: "Redis under Sentinel") var redisOptions: RedisOptions
 
     func run() async throws {
         let settings = try await ServeSettings.resolve(
@@ -61,6 +62,8 @@ struct Serve: AsyncParsableCommand {
             environment: ProcessInfo.processInfo.environment)
         let workerSettings = try workerOptions.settings(environment: ProcessInfo.processInfo.environment)
         let publicServices = try workerOptions.publicServiceNames(environment: ProcessInfo.processInfo.environment)
+        let sentinelSettings = try redisOptions.settings(
+            configFile: config, environment: ProcessInfo.processInfo.environment)
 
         // One line per event on stderr, each carrying the node id.
         let level = settings.logLevel
@@ -151,6 +154,12 @@ struct Serve: AsyncParsableCommand {
             publicServices: publicServices, clientScheme: loadedTLS.api == nil ? "http" : "https",
             metricsFactory: metricsFactory,
             logger: Logger(label: "raftgate.workers"))
+        var redis: RedisGateway?
+        if let sentinelSettings {
+            redis = await RedisGateway.start(
+                node: node, settings: sentinelSettings, configCache: configCache, metricsFactory: metricsFactory,
+                logger: Logger(label: "raftgate.redis"))
+        }
         // Idle connections are closed: Hummingbird keeps even an HTTP/1.0 connection open until the
         // client closes it, so without a timeout a client that never closes would hold a socket.
         let lifecycle = NodeLifecycle(node: node, plan: lifecycleSettings.plan, logger: logger)
@@ -171,7 +180,8 @@ struct Serve: AsyncParsableCommand {
         let api = Application(
             router: makeGatewayRouter(
                 node: node, limits: limits, metricsRegistry: registry, membership: membership,
-                configCache: configCache, adminToken: settings.adminToken, lifecycle: lifecycle, workers: workers),
+                configCache: configCache, adminToken: settings.adminToken, lifecycle: lifecycle, workers: workers,
+                redis: redis),
             server: try loadedTLS.server(
                 .guardedHTTP1(
                     connectionLimits,
@@ -196,6 +206,7 @@ struct Serve: AsyncParsableCommand {
         await membership.leave()
         watcher.cancel()
         await workers.stop()
+        await redis?.stop()
         configCache.stop()
         await node.stop()
         logger.info("stopped")

@@ -26,6 +26,7 @@ struct Status: AsyncParsableCommand {
         }
         let answers = addresses.map { address in (address, Result { try Self.fetchView(address) }) }
         print(Self.table(answers))
+        if let redis = StatusRedis.line(addresses) { print(redis) }
         let views = answers.compactMap { try? $0.1.get() }
         if views.isEmpty { throw ExitCode(1) }
         if !views.contains(where: { $0.role == "leader" }) { throw ExitCode(2) }
