@@ -35,6 +35,7 @@ public final class RedisMasterPool: Sendable {
     private let threads: NIOThreadPool
     private let flight: ResolveFlight
     private let state = NIOLockedValueBox(State())
+    private let lastFailureLog = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
     private let logger: Logger
 
     init(settings: SentinelSettings, querier: SentinelQuerier, metrics: RedisMetrics, logger: Logger) {
@@ -176,7 +177,19 @@ public final class RedisMasterPool: Sendable {
                 await close([opened.box])
             }
         }
+        logFailure(why)
         throw .noMaster(why)
+    }
+
+    /// At most one line a second: during an outage every request fails the same way.
+    private func logFailure(_ why: String) {
+        let now = ContinuousClock.now
+        let due = lastFailureLog.withLockedValue { last -> Bool in
+            guard last.map({ now - $0 >= .seconds(1) }) ?? true else { return false }
+            last = now
+            return true
+        }
+        if due { logger.warning("no verified Redis master", metadata: ["reason": "\(why)"]) }
     }
 
     /// Takes a verified connection into the pool, switching master if it is a new one.

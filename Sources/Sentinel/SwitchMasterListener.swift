@@ -44,6 +44,7 @@ public final class SwitchMasterListener: Sendable {
                 let connection = try RedisConnection(
                     sentinel, connectTimeout: settings.connectTimeout, commandTimeout: settings.commandTimeout)
                 try connection.send([Array("SUBSCRIBE".utf8), Array("+switch-master".utf8)])
+                logger.info("subscribed to +switch-master", metadata: ["sentinel": "\(sentinel)"])
                 while !isStopped {
                     guard let message = try connection.nextReply(waiting: pollInterval) else { continue }
                     if let hint = Self.hint(message, masterName: settings.masterName) {
@@ -54,7 +55,7 @@ public final class SwitchMasterListener: Sendable {
                     }
                 }
             } catch {
-                logger.debug("Sentinel subscription lost", metadata: ["sentinel": "\(sentinel)", "error": "\(error)"])
+                logger.info("Sentinel subscription lost", metadata: ["sentinel": "\(sentinel)", "error": "\(error)"])
                 // Wait before reconnecting, in small steps so a shutdown is not held up.
                 for _ in 0..<5 where !isStopped { usleep(100_000) }
             }

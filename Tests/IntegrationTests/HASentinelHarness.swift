@@ -46,6 +46,9 @@ final class RedisSentinelStack {
         var arguments = [
             "--port", "\(redisPort(index))", "--bind", "127.0.0.1", "--dir", directory, "--save", "",
             "--appendonly", "no", "--protected-mode", "no", "--daemonize", "no",
+            // The directory in the process title, so a crashed run's leftover is found by it
+            // (`LeftoverProcesses` matches command lines; Redis rewrites its own).
+            "--proc-title-template", "{title} {listen-addr} \(directory)",
         ]
         if let master { arguments += ["--replicaof", "127.0.0.1", "\(redisPort(master))"] }
         try launch("redis\(index)", Self.redisServer, arguments)
@@ -64,6 +67,7 @@ final class RedisSentinelStack {
             sentinel down-after-milliseconds \(masterName) 1000
             sentinel failover-timeout \(masterName) 10000
             sentinel parallel-syncs \(masterName) 2
+            proc-title-template "{title} {listen-addr} {server-mode} {config-file}"
 
             """
         let path = directory + "/sentinel.conf"

@@ -61,15 +61,20 @@ struct HASentinelTests {
         cluster.nodeArguments[3] = ["--redis-sentinels", "\(real[0]),\(real[1]),\(liar.endpoint)"]
         for id in 1...3 { try cluster.start(id) }
         let leader = try #require(await cluster.settledLeader(within: 60))
+        // A gateway that could not bind its ports (another test process holding them) has exited.
+        for id in 1...3 { try #require(cluster.isRunning(id), "gateway \(id) exited: \(cluster.log(id).suffix(500))") }
         let node = "http://127.0.0.1:\(cluster.http(leader))"
         for (tenant, digest, limit) in [
             ("acme", Self.acmeDigest, #"{"perSecond":100000,"burst":100000}"#),
             ("globex", Self.globexDigest, #"{"perSecond":1,"burst":3}"#),
         ] {
             let config = #"{"apiKeys":["sha256:\#(digest)"],"rateLimit":\#(limit)}"#
+            // Retried: on a loaded machine the leader can change under the first try (503).
             #expect(
-                await HTTP.request("PUT", "\(node)/config/\(tenant)", body: Data(config.utf8), headers: Self.admin)
-                    .status == 200)
+                await eventually(within: 30) {
+                    await HTTP.request("PUT", "\(node)/config/\(tenant)", body: Data(config.utf8), headers: Self.admin)
+                        .status == 200
+                }, "config \(tenant) not written")
         }
 
         // Every gateway sees the master the leader committed, and gateway 3's liar is outvoted.
@@ -127,7 +132,8 @@ struct HASentinelTests {
 
         // Keys written before the failover, and replicated to both replicas.
         for index in 0..<30 {
-            #expect(await cache("PUT", cluster, index % 3 + 1, "before-\(index)", body: "v\(index)").status == 200)
+            let put = await cache("PUT", cluster, index % 3 + 1, "before-\(index)", body: "v\(index)")
+            #expect(put.status == 200, "gateway \(index % 3 + 1): \(put)")
         }
         #expect(
             await eventually(within: 20) {
@@ -232,6 +238,10 @@ struct HASentinelTests {
         #expect(await cache("PUT", cluster, 3, "liar-outvoted", body: "yes").status == 200)
         #expect(
             (await redisView(cluster, 3)?["inUse"] as? [String: Any])?["master"] as? String == "\(promoted)")
+        // `raftgate status` names the master under its table.
+        let endpoints = (1...3).map { "127.0.0.1:\(cluster.http($0))" }.joined(separator: ",")
+        let status = try ProcessClusterTests.run(["status", "--endpoints", endpoints])
+        #expect(status.output.contains("Redis master: \(promoted) (epoch "), "\(status.output)")
         let metrics = await HTTP.request("GET", "http://127.0.0.1:\(cluster.http(1))/metrics").body
         #expect(metrics.contains("raftgate_redis_master_changes_total"))
         #expect(metrics.contains(#"raftgate_redis_commands_total{result="ok"}"#))
