@@ -243,6 +243,9 @@ LIFECYCLE_ROWS=$(RG="$RG" LIFECYCLE_RUNS="$RUNS" bench/lifecycle.sh)
 echo "bench: worker proxy (bench/workers.sh)"
 bench/workers.sh "$WORK/workers.md" >/dev/null
 
+echo "bench: Redis under Sentinel (bench/redis.sh)"
+bench/redis.sh "$WORK/redis.md" >/dev/null || echo "Redis rows failed (see above)" >"$WORK/redis.md"
+
 # --- the table ---------------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "-") printf "%.2f×", a / b; else print "-" }'; }
 field() { echo "${RESULT[$1]}" | awk -v n="$2" '{print $n}'; }
@@ -329,6 +332,8 @@ RG_DETECTION=$(printf '%s\n' "${RG_DETECTIONS[@]}" | median)
     echo "not bounded by the tick."
     echo
     cat "$WORK/workers.md"
+    echo
+    cat "$WORK/redis.md"
 } >"$WORK/table.md"
 mkdir -p bench/results
 cp "$WORK/table.md" "bench/results/$(date -u +%Y-%m-%d).md"
