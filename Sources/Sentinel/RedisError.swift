@@ -21,14 +21,4 @@ public enum RedisError: Error, Sendable, Hashable, CustomStringConvertible {
         case .shutDown: "the Redis client is shut down"
         }
     }
-
-    /// Whether the server itself is at fault or gone (unreachable, wrong role), as opposed to a
-    /// command it refused for its own reasons.
-    public var isUnavailable: Bool {
-        switch self {
-        case .connection, .noMaster, .shutDown: true
-        case .reply(let message): message.hasPrefix("READONLY") || message.hasPrefix("LOADING")
-        case .unexpected: false
-        }
-    }
 }

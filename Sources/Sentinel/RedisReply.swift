@@ -42,10 +42,4 @@ public enum RedisReply: Sendable, Hashable {
         }
         return fields
     }
-
-    /// The error's first word (`READONLY`, `NOSCRIPT`, `ERR`, …).
-    public var errorCode: String? {
-        guard case .error(let message) = self else { return nil }
-        return message.split(separator: " ", maxSplits: 1).first.map(String.init)
-    }
 }
