@@ -6,7 +6,8 @@ SIM_STEPS ?= 3000
 # Debian packages the build needs; `make deps` installs whichever are missing.
 # libpq-dev for CLibPQ; postgresql-15 because PatroniTests probe a PostgreSQL they start themselves.
 # etcd-server because the etcd API's answers are compared with a real etcd 3.4's (EtcdCompatibilityTests).
-DEBIAN_PACKAGES := liblz4-dev libpq-dev postgresql-15 pkg-config haproxy curl iptables openssl etcd-server
+# libhiredis-dev (0.14.1) for CHiredis.
+DEBIAN_PACKAGES := liblz4-dev libpq-dev postgresql-15 pkg-config haproxy curl iptables openssl etcd-server libhiredis-dev
 
 CHAOS_SECONDS ?= 120
 CHAOS_NODES ?= 3,5
@@ -34,11 +35,12 @@ STOP_PACKAGED_ETCD := if command -v systemctl >/dev/null && systemctl is-active 
 
 # The full stack's packages: PostgreSQL 15, Patroni 3.0.2 and etcd 3.4 (Patroni's DCS with STACK_DCS=etcd,
 # and the comparison in `make bench`; by default the gateways are its DCS).
-STACK_PACKAGES := postgresql patroni etcd-server
+# Redis 7 and its Sentinel for the Redis tier (make test-ha, the full stack).
+STACK_PACKAGES := postgresql patroni etcd-server redis-server redis-sentinel
 
 # Those packages enable system services (etcd, PostgreSQL's cluster `main`, patroni) and start them
 # where systemd runs; the stack runs its own processes, so the services are stopped and disabled.
-STOP_PACKAGED_STACK := if command -v systemctl >/dev/null; then for unit in etcd postgresql patroni; do \
+STOP_PACKAGED_STACK := if command -v systemctl >/dev/null; then for unit in etcd postgresql patroni redis-server redis-sentinel; do \
 	    if systemctl is-enabled --quiet $$unit 2>/dev/null || systemctl is-active --quiet $$unit 2>/dev/null; then \
 	        echo "stopping and disabling the $$unit service the package installed"; $$sudo systemctl disable $$unit; \
 	        if [ -d /run/systemd/system ]; then $$sudo systemctl stop $$unit; fi; fi; done; fi;

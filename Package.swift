@@ -89,6 +89,18 @@ let package = Package(
             name: "PatroniTests",
             dependencies: ["Patroni", "Node", "Raft", "TestSupport", .product(name: "NIOPosix", package: "swift-nio")],
             exclude: ["Fixtures"]),
+        // Redis under Sentinel: hiredis (Debian's libhiredis-dev), discovery, the master pool, the
+        // rate limiter and cache commands, and the leader's topology watcher. Knows no HTTP routes.
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .target(
+            name: "Sentinel",
+            dependencies: [
+                "CHiredis", "Node", .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
+        .testTarget(name: "SentinelTests", dependencies: ["Sentinel", "Node"]),
         // Workers behind the gateways (DESIGN.md): the registry view, the SWIM mirror, health checks,
         // ejection and picking (pure), and the proxy's HTTP client. Knows no HTTP routes.
         .target(
@@ -108,7 +120,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "Node", "Raft", "EtcdAPI", "Membership", "MembershipNIO", "Workers", "Patroni",
+                "Node", "Raft", "EtcdAPI", "Membership", "MembershipNIO", "Workers", "Patroni", "Sentinel",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -134,7 +146,7 @@ let package = Package(
         .executableTarget(
             name: "raftgate",
             dependencies: [
-                "Gateway", "Node", "Raft", "Membership", "MembershipNIO", "Workers", "Patroni",
+                "Gateway", "Node", "Raft", "Membership", "MembershipNIO", "Workers", "Patroni", "Sentinel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -155,11 +167,13 @@ let package = Package(
         // Starts real `raftgate` processes (built by `swift build`, which `swift test` runs first).
         // Node and Raft for the fuzz round's handshakes and frames.
         .testTarget(
-            name: "IntegrationTests", dependencies: ["raftgate", "raftgate-echo", "TestSupport", "Node", "Raft"]),
+            name: "IntegrationTests",
+            dependencies: ["raftgate", "raftgate-echo", "TestSupport", "Node", "Raft", "Sentinel"]),
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "Node", "Raft", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "Gateway", "Node", "Raft", "TestSupport", "Sentinel",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),

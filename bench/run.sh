@@ -249,6 +249,8 @@ bench/workers.sh "$WORK/workers.md" >/dev/null
 
 echo "bench: range reads of 10,000 keys beside writes (bench/ranges.sh)"
 RG="$RG" bench/ranges.sh "$WORK/ranges.md" >/dev/null
+echo "bench: Redis under Sentinel (bench/redis.sh)"
+bench/redis.sh "$WORK/redis.md" >/dev/null || echo "Redis rows failed (see above)" >"$WORK/redis.md"
 
 # --- the table ---------------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "-") printf "%.2f×", a / b; else print "-" }'; }
@@ -347,6 +349,8 @@ RG_DETECTION=$(printf '%s\n' "${RG_DETECTIONS[@]}" | median)
     cat "$WORK/ranges.md"
     echo
     cat "$WORK/workers.md"
+    echo
+    cat "$WORK/redis.md"
 } >"$WORK/table.md"
 mkdir -p bench/results
 cp "$WORK/table.md" "bench/results/$(date -u +%Y-%m-%d).md"

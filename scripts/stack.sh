@@ -203,6 +203,82 @@ pg_ready() {
 
 patronictl_list() { patronictl -c "$STACK/pg1/patroni.yml" list 2>/dev/null; }
 
+# --- Redis under Sentinel --------------------------------------------------------------------
+# Three Redis 7 (redis i on 637(8+i): 6379 the first master, 6380 and 6381 its replicas) and three
+# Sentinels on 2637(8+i) (quorum 2, down-after-milliseconds 2000, failover-timeout 10000). Data,
+# configs (the Sentinels rewrite theirs) and logs under $STACK/redis*, $STACK/sentinel*.
+redis_port() { echo $((6378 + $1)); }
+sentinel_port() { echo $((26378 + $1)); }
+REDIS_DOWN_AFTER_MS=2000
+
+start_redis_tier() {
+    need redis-server
+    need redis-sentinel
+    local id dir replica master
+    # The master is redis 1 on a first start, afterwards whichever Sentinel 1 last wrote into its
+    # config (Sentinels rewrite it on failover): every other one starts as its replica.
+    master=$(awk '$1 == "sentinel" && $2 == "monitor" {print $5}' "$STACK/sentinel1/sentinel.conf" 2>/dev/null | tail -n 1 || true)
+    master=${master:-$(redis_port 1)}
+    for id in $MEMBERS; do
+        alive "redis$id" && continue
+        dir=$STACK/redis$id
+        mkdir -p "$dir"
+        replica=()
+        [ "$(redis_port "$id")" = "$master" ] || replica=(--replicaof 127.0.0.1 "$master")
+        redis-server --port "$(redis_port "$id")" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly no \
+            --protected-mode no ${replica[@]+"${replica[@]}"} >>"$LOGS/redis$id.log" 2>&1 &
+        echo $! >"$PIDS/redis$id.pid"
+    done
+    for id in $MEMBERS; do
+        alive "sentinel$id" && continue
+        dir=$STACK/sentinel$id
+        mkdir -p "$dir"
+        [ -f "$dir/sentinel.conf" ] || cat >"$dir/sentinel.conf" <<CONF
+port $(sentinel_port "$id")
+bind 127.0.0.1
+protected-mode no
+dir $dir
+sentinel monitor mymaster 127.0.0.1 $(redis_port 1) 2
+sentinel down-after-milliseconds mymaster $REDIS_DOWN_AFTER_MS
+sentinel failover-timeout mymaster 10000
+sentinel parallel-syncs mymaster 1
+CONF
+        redis-sentinel "$dir/sentinel.conf" >>"$LOGS/sentinel$id.log" 2>&1 &
+        echo $! >"$PIDS/sentinel$id.pid"
+    done
+}
+
+redis_master() {
+    local address
+    address=$(redis-cli -p "$(sentinel_port 1)" sentinel get-master-addr-by-name mymaster 2>/dev/null | paste -sd: -) || true
+    echo "${address:-unknown}"
+}
+
+redis_ready() {
+    local id info
+    for id in $MEMBERS; do
+        info=$(redis-cli -p "$(sentinel_port "$id")" sentinel master mymaster 2>/dev/null | paste -sd' ') || return 1
+        grep -q 'num-slaves 2' <<<"$info" && grep -q 'num-other-sentinels 2' <<<"$info" || return 1
+    done
+}
+
+stop_redis_tier() {
+    local id
+    for id in $MEMBERS; do alive "sentinel$id" && stop_pid "sentinel$id" "$(cat "$PIDS/sentinel$id.pid")" 10; done
+    for id in $MEMBERS; do alive "redis$id" && stop_pid "redis$id" "$(cat "$PIDS/redis$id.pid")" 10; done
+    return 0
+}
+
+redis_tier_status() {
+    local id
+    echo "Redis (master per Sentinel 1: $(redis_master)):"
+    for id in $MEMBERS; do
+        printf 'redis%s :%s %s   sentinel%s :%s %s\n' "$id" "$(redis_port "$id")" \
+            "$(redis-cli -p "$(redis_port "$id")" role 2>/dev/null | head -n 1 || echo down)" "$id" "$(sentinel_port "$id")" \
+            "$(redis-cli -p "$(sentinel_port "$id")" ping 2>/dev/null || echo down)"
+    done
+}
+
 # --- gateways and HAProxy ---------------------------------------------------------------------
 start_gateway() {
     local id=$1
@@ -250,6 +326,7 @@ start() {
     start_dcs
 
     for id in $MEMBERS; do start_member "$id"; done
+    start_redis_tier
     for id in $MEMBERS; do start_gateway "$id"; done
     alive haproxy || haproxy -f "$EXAMPLE/haproxy.cfg" -D -p "$PIDS/haproxy.pid"
 
@@ -262,6 +339,7 @@ start() {
         echo "(logs in $LOGS/ and $STACK/pg*/log/)" >&2
         exit 1
     }
+    wait_for 60 redis_ready || { echo "Redis and its Sentinels are not up (logs in $LOGS/)" >&2; exit 1; }
     patronictl_list
     cat <<TXT
 raftgate full stack is up.
@@ -270,6 +348,7 @@ raftgate full stack is up.
   Patroni REST              http://127.0.0.1:8011 :8012 :8013   (/patroni /cluster /primary /replica)
   PostgreSQL via HAProxy    127.0.0.1:5440 (primary)  :5444 (replicas)  — Patroni's checks
   Patroni's DCS             $STACK_DCS at $(dcs_hosts)
+  Redis / Sentinels         127.0.0.1:6379 :6380 :6381 / :26379 :26380 :26381 (master now: $(redis_master))
   HAProxy stats             http://127.0.0.1:8404
   pids, logs, data          $STACK/
 Try:
@@ -298,6 +377,7 @@ stop() {
     # The gateways after Patroni: they may be its DCS, which a stopping Patroni still talks to.
     for id in $MEMBERS; do alive "gateway$id" && stop_pid "gateway$id" "$(cat "$PIDS/gateway$id.pid")" 20; done
     for id in $MEMBERS; do alive "etcd$id" && stop_pid "etcd$id" "$(cat "$PIDS/etcd$id.pid")" 10; done
+    stop_redis_tier
     rm -f "$PIDS"/*.pid
     echo "stopped"
 }
@@ -315,6 +395,8 @@ status() {
             "$(curl -s -m 1 -o /dev/null -w '%{http_code}' "http://127.0.0.1:1000$id/primary" || true)" \
             "$id" "$(etcd_healthy "$id" && echo healthy || echo down)"
     done
+    echo
+    redis_tier_status
 }
 
 # SIGKILL the primary's Patroni and PostgreSQL under two streams of INSERTs (each its own psql):

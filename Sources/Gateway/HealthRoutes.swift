@@ -111,7 +111,8 @@ struct HealthRoutes: Sendable {
 public func makeGatewayRouter(
     node: RaftNode, limits: GatewayLimits = GatewayLimits(), metricsRegistry: PrometheusCollectorRegistry? = nil,
     membership: MembershipService? = nil, configCache: ConfigCache? = nil, adminToken: String? = nil,
-    lifecycle: NodeLifecycle? = nil, workers: WorkerGateway? = nil, postgres: PostgresTopologyService? = nil
+    lifecycle: NodeLifecycle? = nil, workers: WorkerGateway? = nil, postgres: PostgresTopologyService? = nil,
+    redis: RedisGateway? = nil
 ) -> Router<BasicRequestContext> {
     let router = Router()
     let factory: any MetricsFactory =
@@ -140,6 +141,14 @@ public func makeGatewayRouter(
             middleware: ProxyTenantGate(
                 tenants: configCache.map { TenantAuthentication(cache: $0) },
                 publicServices: workers.publicServices))
+        let publicServices = workers.publicServices
+        proxied.add(
+            middleware: TenantRateLimit(redis: redis) { request in
+                ProxyTenantGate<BasicRequestContext>.service(ofPath: request.uri.path).map {
+                    !publicServices.contains($0)
+                }
+                    ?? false
+            })
         ProxyRoutes(
             proxy: workers.proxy, limits: limits, clientScheme: workers.clientScheme,
             publicServices: workers.publicServices
@@ -147,6 +156,15 @@ public func makeGatewayRouter(
     }
     if let postgres {
         PostgresTopologyRoutes(node: node, postgres: postgres).register(on: router)
+    }
+    if let redis {
+        RedisRoutes(redis: redis).register(on: router)
+        if let configCache {
+            let cache = router.group("cache")
+            cache.add(middleware: TenantAuthentication(cache: configCache))
+            cache.add(middleware: TenantRateLimit(redis: redis))
+            CacheRoutes(redis: redis, limits: limits).register(on: cache)
+        }
     }
     HealthRoutes(node: node, lifecycle: lifecycle).register(on: router)
     if let lifecycle {

@@ -52,6 +52,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup(title: "Workers") var workerOptions: WorkerOptions
     @OptionGroup(title: "Limits") var limitOptions: LimitOptions
     @OptionGroup(title: "PostgreSQL under Patroni") var postgresOptions: PostgresOptions
+    @OptionGroup(title: "Redis under Sentinel") var redisOptions: RedisOptions
 
     func run() async throws {
         let settings = try await ServeSettings.resolve(
@@ -64,6 +65,8 @@ struct Serve: AsyncParsableCommand {
             environment: ProcessInfo.processInfo.environment)
         let workerSettings = try workerOptions.settings(environment: ProcessInfo.processInfo.environment)
         let publicServices = try workerOptions.publicServiceNames(environment: ProcessInfo.processInfo.environment)
+        let sentinelSettings = try redisOptions.settings(
+            configFile: config, environment: ProcessInfo.processInfo.environment)
 
         // One line per event on stderr, each carrying the node id.
         let level = settings.logLevel
@@ -161,6 +164,12 @@ struct Serve: AsyncParsableCommand {
             postgres = await PostgresTopologyService.start(
                 node: node, settings: watch, metricsFactory: metricsFactory, logger: Logger(label: "raftgate.postgres"))
         }
+        var redis: RedisGateway?
+        if let sentinelSettings {
+            redis = await RedisGateway.start(
+                node: node, settings: sentinelSettings, configCache: configCache, metricsFactory: metricsFactory,
+                logger: Logger(label: "raftgate.redis"))
+        }
         // Idle connections are closed: Hummingbird keeps even an HTTP/1.0 connection open until the
         // client closes it, so without a timeout a client that never closes would hold a socket.
         let lifecycle = NodeLifecycle(node: node, plan: lifecycleSettings.plan, logger: logger)
@@ -182,7 +191,7 @@ struct Serve: AsyncParsableCommand {
             router: makeGatewayRouter(
                 node: node, limits: limits, metricsRegistry: registry, membership: membership,
                 configCache: configCache, adminToken: settings.adminToken, lifecycle: lifecycle, workers: workers,
-                postgres: postgres),
+                postgres: postgres, redis: redis),
             server: try loadedTLS.server(
                 .guardedHTTP1(
                     connectionLimits,
@@ -207,6 +216,7 @@ struct Serve: AsyncParsableCommand {
         await membership.leave()
         watcher.cancel()
         await workers.stop()
+        await redis?.stop()
         configCache.stop()
         await node.stop()
         await postgres?.stop()

@@ -26,6 +26,7 @@ struct Status: AsyncParsableCommand {
         }
         let answers = addresses.map { address in (address, Result { try Self.fetchView(address) }) }
         print(Self.table(answers))
+        if let redis = StatusRedis.line(addresses) { print(redis) }
         let views = answers.compactMap { try? $0.1.get() }
         // PostgreSQL under Patroni, when the gateways watch it: the leader's answer (it has the
         // live round), else any node's committed topology.

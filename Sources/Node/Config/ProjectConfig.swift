@@ -15,6 +15,14 @@ public struct ProjectConfig: Sendable, Hashable, Codable {
         public var perSecond: Int
         /// The bucket's size: how many requests may arrive at once.
         public var burst: Int
+        /// When Redis cannot be asked: `open` (the default, admit and count) or `closed` (503).
+        public var failMode: String?
+
+        public init(perSecond: Int, burst: Int, failMode: String? = nil) {
+            self.perSecond = perSecond
+            self.burst = burst
+            self.failMode = failMode
+        }
     }
 
     public struct Postgres: Sendable, Hashable, Codable {
@@ -54,6 +62,8 @@ public struct ProjectConfig: Sendable, Hashable, Codable {
         public static let maxConnections = 1...1000
         public static let defaultMaxConnections = 10
         public static let maxRoutes = 100
+        /// `rateLimit.failMode`: what the rate limit does while Redis cannot be asked.
+        public static let failModes: Set<String> = ["open", "closed"]
         /// Project names: 1–63 of a–z, 0–9, `-` and `_`, starting with a letter or digit (they name
         /// pools, rate-limit keys and cache namespaces, so they stay plain).
         public static func isProjectName(_ text: String) -> Bool {
@@ -123,6 +133,9 @@ public struct ProjectConfig: Sendable, Hashable, Codable {
         if let rateLimit {
             try Self.check(rateLimit.perSecond, in: Rules.perSecond, "rateLimit.perSecond")
             try Self.check(rateLimit.burst, in: Rules.burst, "rateLimit.burst")
+            if let failMode = rateLimit.failMode, !Rules.failModes.contains(failMode) {
+                throw .invalid(field: "rateLimit.failMode", reason: "must be \"open\" or \"closed\"")
+            }
         }
         if let postgres {
             for (field, value) in [("database", postgres.database), ("user", postgres.user)]
@@ -170,7 +183,7 @@ public struct ProjectConfig: Sendable, Hashable, Codable {
 
 extension ProjectConfig.RateLimit {
     private enum CodingKeys: String, CodingKey, CaseIterable {
-        case perSecond, burst
+        case perSecond, burst, failMode
     }
 
     public init(from decoder: any Decoder) throws {
@@ -178,6 +191,7 @@ extension ProjectConfig.RateLimit {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         perSecond = try StrictKeys.integer(container, .perSecond)
         burst = try StrictKeys.integer(container, .burst)
+        failMode = try container.decodeIfPresent(String.self, forKey: .failMode)
     }
 }
 

@@ -1,0 +1,275 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOPosix
+
+/// Connections to the Redis master, used one command at a time, their blocking hiredis calls run
+/// on a thread pool of their own.
+///
+/// Every new connection follows the Sentinel client guidelines: resolve through the Sentinels
+/// (majority, `MasterDiscovery`), connect, `ROLE` must say master (`RoleCheck`) — else resolve
+/// again. When the master changes (seen while connecting, told by the committed topology, or a
+/// `+switch-master` hint confirmed by the majority) the pool's generation moves on: idle
+/// connections to the old master are closed at once, busy ones when they are returned, so no
+/// command goes to the old master after the switch is known.
+public final class RedisMasterPool: Sendable {
+    public struct Status: Sendable, Hashable {
+        /// The master this pool's connections were verified against; nil before the first
+        /// connection and after an invalidation.
+        public var master: RedisEndpoint?
+        public var epoch: UInt64
+        public var idleConnections: Int
+        public var generation: UInt64
+    }
+
+    private struct State {
+        var master: RedisEndpoint?
+        var epoch: UInt64 = 0
+        var generation: UInt64 = 0
+        var idle: [ConnectionBox] = []
+        var connected = false
+        var shutDown = false
+    }
+
+    let settings: SentinelSettings
+    let metrics: RedisMetrics
+    private let threads: NIOThreadPool
+    private let flight: ResolveFlight
+    private let state = NIOLockedValueBox(State())
+    private let lastFailureLog = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
+    private let logger: Logger
+
+    init(settings: SentinelSettings, querier: SentinelQuerier, metrics: RedisMetrics, logger: Logger) {
+        self.settings = settings
+        self.metrics = metrics
+        self.logger = logger
+        flight = ResolveFlight(querier: querier, metrics: metrics)
+        threads = NIOThreadPool(numberOfThreads: max(1, settings.poolSize))
+        threads.start()
+    }
+
+    public var status: Status {
+        state.withLockedValue {
+            Status(master: $0.master, epoch: $0.epoch, idleConnections: $0.idle.count, generation: $0.generation)
+        }
+    }
+
+    func shutdown() async {
+        let idle = state.withLockedValue { state in
+            state.shutDown = true
+            defer { state.idle = [] }
+            return state.idle
+        }
+        await close(idle)
+        try? await threads.shutdownGracefully()
+    }
+
+    // MARK: Commands
+
+    /// Runs one command on the master. A broken connection or a `READONLY` answer (the master was
+    /// demoted under us) invalidates the master and the command is tried once more on a freshly
+    /// resolved one — so a command may reach Redis twice when the first try's reply was lost.
+    public func execute(_ arguments: [[UInt8]]) async throws(RedisError) -> RedisReply {
+        var failure = RedisError.noMaster("not tried")
+        for _ in 0..<2 {
+            let box: ConnectionBox
+            do {
+                box = try await checkout()
+            } catch {
+                failure = error
+                break
+            }
+            do {
+                let reply = try await run(box, arguments)
+                if case .error(let message) = reply, message.hasPrefix("READONLY") {
+                    metrics.roleMismatches.increment()
+                    invalidate(box.connection.endpoint, reason: message)
+                    await close([box])
+                    failure = .reply(message)
+                    continue
+                }
+                await checkin(box)
+                if case .error = reply {
+                    metrics.commandsErrorReply.increment()
+                } else {
+                    metrics.commandsOK.increment()
+                }
+                return reply
+            } catch {
+                invalidate(box.connection.endpoint, reason: "\(error)")
+                await close([box])
+                failure = error
+            }
+        }
+        metrics.commandsUnavailable.increment()
+        throw failure
+    }
+
+    public func execute(_ arguments: String...) async throws(RedisError) -> RedisReply {
+        try await execute(arguments.map { Array($0.utf8) })
+    }
+
+    private func run(_ box: ConnectionBox, _ arguments: [[UInt8]]) async throws(RedisError) -> RedisReply {
+        do {
+            return try await threads.runIfActive { try box.connection.command(arguments) }
+        } catch let error as RedisError {
+            throw error
+        } catch {
+            throw .shutDown
+        }
+    }
+
+    private func checkout() async throws(RedisError) -> ConnectionBox {
+        let (shutDown, reused) = state.withLockedValue { state -> (Bool, ConnectionBox?) in
+            (state.shutDown, state.shutDown ? nil : state.idle.popLast())
+        }
+        guard !shutDown else { throw .shutDown }
+        if let reused { return reused }
+        return try await connect()
+    }
+
+    private func checkin(_ box: ConnectionBox) async {
+        let keep = state.withLockedValue { state -> Bool in
+            guard !state.shutDown, box.generation == state.generation, !box.connection.isBroken,
+                state.idle.count < settings.poolSize
+            else { return false }
+            state.idle.append(box)
+            return true
+        }
+        if !keep { await close([box]) }
+    }
+
+    // MARK: Connecting
+
+    /// Resolve, connect, verify — the guidelines' loop, `resolveAttempts` times at most.
+    private func connect() async throws(RedisError) -> ConnectionBox {
+        var why = "no attempt"
+        for attempt in 0..<max(1, settings.resolveAttempts) {
+            if attempt > 0 { try? await Task.sleep(for: settings.resolveBackoff) }
+            let decision = await flight.resolve()
+            guard case .resolved(let resolution) = decision else {
+                if case .undecided(let reason) = decision { why = reason }
+                continue
+            }
+            let settings = settings
+            let opened: (box: ConnectionBox, verdict: RoleCheck.Verdict)
+            do {
+                opened = try await threads.runIfActive {
+                    let connection = try RedisConnection(
+                        resolution.master, connectTimeout: settings.connectTimeout,
+                        commandTimeout: settings.commandTimeout)
+                    _ = try connection.command("CLIENT", "SETNAME", settings.clientName)
+                    let verdict = RoleCheck.verdict(try connection.command("ROLE"))
+                    return (ConnectionBox(connection), verdict)
+                }
+            } catch {
+                why = "\(resolution.master): \(error)"
+                continue
+            }
+            switch opened.verdict {
+            case .accept:
+                return adopt(resolution, opened.box.connection)
+            case .reResolve(let reason):
+                metrics.roleMismatches.increment()
+                logger.warning(
+                    "Sentinels named a Redis that is not a master; resolving again",
+                    metadata: ["candidate": "\(resolution.master)", "reason": "\(reason)"])
+                why = "\(resolution.master): \(reason)"
+                await close([opened.box])
+            }
+        }
+        logFailure(why)
+        throw .noMaster(why)
+    }
+
+    /// At most one line a second: during an outage every request fails the same way.
+    private func logFailure(_ why: String) {
+        let now = ContinuousClock.now
+        let due = lastFailureLog.withLockedValue { last -> Bool in
+            guard last.map({ now - $0 >= .seconds(1) }) ?? true else { return false }
+            last = now
+            return true
+        }
+        if due { logger.warning("no verified Redis master", metadata: ["reason": "\(why)"]) }
+    }
+
+    /// Takes a verified connection into the pool, switching master if it is a new one.
+    private func adopt(_ resolution: MasterDiscovery.Resolution, _ connection: RedisConnection) -> ConnectionBox {
+        let (box, stale, previous, isReconnect) = state.withLockedValue {
+            state -> (ConnectionBox, [ConnectionBox], RedisEndpoint?, Bool) in
+            let isReconnect = state.connected
+            state.connected = true
+            var stale: [ConnectionBox] = []
+            let previous = state.master
+            if state.master != resolution.master {
+                state.generation += 1
+                stale = state.idle
+                state.idle = []
+                state.master = resolution.master
+            }
+            state.epoch = resolution.epoch
+            return (ConnectionBox(connection, generation: state.generation), stale, previous, isReconnect)
+        }
+        if isReconnect { metrics.reconnects.increment() }
+        if previous != resolution.master {
+            metrics.masterChanges.increment()
+            logger.info(
+                "Redis master in use", metadata: ["master": "\(resolution.master)", "epoch": "\(resolution.epoch)"])
+        }
+        if !stale.isEmpty { Task { await self.close(stale) } }
+        return box
+    }
+
+    // MARK: Switching
+
+    /// Forgets `endpoint` as the master (it broke, or answered READONLY): idle connections close
+    /// and the next command resolves again.
+    func invalidate(_ endpoint: RedisEndpoint, reason: String) {
+        let stale = state.withLockedValue { state -> [ConnectionBox]? in
+            guard state.master == endpoint else { return nil }
+            state.master = nil
+            state.generation += 1
+            defer { state.idle = [] }
+            return state.idle
+        }
+        guard let stale else { return }
+        logger.warning(
+            "Redis master connection failed; resolving again",
+            metadata: ["master": "\(endpoint)", "reason": "\(reason)"])
+        Task { await self.close(stale) }
+    }
+
+    /// The committed topology (or a confirmed hint) names `master`: when it is not the one in use,
+    /// the pool's connections to the old one are closed and the next command resolves and verifies.
+    public func masterChanged(to master: RedisEndpoint) async {
+        let stale = state.withLockedValue { state -> [ConnectionBox]? in
+            guard let current = state.master, current != master else { return nil }
+            state.master = nil
+            state.generation += 1
+            defer { state.idle = [] }
+            return state.idle
+        }
+        guard let stale else { return }
+        logger.info("Redis master changed; closing connections to the old one", metadata: ["master": "\(master)"])
+        await close(stale)
+    }
+
+    /// A `+switch-master` hint: resolve through the majority now, and switch if it names another master.
+    func hinted() async {
+        metrics.hints.increment()
+        if case .resolved(let resolution) = await flight.resolve() {
+            await masterChanged(to: resolution.master)
+        }
+    }
+
+    func resolve() async -> MasterDiscovery.Decision { await flight.resolve() }
+
+    private func close(_ boxes: [ConnectionBox]) async {
+        guard !boxes.isEmpty else { return }
+        do {
+            try await threads.runIfActive { for box in boxes { box.connection.close() } }
+        } catch {
+            // The pool is stopped: closing here is safe too, nothing else holds these.
+            for box in boxes { box.connection.close() }
+        }
+    }
+}

@@ -1,0 +1,23 @@
+/// The guidelines' last step, pure: after connecting to the master the Sentinels named, `ROLE`
+/// must say `master`; anything else (a replica — a lying or stale Sentinel, or an old master that
+/// came back demoted — or a Sentinel) means resolve again and never use this connection.
+public enum RoleCheck {
+    public enum Verdict: Sendable, Hashable {
+        case accept
+        case reResolve(String)
+    }
+
+    public static func verdict(_ reply: RedisReply) -> Verdict {
+        guard let elements = reply.elements, let role = elements.first?.text else {
+            if case .error(let message) = reply { return .reResolve("ROLE refused: \(message)") }
+            return .reResolve("ROLE answered \(reply)")
+        }
+        switch role {
+        case "master": return .accept
+        case "slave", "replica":
+            let master = elements.count >= 3 ? " of \(elements[1].text ?? "?"):\(elements[2].integer ?? 0)" : ""
+            return .reResolve("ROLE says replica\(master)")
+        default: return .reResolve("ROLE says \(role)")
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import Testing
+
+@testable import Sentinel
+
+@Suite("ROLE verdicts and Sentinel replies")
+struct RoleAndAnswerTests {
+    func bulk(_ text: String) -> RedisReply { .string(Array(text.utf8)) }
+
+    @Test func masterIsAccepted() {
+        let reply = RedisReply.array([bulk("master"), .integer(12345), .array([])])
+        #expect(RoleCheck.verdict(reply) == .accept)
+    }
+
+    @Test func aReplicaMeansResolveAgain() {
+        let reply = RedisReply.array([
+            bulk("slave"), bulk("127.0.0.1"), .integer(6379), bulk("connected"), .integer(1000),
+        ])
+        guard case .reResolve(let reason) = RoleCheck.verdict(reply) else {
+            Issue.record("accepted a replica")
+            return
+        }
+        #expect(reason.contains("replica of 127.0.0.1:6379"))
+    }
+
+    @Test func aSentinelOrAnErrorMeansResolveAgain() {
+        #expect(RoleCheck.verdict(.array([bulk("sentinel"), .array([])])) != .accept)
+        #expect(RoleCheck.verdict(.error("NOAUTH Authentication required.")) != .accept)
+        #expect(RoleCheck.verdict(.null) != .accept)
+    }
+
+    func fields(_ pairs: [(String, String)]) -> RedisReply {
+        .array(pairs.flatMap { [bulk($0.0), bulk($0.1)] })
+    }
+
+    @Test func parsesASentinelsAnswerAndDropsReplicasItSeesDown() {
+        let sentinel = RedisEndpoint(host: "127.0.0.1", port: 26379)
+        let answer = SentinelAnswer.parse(
+            sentinel: sentinel, address: .array([bulk("127.0.0.1"), bulk("6380")]),
+            master: fields([("name", "mymaster"), ("ip", "127.0.0.1"), ("port", "6380"), ("config-epoch", "7")]),
+            replicas: .array([
+                fields([("ip", "127.0.0.1"), ("port", "6381"), ("flags", "slave")]),
+                fields([("ip", "127.0.0.1"), ("port", "6379"), ("flags", "s_down,slave,disconnected")]),
+            ]))
+        #expect(
+            answer.outcome
+                == .master(
+                    RedisEndpoint(host: "127.0.0.1", port: 6380), configEpoch: 7,
+                    replicas: [RedisEndpoint(host: "127.0.0.1", port: 6381)]))
+    }
+
+    @Test func anUnmonitoredNameOrAMissingEpochIsNoAnswer() {
+        let sentinel = RedisEndpoint(host: "127.0.0.1", port: 26379)
+        let unmonitored = SentinelAnswer.parse(
+            sentinel: sentinel, address: .null, master: .error("ERR No such master with that name"),
+            replicas: .error("ERR No such master with that name"))
+        guard case .unknownMaster = unmonitored.outcome else {
+            Issue.record("\(unmonitored)")
+            return
+        }
+        let noEpoch = SentinelAnswer.parse(
+            sentinel: sentinel, address: .array([bulk("127.0.0.1"), bulk("6380")]), master: fields([("ip", "x")]),
+            replicas: .array([]))
+        guard case .unknownMaster = noEpoch.outcome else {
+            Issue.record("\(noEpoch)")
+            return
+        }
+    }
+
+    @Test func switchMasterHintsAreReadOnlyForOurName() {
+        let message = RedisReply.array([
+            bulk("message"), bulk("+switch-master"), bulk("mymaster 127.0.0.1 6379 127.0.0.1 6380"),
+        ])
+        #expect(
+            SwitchMasterListener.hint(message, masterName: "mymaster") == RedisEndpoint(host: "127.0.0.1", port: 6380))
+        #expect(SwitchMasterListener.hint(message, masterName: "other") == nil)
+        #expect(
+            SwitchMasterListener.hint(
+                .array([bulk("subscribe"), bulk("+switch-master"), .integer(1)]), masterName: "mymaster") == nil)
+    }
+
+    @Test func endpointsParseAndStoreAsHostPort() throws {
+        #expect(RedisEndpoint("127.0.0.1:26379") == RedisEndpoint(host: "127.0.0.1", port: 26379))
+        #expect(RedisEndpoint("127.0.0.1") == nil)
+        #expect(RedisEndpoint(":6379") == nil)
+        #expect(RedisEndpoint("h:70000") == nil)
+        let topology = RedisTopology(
+            master: RedisEndpoint(host: "127.0.0.1", port: 6380),
+            replicas: [RedisEndpoint(host: "127.0.0.1", port: 6381)],
+            sentinels: [RedisEndpoint(host: "127.0.0.1", port: 26379)], epoch: 3)
+        #expect(
+            String(decoding: topology.encoded, as: UTF8.self)
+                == #"{"epoch":3,"master":"127.0.0.1:6380","replicas":["127.0.0.1:6381"],"sentinels":["127.0.0.1:26379"]}"#
+        )
+        #expect(RedisTopology.decode(topology.encoded) == topology)
+    }
+}
