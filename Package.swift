@@ -76,7 +76,12 @@ let package = Package(
         .executableTarget(name: "raft-bench-watch"),
         // PostgreSQL under Patroni: libpq (Debian's libpq-dev) and the topology decision.
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
-        .target(name: "Patroni", dependencies: ["CLibPQ", .product(name: "NIOPosix", package: "swift-nio")]),
+        .target(
+            name: "Patroni",
+            dependencies: [
+                "CLibPQ", .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]),
         .testTarget(
             name: "PatroniTests",
             dependencies: ["Patroni", "TestSupport", .product(name: "NIOPosix", package: "swift-nio")],
@@ -96,7 +101,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "Node", "Raft", "Membership", "MembershipNIO", "Workers",
+                "Node", "Raft", "Membership", "MembershipNIO", "Workers", "Patroni",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -122,7 +127,7 @@ let package = Package(
         .executableTarget(
             name: "raftgate",
             dependencies: [
-                "Gateway", "Node", "Raft", "Membership", "MembershipNIO", "Workers",
+                "Gateway", "Node", "Raft", "Membership", "MembershipNIO", "Workers", "Patroni",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -143,11 +148,13 @@ let package = Package(
         // Starts real `raftgate` processes (built by `swift build`, which `swift test` runs first).
         // Node and Raft for the fuzz round's handshakes and frames.
         .testTarget(
-            name: "IntegrationTests", dependencies: ["raftgate", "raftgate-echo", "TestSupport", "Node", "Raft"]),
+            name: "IntegrationTests",
+            dependencies: ["raftgate", "raftgate-echo", "TestSupport", "Node", "Raft", "Patroni"]),
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "Node", "Raft", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "Gateway", "Node", "Raft", "Patroni", "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),

@@ -243,6 +243,10 @@ LIFECYCLE_ROWS=$(RG="$RG" LIFECYCLE_RUNS="$RUNS" bench/lifecycle.sh)
 echo "bench: worker proxy (bench/workers.sh)"
 bench/workers.sh "$WORK/workers.md" >/dev/null
 
+echo "bench: SELECT 1 through /sql vs libpq direct (bench/sql.sh)"
+SQL_SKIPPED=""
+RG="$RG" bench/sql.sh "$WORK/sql.md" 2>"$WORK/sql.log" || SQL_SKIPPED="failed: $(tail -n 3 "$WORK/sql.log" | tr '\n' ' ')"
+
 # --- the table ---------------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "-") printf "%.2f×", a / b; else print "-" }'; }
 field() { echo "${RESULT[$1]}" | awk -v n="$2" '{print $n}'; }
@@ -321,6 +325,11 @@ RG_DETECTION=$(printf '%s\n' "${RG_DETECTIONS[@]}" | median)
         echo
         echo "Acknowledged INSERTs missing on the new primary, per run: $PG_MISSING."
     fi
+    echo
+    echo "\`SELECT 1\` through \`POST /sql\` (one raftgate, a fixed route, the tenant's pool) vs libpq direct to the"
+    echo "same PostgreSQL 15 (bench/sql.sh, ${DURATION} s per cell):"
+    echo
+    if [ -n "$SQL_SKIPPED" ]; then echo "Skipped: $SQL_SKIPPED"; else cat "$WORK/sql.md"; fi
     echo
     echo "Propagation rows: raft-bench-watch makes one change at a time, after a random pause of up to one"
     echo "tick (50 ms), and times from just before the request is sent until the change shows: the event"

@@ -7,6 +7,7 @@ import Membership
 import MembershipNIO
 import Metrics
 import Node
+import Patroni
 import Prometheus
 import Raft
 import ServiceLifecycle
@@ -50,6 +51,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var tls: TLSOptions
     @OptionGroup(title: "Workers") var workerOptions: WorkerOptions
     @OptionGroup(title: "Limits") var limitOptions: LimitOptions
+    @OptionGroup(title: "PostgreSQL") var postgresOptions: PostgresOptions
 
     func run() async throws {
         let settings = try await ServeSettings.resolve(
@@ -57,7 +59,8 @@ struct Serve: AsyncParsableCommand {
                 config: config, id: id, dataDir: dataDir, http: http, health: health, raft: raft, peers: peers,
                 tickMs: tickMs, logLevel: logLevel, maxBodyBytes: maxBodyBytes, swim: swim, swimSeeds: swimSeeds,
                 clusterKey: clusterKey, insecureDev: insecureDev, swimReplayWindowMs: swimReplayWindowMs,
-                adminToken: adminToken, watchHistory: watchHistory, tls: tls.flags, limits: limitOptions),
+                adminToken: adminToken, watchHistory: watchHistory, tls: tls.flags, limits: limitOptions,
+                postgres: postgresOptions),
             environment: ProcessInfo.processInfo.environment)
         let workerSettings = try workerOptions.settings(environment: ProcessInfo.processInfo.environment)
         let publicServices = try workerOptions.publicServiceNames(environment: ProcessInfo.processInfo.environment)
@@ -151,6 +154,12 @@ struct Serve: AsyncParsableCommand {
             publicServices: publicServices, clientScheme: loadedTLS.api == nil ? "http" : "https",
             metricsFactory: metricsFactory,
             logger: Logger(label: "raftgate.workers"))
+        // Where /sql sends statements. A fixed route from the settings (none: /sql answers 503) until
+        // the topology watcher's store-backed source takes this line's place.
+        let postgresRoutes: any PostgresRouteSource = FixedPostgresRouteSource(settings.postgres.fixedRoute ?? .unknown)
+        let sql = SQLGateway.start(
+            configCache: configCache, routes: postgresRoutes, settings: settings.postgres.pools,
+            metricsFactory: metricsFactory)
         // Idle connections are closed: Hummingbird keeps even an HTTP/1.0 connection open until the
         // client closes it, so without a timeout a client that never closes would hold a socket.
         let lifecycle = NodeLifecycle(node: node, plan: lifecycleSettings.plan, logger: logger)
@@ -171,7 +180,8 @@ struct Serve: AsyncParsableCommand {
         let api = Application(
             router: makeGatewayRouter(
                 node: node, limits: limits, metricsRegistry: registry, membership: membership,
-                configCache: configCache, adminToken: settings.adminToken, lifecycle: lifecycle, workers: workers),
+                configCache: configCache, adminToken: settings.adminToken, lifecycle: lifecycle, workers: workers,
+                sql: sql),
             server: try loadedTLS.server(
                 .guardedHTTP1(
                     connectionLimits,
@@ -196,6 +206,7 @@ struct Serve: AsyncParsableCommand {
         await membership.leave()
         watcher.cancel()
         await workers.stop()
+        await sql.stop()
         configCache.stop()
         await node.stop()
         logger.info("stopped")

@@ -11,8 +11,8 @@ import SystemPackage
 ///
 /// Config file keys are the flags' names in camel case: `id`, `dataDir`, `http`, `health`, `raft`,
 /// `peers`, `tickMs`, `logLevel`, `maxBodyBytes`, `swim`, `swimSeeds`, `clusterKey`, `insecureDev`,
-/// `swimReplayWindowMs`, `adminToken`, `watchHistory`, TLS's (`TLSSettings`) and the limits of
-/// `LimitOptions`.
+/// `swimReplayWindowMs`, `adminToken`, `watchHistory`, TLS's (`TLSSettings`), the limits of
+/// `LimitOptions` and the PostgreSQL settings of `PostgresOptions`.
 struct ServeSettings: Sendable {
     var id: UInt64
     var dataDirectory: String
@@ -38,6 +38,8 @@ struct ServeSettings: Sendable {
     var tls = TLSSettings()
     /// Range, store, proposal and connection bounds (`LimitSettings`).
     var limits = LimitSettings()
+    /// `/sql`'s tenant pools and a fixed PostgreSQL route (`PostgresSettings`).
+    var postgres = PostgresSettings()
 
     /// The key `--insecure-dev` uses when none is configured: public, so only for a throwaway
     /// cluster on one machine. Without `--insecure-dev`, `serve` refuses to start without a key.
@@ -64,6 +66,7 @@ struct ServeSettings: Sendable {
         var watchHistory: Int?
         var tls = TLSSettings.Flags()
         var limits = LimitOptions()
+        var postgres = PostgresOptions()
     }
 
     static func resolve(_ flags: Flags, environment: [String: String]) async throws -> ServeSettings {
@@ -159,6 +162,7 @@ struct ServeSettings: Sendable {
         guard watchHistory > 0 else { throw ValidationError("watchHistory must be positive") }
         let tls = try TLSSettings.resolve(flags.tls, text: text)
         let limits = try LimitSettings.resolve(flags.limits, watchHistory: watchHistory, number: number)
+        let postgres = try PostgresSettings.resolve(flags.postgres, text: text, number: number)
         return ServeSettings(
             id: id, dataDirectory: text(flags.dataDir, "dataDir") ?? "./data/node-\(id)",
             http: try address(flags.http, "http", "127.0.0.1:808\(id)"),
@@ -166,6 +170,6 @@ struct ServeSettings: Sendable {
             tickMilliseconds: tick, logLevel: level, maxBodyBytes: maxBody, swim: swim, swimSeeds: seeds,
             clusterKey: key ?? Self.developmentClusterKey, usesDevelopmentKey: key == nil,
             swimReplayWindowMilliseconds: replayWindow, adminToken: adminToken, watchHistory: watchHistory, tls: tls,
-            limits: limits)
+            limits: limits, postgres: postgres)
     }
 }
