@@ -18,6 +18,7 @@ struct SQLRouteTests {
     static let adminToken = "sql-test-admin-token"
     static let acmeKey = "acme-sql-key"
     static let otherKey = "other-sql-key"
+    static let betaKey = "beta-sql-key"
     static let tenantPassword = "acme-db-password"
 
     struct Fixture: Sendable {
@@ -54,17 +55,20 @@ struct SQLRouteTests {
             return try await post(String(decoding: data, as: UTF8.self))
         }
 
-        /// Sessions of acme's pool on `server`.
-        func sessions(_ server: ThrowawayPostgres, state: String? = nil) async throws -> Int {
+        /// Sessions of a tenant's pool on `server`.
+        func sessions(_ server: ThrowawayPostgres, state: String? = nil, tenant: String = "acme") async throws -> Int {
             let filter = state.map { " AND state = '\($0)'" } ?? ""
             return Int(
                 try await server.psql(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'raftgate/acme'\(filter)")) ?? -1
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'raftgate/\(tenant)'\(filter)"))
+                ?? -1
         }
     }
 
     static func withSQL(
-        metricsRegistry: PrometheusCollectorRegistry? = nil, _ body: @Sendable (Fixture) async throws -> Void
+        metricsRegistry: PrometheusCollectorRegistry? = nil,
+        pools: @Sendable (inout TenantPoolSettings) -> Void = { _ in },
+        _ body: @Sendable (Fixture) async throws -> Void
     ) async throws {
         let primary = try await ThrowawayPostgres.start()
         var replica: ThrowawayPostgres?
@@ -77,7 +81,7 @@ struct SQLRouteTests {
                 CREATE FUNCTION bump() RETURNS int LANGUAGE sql AS 'INSERT INTO items (note) VALUES (''bumped'') RETURNING id';
                 """, database: "acme")
             replica = try await primary.startReplica()
-            try await run(primary: primary, replica: replica!, metricsRegistry: metricsRegistry, body)
+            try await run(primary: primary, replica: replica!, metricsRegistry: metricsRegistry, pools: pools, body)
         } catch {
             await replica?.stop()
             await primary.stop()
@@ -89,7 +93,7 @@ struct SQLRouteTests {
 
     private static func run(
         primary: ThrowawayPostgres, replica: ThrowawayPostgres, metricsRegistry: PrometheusCollectorRegistry?,
-        _ body: @Sendable (Fixture) async throws -> Void
+        pools: (inout TenantPoolSettings) -> Void, _ body: @Sendable (Fixture) async throws -> Void
     ) async throws {
         let passfile = primary.directory.appendingPathComponent("gateway.pgpass")
         try Data("127.0.0.1:*:acme:acme:\(tenantPassword)\n".utf8).write(to: passfile)
@@ -112,6 +116,7 @@ struct SQLRouteTests {
         settings.passfile = passfile.path
         settings.threads = 8
         settings.connectTimeoutSeconds = 2
+        pools(&settings)
         let placeholder = PostgresEndpoint(name: "none", host: "127.0.0.1", port: 1)
         let routes = FixedPostgresRouteSource(.init(epoch: 1, primary: placeholder, replicas: [], writable: true))
         let sql = SQLGateway.start(
@@ -129,6 +134,12 @@ struct SQLRouteTests {
                         #"{"apiKeys":["\#(TenantKeys.hash(of: acmeKey))"],"postgres":{"database":"acme","user":"acme","maxConnections":4}}"#
                     ),
                     ("other", #"{"apiKeys":["\#(TenantKeys.hash(of: otherKey))"]}"#),
+                    // Another tenant on the same database and role (its sessions are told apart by
+                    // their application_name).
+                    (
+                        "beta",
+                        #"{"apiKeys":["\#(TenantKeys.hash(of: betaKey))"],"postgres":{"database":"acme","user":"acme","maxConnections":4}}"#
+                    ),
                 ] {
                     let put = try await client.execute(
                         uri: "/config/\(project)", method: .put, headers: [.authorization: "Bearer \(adminToken)"],
@@ -340,6 +351,48 @@ struct SQLRouteTests {
             #expect(Self.error(write)["code"] as? String == "outcome_unknown")
             let count = try await fixture.query("SELECT count(*) FROM items WHERE note = 'lost'", route: "primary")
             #expect(Self.rows(count).first?.first as? Int == 0, "\(String(buffer: count.body))")
+        }
+    }
+
+    /// The pools' lifecycle as the API drives it: a config written through `/config` closes the
+    /// tenant's pool at once (the config cache pushes it), another tenant takes the only pool slot
+    /// (LRU), and an unused pool closes after its idle timeout.
+    @Test func configChangesEvictionAndIdleTimeoutThroughTheAPI() async throws {
+        try await Self.withSQL(pools: {
+            $0.maxPools = 1
+            $0.idleTimeout = .seconds(2)
+        }) { fixture in
+            #expect(Self.member(try await fixture.query("SELECT 1")) == "replica")
+            let first = try #require(fixture.sql.poolSnapshot.pools["acme"])
+            #expect(try await fixture.sessions(fixture.replica) == 1)
+
+            let put = try await fixture.client.execute(
+                uri: "/config/acme", method: .put, headers: [.authorization: "Bearer \(SQLRouteTests.adminToken)"],
+                body: ByteBuffer(
+                    string:
+                        #"{"apiKeys":["\#(TenantKeys.hash(of: SQLRouteTests.acmeKey))"],"postgres":{"database":"acme","user":"acme","maxConnections":2}}"#
+                ))
+            #expect(put.status == .ok)
+            #expect(try await Self.eventually { fixture.sql.poolSnapshot.pools["acme"] == nil })
+            #expect(try await Self.eventually { try await fixture.sessions(fixture.replica) == 0 })
+            #expect(Self.member(try await fixture.query("SELECT 1")) == "replica")
+            let rebuilt = try #require(fixture.sql.poolSnapshot.pools["acme"])
+            #expect(rebuilt.generation > first.generation)
+
+            // One pool at most: beta's first request closes acme's.
+            var headers: HTTPFields = [TenantKeys.tenantHeader: "beta", TenantKeys.apiKeyHeader: SQLRouteTests.betaKey]
+            headers[.contentType] = "application/json"
+            let beta = try await fixture.client.execute(
+                uri: "/sql", method: .post, headers: headers, body: ByteBuffer(string: #"{"sql":"SELECT 2"}"#))
+            #expect(beta.status == .ok && Self.rows(beta).first?.first as? Int == 2)
+            #expect(Set(fixture.sql.poolSnapshot.pools.keys) == ["beta"])
+            #expect(try await Self.eventually { try await fixture.sessions(fixture.replica) == 0 })
+            #expect(try await fixture.sessions(fixture.replica, tenant: "beta") == 1)
+
+            // Unused for the idle timeout: closed, and the server holds no session of it.
+            #expect(try await Self.eventually { fixture.sql.poolSnapshot.pools.isEmpty })
+            #expect(try await Self.eventually { try await fixture.sessions(fixture.replica, tenant: "beta") == 0 })
+            #expect(fixture.sql.poolSnapshot.connections == 0)
         }
     }
 }

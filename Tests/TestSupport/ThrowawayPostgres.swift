@@ -42,7 +42,15 @@ public struct ThrowawayPostgres: Sendable {
             "\(binaries)/initdb",
             ["-D", data, "-U", "postgres", "--auth=scram-sha-256", "--pwfile=\(directory.path)/pwfile", "--no-sync"],
             asPostgres: true)
-        return try await launch(directory)
+        let server = try await launch(directory)
+        // It listens before it has finished starting ("the database system is starting up").
+        do {
+            try await server.waitUntilQueryable()
+        } catch {
+            await server.stop()
+            throw error
+        }
+        return server
     }
 
     /// A streaming replica of this server: a base backup (fast checkpoint, `-R` writes the
@@ -59,7 +67,12 @@ public struct ThrowawayPostgres: Sendable {
             ],
             asPostgres: true)
         let replica = try await Self.launch(directory)
-        try await replica.waitUntilQueryable()
+        do {
+            try await replica.waitUntilQueryable()
+        } catch {
+            await replica.stop()
+            throw error
+        }
         return replica
     }
 

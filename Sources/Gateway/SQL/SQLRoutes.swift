@@ -49,7 +49,9 @@ struct SQLRoutes: Sendable {
         let config = TenantPoolConfig(postgres)
         var attempt = 0
         var current = targets[0]
-        var isWrite = kind != .read
+        // Only a write is reported as of unknown outcome; a read is retried only after it ran on a
+        // replica (which cannot write, whatever the statement calls), never after the primary.
+        var isWrite = kind == .write
         while true {
             let started = ContinuousClock.now
             do {
@@ -71,7 +73,10 @@ struct SQLRoutes: Sendable {
                         )
                     }
                     guard attempt == 0, targets.count > 1 else {
-                        throw Self.unavailable("unavailable", "the read lost its connection: \(failure.message)")
+                        throw Self.unavailable(
+                            "unavailable",
+                            "the connection to \(current.endpoint.name) broke during the read and it was not retried: \(failure.message)"
+                        )
                     }
                 case .unreachable(let message):
                     guard !isWrite, attempt == 0, targets.count > 1 else {
