@@ -19,24 +19,33 @@ WORK=$(mktemp -d /tmp/raftgate-sqlbench.XXXXXX)
 chmod 755 "$WORK"
 PIDS=()
 cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    sleep 0.5
+    # SIGINT: PostgreSQL's fast shutdown (SIGTERM would wait for its clients), raftgate's graceful one.
+    for pid in "${PIDS[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+    for _ in $(seq 50); do
+        alive=0
+        for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        [ $alive = 0 ] && break
+        sleep 0.1
+    done
     for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 . scripts/lib.sh
-# PostgreSQL refuses root: as root it runs as postgres, like scripts/stack.sh.
-as_postgres() { if [ "$(id -u)" = 0 ]; then setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; else "$@"; fi; }
+# PostgreSQL refuses root: as root it runs as postgres, like scripts/stack.sh (setpriv execs, so a
+# backgrounded PostgreSQL's $! is the postmaster's pid).
+PG_AS=()
+[ "$(id -u)" = 0 ] && PG_AS=(setpriv --reuid=postgres --regid=postgres --init-groups --)
 
 mkdir "$WORK/pg"
 echo bench-superuser-password >"$WORK/pg/pwfile"
 [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$WORK/pg"
-as_postgres "$PGBIN/initdb" -D "$WORK/pg/data" -U postgres --auth=scram-sha-256 --pwfile="$WORK/pg/pwfile" \
+"${PG_AS[@]}" "$PGBIN/initdb" -D "$WORK/pg/data" -U postgres --auth=scram-sha-256 --pwfile="$WORK/pg/pwfile" \
     --no-sync >/dev/null
-as_postgres "$PGBIN/postgres" -D "$WORK/pg/data" -p $PGPORT -c listen_addresses=127.0.0.1 \
+"${PG_AS[@]}" "$PGBIN/postgres" -D "$WORK/pg/data" -p $PGPORT -c listen_addresses=127.0.0.1 \
     -c unix_socket_directories= -c fsync=off -c max_connections=200 >"$WORK/pg.log" 2>&1 &
 PIDS+=($!)
+disown $!
 wait_for 30 "$PGBIN/pg_isready" -h 127.0.0.1 -p $PGPORT -q
 printf '127.0.0.1:%s:*:postgres:bench-superuser-password\n127.0.0.1:%s:*:bench:bench-password\n' \
     $PGPORT $PGPORT >"$WORK/pgpass"
@@ -50,6 +59,7 @@ export PGPASSFILE="$WORK/pgpass"
     --cluster-key bench-cluster-key-000000 --admin-token "$ADMIN_TOKEN" --bootstrap --log-level warning \
     --postgres-primary "pg=127.0.0.1:$PGPORT" --postgres-passfile "$WORK/pgpass" 2>>"$WORK/raftgate.log" &
 PIDS+=($!)
+disown $!  # stopped by pid in cleanup; no job-control chatter when it is killed
 wait_for 30 curl -sf "http://127.0.0.1:27091/health/ready"
 HASH=$(printf %s "$KEY" | sha256sum | cut -d' ' -f1)
 curl -sf -X PUT "http://127.0.0.1:$HTTP/config/bench" -H "Authorization: Bearer $ADMIN_TOKEN" \
