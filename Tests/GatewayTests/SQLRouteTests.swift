@@ -171,7 +171,7 @@ struct SQLRouteTests {
 
     static func error(_ response: TestResponse) -> [String: Any] { object(response)["error"] as? [String: Any] ?? [:] }
 
-    static func eventually(within seconds: Double = 15, _ condition: () async throws -> Bool) async throws -> Bool {
+    static func eventually(within seconds: Double = 20, _ condition: () async throws -> Bool) async throws -> Bool {
         let deadline = ContinuousClock.now + .seconds(seconds)
         repeat {
             if try await condition() { return true }
@@ -332,7 +332,8 @@ struct SQLRouteTests {
 
             // A read whose replica dies under it is answered by the primary.
             fixture.routes.set(fixture.fullRoute)
-            async let interrupted = fixture.query("SELECT pg_is_in_recovery() AS standby, pg_sleep(3)")
+            // (The retry runs the whole statement again on the primary: the sleep is short.)
+            async let interrupted = fixture.query("SELECT pg_is_in_recovery() AS standby, pg_sleep(4)")
             #expect(try await Self.eventually { try await fixture.sessions(fixture.replica, state: "active") == 1 })
             await fixture.replica.stop()
             let read = try await interrupted
@@ -341,7 +342,7 @@ struct SQLRouteTests {
             #expect(Self.rows(read).first?.first as? Bool == false)
 
             // A write whose connection breaks is reported as unknown, never retried.
-            async let lost = fixture.query("INSERT INTO items (note) SELECT 'lost' FROM pg_sleep(3)")
+            async let lost = fixture.query("INSERT INTO items (note) SELECT 'lost' FROM pg_sleep(10)")
             #expect(try await Self.eventually { try await fixture.sessions(fixture.primary, state: "active") == 1 })
             try await fixture.primary.psql(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'raftgate/acme' AND state = 'active'"
@@ -360,7 +361,7 @@ struct SQLRouteTests {
     @Test func configChangesEvictionAndIdleTimeoutThroughTheAPI() async throws {
         try await Self.withSQL(pools: {
             $0.maxPools = 1
-            $0.idleTimeout = .seconds(2)
+            $0.idleTimeout = .seconds(5)
         }) { fixture in
             #expect(Self.member(try await fixture.query("SELECT 1")) == "replica")
             let first = try #require(fixture.sql.poolSnapshot.pools["acme"])

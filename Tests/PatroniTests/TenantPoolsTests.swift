@@ -58,7 +58,7 @@ struct TenantPoolsTests {
             ?? -1
     }
 
-    static func eventually(within seconds: Double = 15, _ condition: () async throws -> Bool) async throws -> Bool {
+    static func eventually(within seconds: Double = 20, _ condition: () async throws -> Bool) async throws -> Bool {
         let deadline = ContinuousClock.now + .seconds(seconds)
         repeat {
             if try await condition() { return true }
@@ -68,7 +68,7 @@ struct TenantPoolsTests {
     }
 
     @Test func concurrentLoadLeavesExactlyThePoolsIdleConnections() async throws {
-        try await Self.withPools({ $0.idleTimeout = .seconds(3) }) { server, pools, endpoint in
+        try await Self.withPools({ $0.idleTimeout = .seconds(5) }) { server, pools, endpoint in
             let answer = try await pools.run(
                 Self.request("SELECT $1::int + 1 AS n, 'x'::text AS t, NULL::int8 AS z", ["41"], on: endpoint))
             #expect(answer.columns.map(\.name) == ["n", "t", "z"])
