@@ -4,7 +4,8 @@ SIM_SEEDS ?= 3000
 SIM_STEPS ?= 3000
 
 # Debian packages the build needs; `make deps` installs whichever are missing.
-# libpq-dev for CLibPQ; postgresql-15 because PatroniTests probe a PostgreSQL they start themselves.
+# libpq-dev for CLibPQ; postgresql-15 because PatroniTests and the /sql tests start PostgreSQL themselves
+# (with a streaming replica: pg_basebackup and psql come with it, from postgresql-client-15).
 # etcd-server because the etcd API's answers are compared with a real etcd 3.4's (EtcdCompatibilityTests).
 # libhiredis-dev (0.14.1) for CHiredis.
 DEBIAN_PACKAGES := liblz4-dev libpq-dev postgresql-15 pkg-config haproxy curl iptables openssl etcd-server libhiredis-dev

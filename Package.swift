@@ -168,11 +168,11 @@ let package = Package(
         // Node and Raft for the fuzz round's handshakes and frames.
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["raftgate", "raftgate-echo", "TestSupport", "Node", "Raft", "Sentinel"]),
+            dependencies: ["raftgate", "raftgate-echo", "TestSupport", "Node", "Raft", "Sentinel", "Patroni"]),
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "Node", "Raft", "TestSupport", "Sentinel",
+                "Gateway", "Node", "Raft", "Patroni", "TestSupport", "Sentinel",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

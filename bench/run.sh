@@ -251,6 +251,9 @@ echo "bench: range reads of 10,000 keys beside writes (bench/ranges.sh)"
 RG="$RG" bench/ranges.sh "$WORK/ranges.md" >/dev/null
 echo "bench: Redis under Sentinel (bench/redis.sh)"
 bench/redis.sh "$WORK/redis.md" >/dev/null || echo "Redis rows failed (see above)" >"$WORK/redis.md"
+echo "bench: SELECT 1 through /sql vs libpq direct (bench/sql.sh)"
+SQL_SKIPPED=""
+RG="$RG" bench/sql.sh "$WORK/sql.md" 2>"$WORK/sql.log" || SQL_SKIPPED="failed: $(tail -n 3 "$WORK/sql.log" | tr '\n' ' ')"
 
 # --- the table ---------------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "-") printf "%.2f×", a / b; else print "-" }'; }
@@ -333,6 +336,11 @@ RG_DETECTION=$(printf '%s\n' "${RG_DETECTIONS[@]}" | median)
         echo
         echo "Acknowledged INSERTs missing on the new primary, per run: $PG_MISSING."
     fi
+    echo
+    echo "\`SELECT 1\` through \`POST /sql\` (one raftgate, a fixed route, the tenant's pool) vs libpq direct to the"
+    echo "same PostgreSQL 15 (bench/sql.sh, ${DURATION} s per cell):"
+    echo
+    if [ -n "$SQL_SKIPPED" ]; then echo "Skipped: $SQL_SKIPPED"; else cat "$WORK/sql.md"; fi
     echo
     echo "Propagation rows: raft-bench-watch makes one change at a time, after a random pause of up to one"
     echo "tick (50 ms), and times from just before the request is sent until the change shows: the event"

@@ -108,11 +108,12 @@ struct HealthRoutes: Sendable {
 /// The routes of one raftgate node. Unknown routes get a JSON 404. With a metrics registry,
 /// requests are counted and timed into it and `GET /metrics` serves it. With a config cache, the
 /// `/config` routes are served from it; `adminToken` guards admin routes (none: they are refused).
+/// With `sql`, `POST /sql` serves the tenants' PostgreSQL (its own config cache authenticates).
 public func makeGatewayRouter(
     node: RaftNode, limits: GatewayLimits = GatewayLimits(), metricsRegistry: PrometheusCollectorRegistry? = nil,
     membership: MembershipService? = nil, configCache: ConfigCache? = nil, adminToken: String? = nil,
     lifecycle: NodeLifecycle? = nil, workers: WorkerGateway? = nil, postgres: PostgresTopologyService? = nil,
-    redis: RedisGateway? = nil
+    redis: RedisGateway? = nil, sql: SQLGateway? = nil
 ) -> Router<BasicRequestContext> {
     let router = Router()
     let factory: any MetricsFactory =
@@ -165,6 +166,12 @@ public func makeGatewayRouter(
             cache.add(middleware: TenantRateLimit(redis: redis))
             CacheRoutes(redis: redis, limits: limits).register(on: cache)
         }
+    }
+    if let sql {
+        let group = router.group("sql")
+        group.add(middleware: TenantAuthentication(cache: sql.configCache))
+        group.add(middleware: TenantRateLimit(redis: redis))
+        SQLRoutes(sql: sql, limits: limits).register(on: group)
     }
     HealthRoutes(node: node, lifecycle: lifecycle).register(on: router)
     if let lifecycle {

@@ -13,7 +13,8 @@ import Foundation
 /// deadline); members are usually configured by address. Not Sendable: a libpq connection must
 /// not be used from two threads at once, so it stays on the thread that opened it.
 public final class PostgresConnection {
-    private let connection: OpaquePointer
+    /// The libpq handle; statements (`PostgresConnection+Statement.swift`) use it directly.
+    let connection: OpaquePointer
 
     /// Connects with libpq's keyword/value form: each value is passed as it is, never spliced
     /// into a connection string, so a value from configuration cannot add parameters
@@ -146,7 +147,7 @@ public final class PostgresConnection {
         PostgresError(sqlState: nil, message: text(PQerrorMessage(connection)))
     }
 
-    private static func text(_ pointer: UnsafePointer<CChar>?) -> String {
+    static func text(_ pointer: UnsafePointer<CChar>?) -> String {
         guard let pointer else { return "" }
         return String(cString: pointer).trimmingCharacters(in: .whitespacesAndNewlines)
     }

@@ -53,6 +53,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup(title: "Limits") var limitOptions: LimitOptions
     @OptionGroup(title: "PostgreSQL under Patroni") var postgresOptions: PostgresOptions
     @OptionGroup(title: "Redis under Sentinel") var redisOptions: RedisOptions
+    @OptionGroup(title: "PostgreSQL data API (/sql)") var sqlPoolOptions: SQLPoolOptions
 
     func run() async throws {
         let settings = try await ServeSettings.resolve(
@@ -61,7 +62,7 @@ struct Serve: AsyncParsableCommand {
                 tickMs: tickMs, logLevel: logLevel, maxBodyBytes: maxBodyBytes, swim: swim, swimSeeds: swimSeeds,
                 clusterKey: clusterKey, insecureDev: insecureDev, swimReplayWindowMs: swimReplayWindowMs,
                 adminToken: adminToken, watchHistory: watchHistory, tls: tls.flags, limits: limitOptions,
-                postgres: postgresOptions),
+                postgres: postgresOptions, sqlPools: sqlPoolOptions),
             environment: ProcessInfo.processInfo.environment)
         let workerSettings = try workerOptions.settings(environment: ProcessInfo.processInfo.environment)
         let publicServices = try workerOptions.publicServiceNames(environment: ProcessInfo.processInfo.environment)
@@ -170,6 +171,13 @@ struct Serve: AsyncParsableCommand {
                 node: node, settings: sentinelSettings, configCache: configCache, metricsFactory: metricsFactory,
                 logger: Logger(label: "raftgate.redis"))
         }
+        // Where /sql sends statements: the committed topology when Patroni members are configured, else
+        // a fixed route from the settings (none: /sql answers 503 no_primary).
+        let postgresRoutes: any PostgresRouteSource =
+            postgres?.routes ?? FixedPostgresRouteSource(settings.sqlPools.fixedRoute ?? .unknown)
+        let sql = SQLGateway.start(
+            configCache: configCache, routes: postgresRoutes, settings: settings.sqlPools.pools,
+            metricsFactory: metricsFactory)
         // Idle connections are closed: Hummingbird keeps even an HTTP/1.0 connection open until the
         // client closes it, so without a timeout a client that never closes would hold a socket.
         let lifecycle = NodeLifecycle(node: node, plan: lifecycleSettings.plan, logger: logger)
@@ -191,7 +199,7 @@ struct Serve: AsyncParsableCommand {
             router: makeGatewayRouter(
                 node: node, limits: limits, metricsRegistry: registry, membership: membership,
                 configCache: configCache, adminToken: settings.adminToken, lifecycle: lifecycle, workers: workers,
-                postgres: postgres, redis: redis),
+                postgres: postgres, redis: redis, sql: sql),
             server: try loadedTLS.server(
                 .guardedHTTP1(
                     connectionLimits,
@@ -217,6 +225,7 @@ struct Serve: AsyncParsableCommand {
         watcher.cancel()
         await workers.stop()
         await redis?.stop()
+        await sql.stop()
         configCache.stop()
         await node.stop()
         await postgres?.stop()

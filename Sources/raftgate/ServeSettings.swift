@@ -12,8 +12,8 @@ import SystemPackage
 ///
 /// Config file keys are the flags' names in camel case: `id`, `dataDir`, `http`, `health`, `raft`,
 /// `peers`, `tickMs`, `logLevel`, `maxBodyBytes`, `swim`, `swimSeeds`, `clusterKey`, `insecureDev`,
-/// `swimReplayWindowMs`, `adminToken`, `watchHistory`, TLS's (`TLSSettings`) and the limits of
-/// `LimitOptions`.
+/// `swimReplayWindowMs`, `adminToken`, `watchHistory`, TLS's (`TLSSettings`), the limits of
+/// `LimitOptions`, the Patroni watcher's settings of `PostgresOptions` and `/sql`'s of `SQLPoolOptions`.
 struct ServeSettings: Sendable {
     var id: UInt64
     var dataDirectory: String
@@ -41,6 +41,8 @@ struct ServeSettings: Sendable {
     var limits = LimitSettings()
     /// PostgreSQL under Patroni (`PostgresSettings`); nil when no members are configured.
     var postgres: TopologyWatchSettings?
+    /// `/sql`'s tenant pools and a fixed PostgreSQL route (`SQLPoolSettings`).
+    var sqlPools = SQLPoolSettings()
 
     /// The key `--insecure-dev` uses when none is configured: public, so only for a throwaway
     /// cluster on one machine. Without `--insecure-dev`, `serve` refuses to start without a key.
@@ -68,6 +70,7 @@ struct ServeSettings: Sendable {
         var tls = TLSSettings.Flags()
         var limits = LimitOptions()
         var postgres = PostgresOptions()
+        var sqlPools = SQLPoolOptions()
     }
 
     static func resolve(_ flags: Flags, environment: [String: String]) async throws -> ServeSettings {
@@ -164,6 +167,7 @@ struct ServeSettings: Sendable {
         let tls = try TLSSettings.resolve(flags.tls, text: text)
         let limits = try LimitSettings.resolve(flags.limits, watchHistory: watchHistory, number: number)
         let postgres = try PostgresSettings.resolve(flags.postgres, text: text, number: number)
+        let sqlPools = try SQLPoolSettings.resolve(flags.sqlPools, text: text, number: number)
         return ServeSettings(
             id: id, dataDirectory: text(flags.dataDir, "dataDir") ?? "./data/node-\(id)",
             http: try address(flags.http, "http", "127.0.0.1:808\(id)"),
@@ -171,6 +175,6 @@ struct ServeSettings: Sendable {
             tickMilliseconds: tick, logLevel: level, maxBodyBytes: maxBody, swim: swim, swimSeeds: seeds,
             clusterKey: key ?? Self.developmentClusterKey, usesDevelopmentKey: key == nil,
             swimReplayWindowMilliseconds: replayWindow, adminToken: adminToken, watchHistory: watchHistory, tls: tls,
-            limits: limits, postgres: postgres)
+            limits: limits, postgres: postgres, sqlPools: sqlPools)
     }
 }
