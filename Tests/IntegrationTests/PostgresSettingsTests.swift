@@ -22,6 +22,7 @@ struct PostgresSettingsTests {
         serveFlags.config = path.path
         serveFlags.postgres = flags
         serveFlags.limits = try .parse([])
+        serveFlags.sqlPools = try .parse([])
         return try await ServeSettings.resolve(serveFlags, environment: environment)
     }
 
