@@ -115,10 +115,12 @@ struct HAPatroniTopologyTests {
         let line = "POSTGRES primary pg1 (timeline \(first[0].timeline ?? 0))  replicas pg2,pg3"
         #expect(status?.output.contains(line) == true, "raftgate status shows the primary: \(status?.output ?? "")")
 
-        // 2. Bad input: a malformed Patroni answer from a replica's API, then the primary's API
-        // down. Neither changes the topology (same epoch) nor cuts writes, for five rounds each.
+        // 2. Bad input: a malformed Patroni answer from a replica's API, a replica's API that
+        // sends its headers and then trickles the body forever (rounds must still end: a hung
+        // member stalls nothing), then the primary's API down. None changes the topology (same
+        // epoch) or cuts writes, for five rounds each.
         let leader = try #require(first.firstIndex(where: \.observedHere).map { $0 + 1 })
-        let faults: [(member: Int, mode: PatroniAPIGate.Mode)] = [(2, .garbage), (1, .down)]
+        let faults: [(member: Int, mode: PatroniAPIGate.Mode)] = [(2, .garbage), (3, .trickle), (1, .down)]
         for (member, mode) in faults {
             gates[member]!.mode = mode
             let start = try #require(await Self.rounds(gateways, leader: leader))
