@@ -32,8 +32,9 @@ public final class PostgresTopologyService: Sendable {
         let metrics = TopologyMetrics(factory: metricsFactory)
         let routes = await StoreRouteSource.start(
             node: node, endpoints: settings.endpoints, rule: rule, metrics: metrics, logger: logger)
-        // One probe thread per member: a round probes each member once, and each probe is bounded
-        // by libpq's timeouts, so probes never queue behind each other.
+        // One probe thread per member: a round probes each member once, and each probe gives its
+        // thread back by the request timeout (libpq's client-side deadline), so probes do not
+        // queue behind each other.
         let threads = NIOThreadPool(numberOfThreads: max(1, settings.members.count))
         threads.start()
         let client = PatroniClient(timeout: settings.requestTimeout, logger: logger)

@@ -4,7 +4,9 @@ public struct TopologyWatchSettings: Sendable {
     public var credentials: PostgresMonitorCredentials
     /// Time between the starts of two polling rounds.
     public var pollInterval: Duration
-    /// How long one Patroni REST request may take before that source counts as not answering.
+    /// How long one source — a whole Patroni REST request, or the SQL probe's connect and query
+    /// together — may take before it counts as not answering this round: a client-side deadline
+    /// that needs nothing from the member.
     public var requestTimeout: Duration
     public var policy: TopologyPolicy
 
@@ -36,8 +38,9 @@ public struct PostgresMonitorCredentials: Sendable, Hashable {
     public var database: String
     /// libpq's `connect_timeout`, whole seconds; libpq treats anything below 2 as 2.
     public var connectTimeoutSeconds: Int
-    /// The probe's statement_timeout: a server that accepts the connection but hangs on the
-    /// query cannot hold a probe thread longer than this.
+    /// The probe's statement_timeout, so a running server ends a slow query itself. A server
+    /// that does not run at all (frozen host) is bounded by the request timeout instead, on the
+    /// client side.
     public var statementTimeoutMilliseconds: Int
 
     public init(

@@ -87,7 +87,17 @@ public struct TopologyWatcher: LeaderService {
         let topology = decision.topology
         let command = StoreCommand(
             operation: .put(key: TopologyRecord.key, value: TopologyRecord.encode(topology)), isSystem: true)
-        let outcome = await node.propose(command, inTerm: term)
+        // A deposed leader's proposal can wait for the write timeout before it is known to have
+        // failed; cancelled (leadership lost, node stopping), the watcher returns at once and
+        // leaves it — the next leader's watcher reads what was committed anyway.
+        let node = node
+        guard
+            let outcome = try? await Deadline.run(
+                within: .seconds(3600), "topology proposal",
+                {
+                    await node.propose(command, inTerm: term)
+                })
+        else { return nil }
         guard case .applied(.applied(let revision, _), _) = outcome else {
             logger.warning(
                 "postgres topology not committed; retrying next round",

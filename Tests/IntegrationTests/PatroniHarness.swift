@@ -189,11 +189,12 @@ final class PatroniCluster {
 }
 
 /// A stand-in for the network between the gateways and one Patroni REST API: it forwards each
-/// request to the real API, or — switched by the test — answers nothing (the connection is reset)
-/// or answers 200 with a body that is not a Patroni answer. One thread per connection; the
+/// request to the real API, or — switched by the test — answers nothing (the connection is reset),
+/// answers 200 with a body that is not a Patroni answer, or sends its headers and then trickles
+/// the body forever. One thread per connection; the
 /// gateways' requests are few.
 final class PatroniAPIGate: Sendable {
-    enum Mode: Sendable { case forward, down, garbage }
+    enum Mode: Sendable { case forward, down, garbage, trickle }
     let port: Int
     let upstream: Int
     private let listener: Int32
@@ -270,6 +271,17 @@ final class PatroniAPIGate: Sendable {
                 Array(
                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
                         .utf8), on: client)
+        case .trickle:
+            // Headers, then a body a byte at a time, forever: every byte resets any read
+            // timeout, so only a deadline on the whole exchange ends it.
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"
+            var bytes = Array(head.utf8)
+            while mode == .trickle, !state.withLock({ $0.stopped }) {
+                let sent = bytes.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                guard sent == bytes.count else { return }
+                bytes = Array(" ".utf8)
+                usleep(50_000)
+            }
         case .forward:
             let line = String(decoding: head.prefix { $0 != 13 }, as: UTF8.self).split(separator: " ")
             guard line.count >= 2, let upstreamSocket = LoopbackSocket.connect(port: upstream) else { return }

@@ -105,15 +105,15 @@ enum FakePatroniAPI {
                 defer { close(client) }
                 guard LoopbackListener.requestHead(client) != nil else { return }
                 let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"
-                guard LoopbackSocket.send(Array(head.utf8), on: client) else { return }
-                while !listener.stopped, LoopbackSocket.send(Array(" ".utf8), on: client) { usleep(50_000) }
+                guard quietSend(Array(head.utf8), on: client) else { return }
+                while !listener.stopped, quietSend(Array(" ".utf8), on: client) { usleep(50_000) }
             case .answer(let patroni, let cluster):
                 defer { close(client) }
                 guard let head = LoopbackListener.requestHead(client) else { return }
                 let body = head.hasPrefix("GET /cluster") ? cluster : patroni
                 let answer =
                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-                _ = LoopbackSocket.send(Array(answer.utf8) + Array(body), on: client)
+                _ = quietSend(Array(answer.utf8) + Array(body), on: client)
             }
         }
     }
@@ -152,7 +152,7 @@ final class FreezableRelay: Sendable {
                     if count == 0 { return }
                     if count < 0 { continue }  // the receive timeout: look at the flags again
                     if flag.value.withLock({ $0 }) { continue }  // frozen while receiving: lost
-                    guard LoopbackSocket.send(Array(chunk[..<count]), on: to) else { return }
+                    guard quietSend(Array(chunk[..<count]), on: to) else { return }
                 }
             }
             let other = DispatchSemaphore(value: 0)
@@ -170,4 +170,66 @@ final class FreezableRelay: Sendable {
     }
 
     func stop() { listener.stop() }
+}
+
+/// A TCP relay that can cut the link: while cut, it resets every relayed connection and every
+/// new one at once (a partition the nodes notice and redial through); healed, it relays again.
+final class PartitionableRelay: Sendable {
+    private final class Flag: Sendable {
+        let value = Mutex(false)
+    }
+    private let cutFlag = Flag()
+    let listener: LoopbackListener
+
+    var port: Int { listener.port }
+    func cut() { cutFlag.value.withLock { $0 = true } }
+    func heal() { cutFlag.value.withLock { $0 = false } }
+
+    init(upstream: Int) throws {
+        let flag = cutFlag
+        listener = try LoopbackListener { client, listener in
+            guard !flag.value.withLock({ $0 }),
+                let server = LoopbackSocket.connect(port: upstream, receiveTimeoutSeconds: 1)
+            else {
+                close(client)
+                return
+            }
+            var timeout = timeval(tv_sec: 0, tv_usec: 20_000)
+            setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            setsockopt(server, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            @Sendable func pump(from: Int32, to: Int32) {
+                var chunk = [UInt8](repeating: 0, count: 16384)
+                while !listener.stopped, !flag.value.withLock({ $0 }) {
+                    let count = chunk.withUnsafeMutableBytes { recv(from, $0.baseAddress, $0.count, 0) }
+                    if count == 0 { return }
+                    if count < 0 {
+                        if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { continue }
+                        return
+                    }
+                    guard quietSend(Array(chunk[..<count]), on: to) else { return }
+                }
+            }
+            let other = DispatchSemaphore(value: 0)
+            Thread {
+                pump(from: server, to: client)
+                shutdown(client, Int32(SHUT_RDWR))
+                shutdown(server, Int32(SHUT_RDWR))
+                other.signal()
+            }.start()
+            pump(from: client, to: server)
+            shutdown(client, Int32(SHUT_RDWR))
+            shutdown(server, Int32(SHUT_RDWR))
+            other.wait()
+            close(client)
+            close(server)
+        }
+    }
+
+    func stop() { listener.stop() }
+}
+
+/// Sends all of `bytes`; false if the connection failed first. MSG_NOSIGNAL: a peer that hung up
+/// is an error here, not a SIGPIPE for the whole test process.
+func quietSend(_ bytes: [UInt8], on descriptor: Int32) -> Bool {
+    bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
 }

@@ -147,6 +147,63 @@ struct HungMemberTests {
     }
 }
 
+/// The deadline every source runs under answers its caller on time even when the work ignores
+/// cancellation (a thread blocked in a socket call does).
+@Suite("A deadline that needs nothing from the work")
+struct DeadlineTests {
+    @Test func answersAtTheLimitWhileTheWorkIsStuck() async {
+        let stuck = DispatchSemaphore(value: 0)
+        let outcome = await finished(within: .seconds(20)) { () async -> String in
+            do {
+                let value = try await Deadline.run(within: .milliseconds(100), "stuck work") {
+                    await offThePool { () -> Int in
+                        stuck.wait()
+                        return 1
+                    }
+                }
+                return "answered \(value)"
+            } catch {
+                return "\(error)"
+            }
+        }
+        stuck.signal()
+        #expect(outcome?.hasPrefix("stuck work: no answer within") == true, "\(outcome ?? "still waiting after 20 s")")
+    }
+
+    @Test func answersAtOnceWhenTheCallerIsCancelled() async {
+        let stuck = DispatchSemaphore(value: 0)
+        let started = ResultBox<Bool>()
+        let call = Task { () async -> String in
+            do {
+                _ = try await Deadline.run(within: .seconds(3600), "stuck work") {
+                    await offThePool { () -> Int in
+                        started.set(true)
+                        stuck.wait()
+                        return 1
+                    }
+                }
+                return "answered"
+            } catch {
+                return "\(type(of: error))"
+            }
+        }
+        let running = await finished(within: .seconds(20)) { () async -> Bool in
+            while !Task.isCancelled, started.value != true { try? await Task.sleep(for: .milliseconds(5)) }
+            return true
+        }
+        #expect(running == true)
+        call.cancel()
+        let outcome = await finished(within: .seconds(20)) { await call.value }
+        stuck.signal()
+        #expect(outcome == "CancellationError", "\(outcome ?? "still waiting after 20 s")")
+    }
+
+    @Test func theWorksAnswerWhenItComesFirst() async throws {
+        let value = try await Deadline.run(within: .seconds(3600), "quick work") { 42 }
+        #expect(value == 42)
+    }
+}
+
 /// Runs `operation` in a task of its own and waits for it at most `limit` (polling): nil if it
 /// had not finished by then — it is cancelled — so a test that would hang fails instead.
 func finished<Value: Sendable>(

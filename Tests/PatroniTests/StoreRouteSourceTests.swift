@@ -1,6 +1,7 @@
 import Foundation
 import Node
 import Raft
+import Synchronization
 import Testing
 
 @testable import Patroni
@@ -72,12 +73,15 @@ struct StoreRouteSourceTests {
                     == PostgresRoute(epoch: 4, primary: endpoints["pg2"], replicas: [endpoints["pg1"]!], writable: true)
             )
             #expect(source.committed.topology == topology && source.committed.revision > 0)
-            var streamed: PostgresRoute?
-            while let next = await updates.next() {
-                streamed = next
-                if next == routed { break }
+            let stream = Mutex(updates)
+            let streamed = await finished(within: .seconds(10)) { () async -> PostgresRoute? in
+                var updates = stream.withLock { $0 }
+                while let next = await updates.next() {
+                    if next == routed { return next }
+                }
+                return nil
             }
-            #expect(streamed == routed, "the stream carries the new route")
+            #expect(streamed == routed, "the stream carries the new route (within 10 s)")
 
             // A document this version cannot read: the topology is unknown, no writes.
             await Self.put(node, Array("{\"epoch\":\"five\"}".utf8))
@@ -88,6 +92,29 @@ struct StoreRouteSourceTests {
             #expect(await Self.route(source) { $0.epoch == 6 && $0.primary == endpoints["pg1"] } != nil)
             _ = await node.write(StoreCommand(operation: .delete(key: TopologyRecord.key), isSystem: true))
             #expect(await Self.route(source) { $0 == .unknown } != nil)
+        }
+    }
+
+    /// `writable` is a deadline checked at use: with no refresh after the first (the next is an
+    /// hour away), the route stops being writable once the clock passes the freshness bound —
+    /// a paused process that resumes does not find a stale "writable".
+    @Test func writableRunsOutWithoutARefresh() async throws {
+        let endpoints = endpoints
+        try await Self.withLeader { node in
+            let topology = PostgresTopology(epoch: 2, primary: .init(name: "pg1", timeline: 1))
+            await Self.put(node, TopologyRecord.encode(topology))
+            let clock = ManualInstant()
+            let source = await StoreRouteSource.start(
+                node: node, endpoints: endpoints, checkInterval: .seconds(3600), freshness: .seconds(1),
+                now: { clock.now })
+            defer { source.stop() }
+            #expect(await Self.route(source) { $0.writable } != nil, "the first read vouches")
+            clock.advance(by: .milliseconds(999))
+            #expect(source.currentRoute.writable)
+            clock.advance(by: .milliseconds(1))
+            #expect(!source.currentRoute.writable)
+            #expect(source.currentRoute.primary == endpoints["pg1"], "the route stays, only writes stop")
+            #expect(source.committed.writableReason.contains("within"))
         }
     }
 
@@ -104,4 +131,11 @@ struct StoreRouteSourceTests {
             #expect(await Self.route(source) { $0.writable } != nil, "a leader with its lease vouches for it")
         }
     }
+}
+
+/// A clock reading the test moves by hand.
+final class ManualInstant: Sendable {
+    private let instant = Mutex(ContinuousClock.now)
+    var now: ContinuousClock.Instant { instant.withLock { $0 } }
+    func advance(by duration: Duration) { instant.withLock { $0 += duration } }
 }
