@@ -197,6 +197,8 @@ struct MembershipRoutes: Sendable {
         return RouteSupport.failure(outcome)
     }
 
+    /// Every member record, without a row limit: there is one per node the membership routes
+    /// added (`/_sys/` is closed to the KV API), so the Raft configuration bounds them.
     private func memberRecords() async -> [NodeID: MemberRecord] {
         let rows =
             await node.range(
