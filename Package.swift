@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+// Needs a Swift 6.2 or newer compiler (for `@concurrent` on RaftNode.range), whatever the tools version above says.
 import PackageDescription
 
 // Targets follow the layering of DESIGN.md: `Raft` (the pure consensus core and its write-ahead

@@ -160,7 +160,7 @@ struct KeyValueRoutes: Sendable {
         else { throw RouteSupport.unavailable() }
         let rows = answer.rows.prefix(limit)
         let more = answer.rows.count > limit
-        let body = await RangeAnswer(
+        let body = try await RangeAnswer(
             rows: rows, revision: answer.revision, more: more, next: more ? rows.last?.key : nil
         ).encoded()
         return Response(

@@ -197,6 +197,9 @@ struct MembershipRoutes: Sendable {
         return RouteSupport.failure(outcome)
     }
 
+    /// Every member record, without a row limit: they are keyed by node id and written only by the
+    /// nodes themselves and the membership routes (`/_sys/` is closed to the KV API), so there are
+    /// at most as many as the nodes this cluster has had.
     private func memberRecords() async -> [NodeID: MemberRecord] {
         let rows =
             await node.range(

@@ -16,8 +16,9 @@ struct RangeAnswer {
     static let rowsPerSlice = 512
 
     /// The answer, yielding between slices of rows so other tasks (the Raft actor's among them)
-    /// get the thread in between.
-    func encoded() async -> [UInt8] {
+    /// get the thread in between. Throws `CancellationError` at the first slice boundary after
+    /// the task is cancelled (the client went away): the rest of the answer would be thrown away.
+    func encoded() async throws -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(64 + rows.count * 128)
         bytes.append(contentsOf: #"{"kvs":["#.utf8)
@@ -26,7 +27,10 @@ struct RangeAnswer {
             if written > 0 { bytes.append(UInt8(ascii: ",")) }
             Self.appendRow(row.key, row.record, to: &bytes)
             written += 1
-            if written % Self.rowsPerSlice == 0 { await Task.yield() }
+            if written % Self.rowsPerSlice == 0 {
+                try Task.checkCancellation()
+                await Task.yield()
+            }
         }
         appendTail(to: &bytes)
         return bytes

@@ -402,7 +402,7 @@ public final class HostSimulation {
         var reference: (index: UInt64, node: Int, rows: [StoreRow])?
         for index in hosts.indices {
             guard let loop = hosts[index].loop else { continue }
-            let rows = loop.store.range(prefix: "").map {
+            let rows = loop.store.range(prefix: "", includeReserved: true).map {
                 StoreRow(key: $0.key, value: $0.record.value, modRevision: $0.record.modRevision)
             }
             guard let known = reference, known.index == loop.appliedIndex else {

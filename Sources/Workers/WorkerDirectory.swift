@@ -10,7 +10,7 @@ public struct WorkerDirectory: Sendable, Hashable {
     public init() {}
 
     public init(store: KeyValueStore) {
-        for (key, record) in store.range(prefix: WorkerRecord.prefix) {
+        for (key, record) in store.range(prefix: WorkerRecord.prefix, includeReserved: true) {
             if let worker = WorkerRecord(key: key, value: record.value) { insert(worker) }
         }
         revision = store.revision

@@ -36,7 +36,13 @@ public struct WorkerMirror: LeaderService {
 
     private func reconcile(term: UInt64, removeUnknown: Bool) async {
         let swim = await members()
-        guard let rows = await node.range(prefix: WorkerRecord.prefix, consistency: .stale(maxStaleness: nil)) else {
+        // The whole registry, without a row limit: the plan must see every registered worker to
+        // remove the unknown ones. It is bounded by SWIM's membership, since only this mirror
+        // writes it (`/_sys/` is closed to the KV API), and the scan yields between slices.
+        guard
+            let rows = await node.range(
+                prefix: WorkerRecord.prefix, consistency: .stale(maxStaleness: nil), includeReserved: true)?.rows
+        else {
             return
         }
         let registered = rows.compactMap { WorkerRecord(key: $0.key, value: $0.record.value) }

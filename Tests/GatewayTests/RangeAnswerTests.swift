@@ -22,7 +22,7 @@ struct RangeAnswerTests {
             value: value, createRevision: numbers[0], modRevision: numbers[1], version: numbers[2], lease: numbers[3])
     }
 
-    @Test func everyByteAndEveryEscapeMatchesJSONEncoder() async {
+    @Test func everyByteAndEveryEscapeMatchesJSONEncoder() async throws {
         // Every ASCII byte (controls, quotes, backslash, slash), DEL, multi-byte UTF-8, and bytes
         // that are not UTF-8 at all (replaced, as the JSONEncoder path does).
         let awkward: [UInt8] = Array(0...0x7F) + Array("é\u{2028}\u{FEFF}\u{10FFFF}".utf8) + [0xFF, 0xC3]
@@ -33,13 +33,13 @@ struct RangeAnswerTests {
         ]
         for more in [false, true] {
             let answer = RangeAnswer(rows: rows[...], revision: 99, more: more, next: more ? key : nil)
-            #expect(await answer.encoded() == viaJSONEncoder(answer))
+            #expect(try await answer.encoded() == viaJSONEncoder(answer))
         }
         let empty = RangeAnswer(rows: [], revision: 0, more: false, next: nil)
-        #expect(await empty.encoded() == viaJSONEncoder(empty))
+        #expect(try await empty.encoded() == viaJSONEncoder(empty))
     }
 
-    @Test func randomAnswersMatchJSONEncoder() async {
+    @Test func randomAnswersMatchJSONEncoder() async throws {
         var random = SeededRandom(seed: 0x4A50_4E)
         func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8(truncatingIfNeeded: random.next()) } }
         for _ in 0..<100 {
@@ -57,7 +57,24 @@ struct RangeAnswerTests {
             let answer = RangeAnswer(
                 rows: rows[...], revision: random.next(), more: more,
                 next: more ? String(decoding: bytes(6), as: UTF8.self) : nil)
-            #expect(await answer.encoded() == viaJSONEncoder(answer))
+            #expect(try await answer.encoded() == viaJSONEncoder(answer))
         }
+    }
+
+    /// A client that goes away cancels its handler: the encoder stops at the next slice boundary
+    /// instead of writing thousands of rows nobody will read.
+    @Test func aCancelledEncodingStopsAtTheNextSlice() async throws {
+        let rows = (0..<5000).map { (key: "k/\($0)", record: record(Array("value".utf8), [1, 2, 3, 0])) }
+        let answer = RangeAnswer(rows: rows[...], revision: 7, more: false, next: nil)
+        let cancelled = Task { () async throws -> [UInt8] in
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await answer.encoded()
+        }
+        await #expect(throws: CancellationError.self) { try await cancelled.value }
+        // Not cancelled, the same answer is written whole.
+        let whole = try await answer.encoded()
+        #expect(
+            whole.suffix(#"],"more":false,"revision":7}"#.utf8.count).elementsEqual(
+                #"],"more":false,"revision":7}"#.utf8))
     }
 }

@@ -55,60 +55,83 @@ struct KeyValueStoreModelTests {
     @Test(arguments: [UInt64(1), 2, 3])
     func matchesTheModelThroughRestoresAndRanges(seed: UInt64) throws {
         var random = SeededRandom(seed: 0xC0FF_EE00 + seed)
-        var store = KeyValueStore()
+        // Chunks of 32 (restored half full), so chunks split as keys arrive, and merge as the
+        // delete-heavy phase empties them, many times over.
+        var store = KeyValueStore(maxChunk: 32)
         var model = Model()
         var snapshots: [(index: SortedKeyIndex, model: Model)] = []
-        // Enough distinct keys for chunks of 512 to split and, as keys are deleted, to merge.
+        // Splits and merges in the indexes of every store along the way (a restore starts anew).
+        var splits = 0
+        var merges = 0
         func key() -> String {
             random.chance(0.1)
                 ? "/_sys/w/\(random.next(below: 200))"
                 : "k/\(random.next(below: 40))/\(random.next(below: 100))"
         }
         for step in 0..<12_000 {
-            switch random.next(below: 20) {
-            case 0..<10:
-                let name = key()
-                let value = Array("v\(step)".utf8)
-                let lease: UInt64 = random.chance(0.1) ? UInt64(random.next(below: 6)) : 0
-                let system = random.chance(0.5)
-                let command = StoreCommand(
-                    operation: .put(key: name, value: value), isSystem: system, lease: lease)
-                #expect(store.apply(command) == model.put(name, value, lease: lease, system: system))
-            case 10..<16:
-                let name = key()
+            // Steps 8000–9999 delete a key that is there four times in five (and skip the restore
+            // at 8999), so the live set halves and chunks shrink below a quarter and merge.
+            let deleteHeavy = (8000..<10_000).contains(step)
+            if deleteHeavy, random.chance(0.8), !model.entries.entries.isEmpty {
+                let live = model.entries.entries[random.next(below: model.entries.entries.count)].key
+                let name = String(decoding: live, as: UTF8.self)
                 #expect(
-                    store.apply(StoreCommand(operation: .delete(key: name), isSystem: true)) == model.delete(name))
-            case 16:
-                let id = UInt64(random.next(below: 6) + 1)
-                let granted = store.apply(StoreCommand(operation: .grantLease(id: id, ttlMilliseconds: 1000)))
-                #expect(granted == (model.leases.insert(id).inserted ? .leaseGranted(id: id) : .leaseExists(id: id)))
-            case 17:
-                let id = UInt64(random.next(below: 6) + 1)
-                #expect(store.apply(StoreCommand(operation: .revokeLease(id: id))) == model.revoke(id))
-            default:
-                let query = SortedKeyIndexTests.randomQuery(&random)
-                let prefix = random.chance(0.5) ? "k/\(random.next(below: 40))" : query.prefix
-                let rows = store.range(
-                    prefix: prefix, after: query.after, limit: query.limit, includeReserved: query.reserved)
-                let expected = model.entries.range(
-                    prefix: prefix, after: query.after, limit: query.limit, includeReserved: query.reserved)
-                #expect(SortedKeyIndexTests.same(rows, expected), "step \(step)")
+                    store.apply(StoreCommand(operation: .delete(key: name), isSystem: true)) == model.delete(name),
+                    "step \(step)")
+            } else {
+                switch random.next(below: 20) {
+                case 0..<10:
+                    let name = key()
+                    let value = Array("v\(step)".utf8)
+                    let lease: UInt64 = random.chance(0.1) ? UInt64(random.next(below: 6)) : 0
+                    let system = random.chance(0.5)
+                    let command = StoreCommand(
+                        operation: .put(key: name, value: value), isSystem: system, lease: lease)
+                    #expect(store.apply(command) == model.put(name, value, lease: lease, system: system))
+                case 10..<16:
+                    let name = key()
+                    #expect(
+                        store.apply(StoreCommand(operation: .delete(key: name), isSystem: true)) == model.delete(name))
+                case 16:
+                    let id = UInt64(random.next(below: 6) + 1)
+                    let granted = store.apply(StoreCommand(operation: .grantLease(id: id, ttlMilliseconds: 1000)))
+                    #expect(
+                        granted == (model.leases.insert(id).inserted ? .leaseGranted(id: id) : .leaseExists(id: id)))
+                case 17:
+                    let id = UInt64(random.next(below: 6) + 1)
+                    #expect(store.apply(StoreCommand(operation: .revokeLease(id: id))) == model.revoke(id))
+                default:
+                    let query = SortedKeyIndexTests.randomQuery(&random)
+                    let prefix = random.chance(0.5) ? "k/\(random.next(below: 40))" : query.prefix
+                    let rows = store.range(
+                        prefix: prefix, after: query.after, limit: query.limit, includeReserved: query.reserved)
+                    let expected = model.entries.range(
+                        prefix: prefix, after: query.after, limit: query.limit, includeReserved: query.reserved)
+                    #expect(SortedKeyIndexTests.same(rows, expected), "step \(step)")
+                }
             }
-            if step % 1000 == 999 {
+            if step % 1000 == 999, !deleteHeavy {
                 // What compaction writes and a restart or an InstallSnapshot reads back.
-                let restored = try KeyValueStore(snapshot: store.snapshot)
+                splits += store.keyIndex.splits
+                merges += store.keyIndex.merges
+                let restored = try KeyValueStore(snapshot: store.snapshot, maxChunk: 32)
                 #expect(restored == store)
                 #expect(restored.snapshot == store.snapshot)
                 store = restored
             }
-            if step % 1500 == 0 { snapshots.append((store.keyIndex, model)) }
+            // Snapshots before, during and after the deletes, checked once everything is done.
+            if step % 1500 == 0 || (deleteHeavy && step % 500 == 0) { snapshots.append((store.keyIndex, model)) }
         }
         #expect(store.count == model.entries.entries.count)
         #expect(store.revision == model.revision)
         #expect(store.dataBytes == model.dataBytes)
         #expect(
-            store.range(prefix: "").map(\.key) == model.entries.entries.map { String(decoding: $0.key, as: UTF8.self) })
-        #expect(store.count > 1024, "the index grew past a few chunks")
+            store.range(prefix: "", includeReserved: true).map(\.key)
+                == model.entries.entries.map { String(decoding: $0.key, as: UTF8.self) })
+        #expect(store.keyIndex.chunks.count > 16, "the index spans many chunks")
+        splits += store.keyIndex.splits
+        merges += store.keyIndex.merges
+        #expect(splits > 0 && merges > 0, "chunks split and merged: \(splits) splits, \(merges) merges")
         for (index, frozen) in snapshots {
             #expect(index.entries.map(\.key.bytes) == frozen.entries.entries.map(\.key))
             #expect(index.entries.map(\.record) == frozen.entries.entries.map(\.record))
@@ -143,6 +166,7 @@ struct KeyValueStoreModelTests {
         #expect(Array(bytes.prefix(expected.count)) == expected)
         let restored = try KeyValueStore(snapshot: bytes)
         #expect(restored.lease(7)?.keys == ["a"])
-        #expect(restored.range(prefix: "").map(\.key) == ["/_sys/x", "a", "b"])
+        #expect(restored.range(prefix: "", includeReserved: true).map(\.key) == ["/_sys/x", "a", "b"])
+        #expect(restored.range(prefix: "").map(\.key) == ["a", "b"], "/_sys/ only when the caller asks for it")
     }
 }

@@ -27,7 +27,8 @@ struct SortedKeyIndexTests {
 
     @Test func pagesContinueStrictlyAfterTheLastKey() {
         let keys = (0..<23).map { "p/\(String($0 + 100))" }
-        let index = index(keys.shuffled())
+        var random = SeededRandom(seed: 0x5A6E_5)
+        let index = index(keys.shuffled(using: &random))
         var pages: [[String]] = []
         var after: String?
         repeat {
@@ -73,17 +74,58 @@ struct SortedKeyIndexTests {
     }
 
     /// The point of the structure: a copy is a snapshot. Writes after it — inserts that split its
-    /// chunks, deletes that merge them, updates in place — never show in it.
+    /// chunks, deletes that join them with a neighbour, updates in place — never show in it.
     @Test func aCopyIsASnapshotThatLaterWritesDoNotTouch() {
-        var index = index((0..<40).map { "k\($0 + 100)" })
+        var index = index((0..<40).map { "k\($0 + 100)" }, maxChunk: 8)
         let snapshot = index
-        for key in 0..<40 where key % 3 == 0 { index.remove(StoreKey("k\(key + 100)")) }
+        for key in 0..<40 where key % 4 != 0 { index.remove(StoreKey("k\(key + 100)")) }
+        #expect(index.merges > snapshot.merges, "the deletes joined chunks: \(index.chunks.map(\.count))")
         for key in 0..<40 { index.set(StoreKey("k\(key + 100)x"), record("new")) }
-        index.set(StoreKey("k101"), record("changed", revision: 9))
+        #expect(index.splits > snapshot.splits)
+        index.set(StoreKey("k100"), record("changed", revision: 9))
         #expect(snapshot.count == 40)
         #expect(snapshot.range(prefix: "k").map(\.key) == (0..<40).map { "k\($0 + 100)" })
-        #expect(snapshot.get(StoreKey("k101")) == record("k101"))
-        #expect(index.get(StoreKey("k101")) == record("changed", revision: 9))
+        #expect(snapshot.entries.map(\.record) == (0..<40).map { record("k\($0 + 100)") })
+        #expect(snapshot.get(StoreKey("k100")) == record("k100"))
+        #expect(index.get(StoreKey("k100")) == record("changed", revision: 9))
+        #expect(index.count == 10 + 40)
+    }
+
+    /// An answer's array is sized for what it holds, not for the limit asked: the gateway asks for
+    /// its limit plus one on every range read, whatever the prefix matches.
+    @Test func anAnswerIsNotSizedByItsLimit() {
+        let index = index((0..<10).map { "k\($0)" })
+        let rows = index.range(prefix: "none", limit: 10_000)
+        #expect(rows.isEmpty)
+        #expect(rows.capacity < 100, "capacity \(rows.capacity)")
+        #expect(index.range(prefix: "k", limit: 10_000).count == 10)
+    }
+
+    /// A long scan pauses every `rowsPerSlice` rows (where `RaftNode.range` yields the thread),
+    /// and the rows it gives are exactly those of a scan in one go: the slices join without a gap
+    /// or a repeat, whatever the limit, `after` and reserved keys in between.
+    @Test func aLongScanPausesBetweenSlicesAndGivesTheSameRows() async {
+        let keys = (0..<10_000).map { "r/\(String($0 + 100_000))" }
+        var random = SeededRandom(seed: 0x51_1CE)
+        let index = index(keys.shuffled(using: &random) + (0..<300).map { "/_sys/\($0)" }, maxChunk: 64)
+        var pauses = 0
+        let rows = await index.range(prefix: "r/", limit: 10_001, pause: { pauses += 1 })
+        #expect(rows.map(\.key) == keys)
+        #expect(pauses == 9, "10,000 rows in slices of 1,000: a pause between each two")
+        for _ in 0..<40 {
+            let prefix = ["", "r/", "r/1", "/", "r/10"][random.next(below: 5)]
+            let after = random.chance(0.5) ? keys[random.next(below: keys.count)] : nil
+            let limit = random.chance(0.3) ? Int.max : random.next(below: 3000)
+            let reserved = random.chance(0.5)
+            let slice = random.next(below: 300) + 1
+            var count = 0
+            let sliced = await index.range(
+                prefix: prefix, after: after, limit: limit, includeReserved: reserved, rowsPerSlice: slice,
+                pause: { count += 1 })
+            let whole = index.range(prefix: prefix, after: after, limit: limit, includeReserved: reserved)
+            #expect(Self.same(sliced, whole.map { ($0.key, $0.record) }), "\(prefix) \(String(describing: after))")
+            #expect(count == max(0, (sliced.count - 1) / slice), "a pause only between slices")
+        }
     }
 
     // MARK: Against a plain sorted array
@@ -201,6 +243,76 @@ struct SortedKeyIndexTests {
                         frozen.range(
                             prefix: query.prefix, after: query.after, limit: query.limit,
                             includeReserved: query.reserved)))
+            }
+        }
+    }
+
+    /// Splits and merges, really taken: chunks of 8 and 16 (a chunk joins a neighbour once below
+    /// a quarter full) over about 300 keys, in phases — fill, delete down to about a tenth, fill
+    /// again, delete again — against the sorted array. Snapshots taken at every phase boundary and
+    /// every 250 steps are checked at the end, after all the splits and merges that followed them.
+    @Test(arguments: [8, 16])
+    func splitsAndMergesInPhasesMatchASortedArrayAndLeaveSnapshotsAlone(maxChunk: Int) {
+        var random = SeededRandom(seed: 0xE26E_0000 + UInt64(maxChunk))
+        var index = SortedKeyIndex(maxChunk: maxChunk)
+        var reference = Reference()
+        var snapshots: [(step: Int, index: SortedKeyIndex, reference: Reference)] = []
+        // Reserved keys among them, so the jump over `/_sys/` crosses chunks that come and go.
+        let keys = (0..<280).map { "m/\(String($0 + 1000))" } + (0..<20).map { "/_sys/\($0 + 10)" }
+        let prefixes = ["", "m/", "m/1", "m/10", "m/11", "m/12", "/", "/_sys/"]
+        // The chance of a put (otherwise a delete) and the steps of each phase: the live set tends
+        // to that fraction of the keys.
+        let phases: [(puts: Double, steps: Int)] = [(0.9, 1500), (0.1, 2500), (0.85, 1500), (0.05, 2500), (0.6, 1000)]
+        var step = 0
+        for (number, phase) in phases.enumerated() {
+            snapshots.append((step, index, reference))
+            let (splits, merges) = (index.splits, index.merges)
+            for _ in 0..<phase.steps {
+                step += 1
+                let key = keys[random.next(below: keys.count)]
+                if random.chance(phase.puts) {
+                    let value = record("\(step)", revision: UInt64(step))
+                    index.set(StoreKey(key), value)
+                    reference.set(Array(key.utf8), value)
+                } else {
+                    #expect(index.remove(StoreKey(key)) == reference.remove(Array(key.utf8)), "step \(step)")
+                }
+                if random.chance(0.05) {
+                    let prefix = prefixes[random.next(below: prefixes.count)]
+                    let after = random.chance(0.5) ? keys[random.next(below: keys.count)] : nil
+                    let limit = random.chance(0.3) ? Int.max : random.next(below: 40) + 1
+                    let reserved = random.chance(0.5)
+                    #expect(
+                        Self.same(
+                            index.range(prefix: prefix, after: after, limit: limit, includeReserved: reserved),
+                            reference.range(prefix: prefix, after: after, limit: limit, includeReserved: reserved)),
+                        "step \(step)")
+                }
+                if step % 250 == 0 { snapshots.append((step, index, reference)) }
+            }
+            #expect(index.count == reference.entries.count)
+            #expect(index.entries.map(\.key.bytes) == reference.entries.map(\.key), "after phase \(number)")
+            #expect(index.chunks.allSatisfy { !$0.isEmpty && $0.count <= maxChunk })
+            // Filling splits chunks and emptying joins them; a test that never took these paths
+            // could not catch what goes wrong in them.
+            if phase.puts > 0.5 {
+                #expect(index.splits > splits, "phase \(number) split chunks")
+            } else {
+                #expect(index.merges > merges, "phase \(number) joined chunks")
+                #expect(
+                    index.chunks.count * maxChunk / 4 <= 2 * index.count + maxChunk,
+                    "few nearly empty chunks left: \(index.chunks.map(\.count))")
+            }
+        }
+        for (taken, snapshot, frozen) in snapshots {
+            #expect(snapshot.entries.map(\.key.bytes) == frozen.entries.map(\.key), "snapshot at step \(taken)")
+            #expect(snapshot.entries.map(\.record) == frozen.entries.map(\.record), "snapshot at step \(taken)")
+            #expect(snapshot.count == frozen.entries.count)
+            for prefix in prefixes {
+                #expect(
+                    Self.same(
+                        snapshot.range(prefix: prefix, includeReserved: true),
+                        frozen.range(prefix: prefix, after: nil, limit: .max, includeReserved: true)))
             }
         }
     }

@@ -172,7 +172,8 @@ struct ThreeNodeClusterTests {
         let leader = try #require(await cluster.leader())
         for node in cluster.nodes.values {
             #expect(value(await node.read("a/2", consistency: .lease)) == "y")
-            let keys = await node.range(prefix: "a/", consistency: .linearizable)?.map(\.key)
+            let keys = await node.range(prefix: "a/", consistency: .linearizable, includeReserved: false)?.rows.map(
+                \.key)
             #expect(keys == ["a/1", "a/2"])
         }
         // A follower cut off from the leader refuses bounded stale reads once the bound passes,
@@ -251,6 +252,61 @@ struct ThreeNodeClusterTests {
             }
             #expect(rows?.count == 19)
         }
+        await cluster.stopAll()
+    }
+
+    /// The barrier, deterministically: a follower whose applies are held back (the leader's
+    /// appends to it are dropped; heartbeats and the answers to its reads still arrive) gets its
+    /// range reads' barriers confirmed at an index it has not applied, and answers neither read —
+    /// the off-actor scan nor the snapshot — until it has applied that index, which covers a
+    /// write acknowledged before the reads began.
+    @Test func aFollowerRangeReadWaitsUntilItHasAppliedTheBarrierIndex() async throws {
+        let cluster = Cluster()
+        try await cluster.startAll()
+        #expect(await cluster.write("w/0", "before") != nil)
+        let leader = try #require(await cluster.leader())
+        let follower = try #require(cluster.nodes.values.first { $0.id != leader.id })
+        await follower.setDropsInbound { message in
+            switch message.payload {
+            case .appendEntries, .installSnapshot: true
+            default: false
+            }
+        }
+        guard case .applied(_, let acknowledged) = await cluster.write("w/1", "held back") else {
+            Issue.record("the write was not acknowledged")
+            await cluster.stopAll()
+            return
+        }
+        #expect(await follower.status.appliedIndex < acknowledged)
+        // Asked again if a barrier fails while leadership changes, as a client would.
+        let deadline = ContinuousClock.now + .seconds(20)
+        let snapshotRead = Task {
+            while ContinuousClock.now < deadline {
+                if let snapshot = await follower.rangeSnapshot(.linearizable) { return Optional(snapshot) }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            return nil
+        }
+        let rangeRead = Task {
+            while ContinuousClock.now < deadline {
+                if let answer = await follower.range(prefix: "w/", consistency: .linearizable, includeReserved: false) {
+                    return Optional(answer.rows.map(\.key))
+                }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            return nil
+        }
+        while await follower.readsWaitingForApply < 2, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(await follower.readsWaitingForApply == 2, "both barriers confirmed, both reads waiting")
+        #expect(await follower.status.appliedIndex < acknowledged, "still held back: neither read has answered")
+        await follower.setDropsInbound(nil)
+        let snapshot = try #require(await snapshotRead.value)
+        #expect(snapshot.confirmedIndex >= acknowledged)
+        #expect(snapshot.appliedIndex >= snapshot.confirmedIndex)
+        #expect(snapshot.index.range(prefix: "w/").map(\.key) == ["w/0", "w/1"])
+        #expect(await rangeRead.value == ["w/0", "w/1"])
         await cluster.stopAll()
     }
 

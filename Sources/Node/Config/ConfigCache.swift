@@ -133,7 +133,7 @@ public final class ConfigCache: Sendable {
 
     private static func load(_ store: KeyValueStore) -> Loaded {
         var entries: [String: Entry] = [:]
-        for (key, record) in store.range(prefix: ProjectConfig.keyPrefix) {
+        for (key, record) in store.range(prefix: ProjectConfig.keyPrefix, includeReserved: true) {
             let project = String(key.dropFirst(ProjectConfig.keyPrefix.count))
             if let config = try? ProjectConfig.decode(record.value) {
                 entries[project] = Entry(config: config, revision: record.modRevision)

@@ -48,7 +48,7 @@ extension RaftNode {
     /// The flags' peers, then every member record in the store (which wins: it is newer).
     func learnPeerAddresses() {
         for (peer, address) in configuration.peers where peer != id { setPeerAddress(peer, address) }
-        for (key, record) in loop.store.range(prefix: MemberRecord.prefix) {
+        for (key, record) in loop.store.range(prefix: MemberRecord.prefix, includeReserved: true) {
             if let member = MemberRecord(key: key, value: record.value) { learn(member) }
         }
     }

@@ -19,6 +19,13 @@ public actor RaftNode {
     var pendingWrites: [UInt64: (term: UInt64, waiter: CheckedContinuation<WriteOutcome, Never>)] = [:]
     private var pendingReads: [UInt64: CheckedContinuation<UInt64?, Never>] = [:]
     private var readsAwaitingApply: [(index: UInt64, waiter: CheckedContinuation<UInt64?, Never>)] = []
+    /// Reads whose barrier is confirmed, waiting for this node to apply its index (for the tests).
+    var readsWaitingForApply: Int { readsAwaitingApply.count }
+    /// Tests only, nil otherwise: inbound Raft messages it returns true for are dropped before the
+    /// core sees them — a follower's appends held back while heartbeats and the answers to its
+    /// reads still arrive, which timing alone cannot arrange.
+    var dropsInbound: (@Sendable (Message) -> Bool)?
+    func setDropsInbound(_ drops: (@Sendable (Message) -> Bool)?) { dropsInbound = drops }
     /// Request ids start at a random point each boot, so a late answer to a request made before a
     /// restart can never be taken for the answer to a new one.
     private var nextReadID = UInt64.random(in: 1...(UInt64.max >> 1))
@@ -182,6 +189,7 @@ public actor RaftNode {
         guard !stopped else { return }
         switch envelope {
         case .raft(let message):
+            if let dropsInbound, dropsInbound(message) { return }
             if case .installSnapshot(let chunk) = message.payload,
                 !configuration.peerLimits.admits(offset: chunk.offset, count: chunk.data.count)
             {
@@ -429,30 +437,22 @@ public actor RaftNode {
         return .value(loop.store.get(key), appliedIndex: loop.appliedIndex)
     }
 
-    /// Keys beginning with `prefix`, in order, at most `limit`, with the given consistency.
-    /// Scanned off the actor, like the range read below.
-    @concurrent
-    public nonisolated func range(
-        prefix: String, limit: Int = .max, consistency: ReadConsistency
-    ) async -> [(key: String, record: KeyValueStore.Record)]? {
-        guard let snapshot = await rangeSnapshot(consistency) else { return nil }
-        return snapshot.index.range(prefix: prefix, limit: limit)
-    }
-
     /// A range read (continuing after `after`, if given), and the store revision it was read at
-    /// (where a watch continues from). The barrier and the snapshot of the key index are taken on
-    /// the actor (`rangeSnapshot`); the scan, and the copy of up to `limit` rows, run here, on
-    /// the caller's task off the actor, so a large read does not hold up the writes, heartbeats
-    /// and votes queued behind it.
+    /// (where a watch continues from); keys under `/_sys/` only with `includeReserved`, which
+    /// every caller states (the gateway from `ReservedKeys.access`). The barrier and the snapshot
+    /// of the key index are taken on the actor (`rangeSnapshot`); the scan, and the copy of up to
+    /// `limit` rows, run here, on the caller's task off the actor, so a large read does not hold
+    /// up the writes, heartbeats and votes queued behind it. The scan yields every
+    /// `SortedKeyIndex.rowsPerSlice` rows, so it does not hold a thread of the pool — where the
+    /// actor runs too — for the whole answer either.
     @concurrent
     public nonisolated func range(
         prefix: String, after: String? = nil, limit: Int = .max, consistency: ReadConsistency, includeReserved: Bool
     ) async -> (rows: [(key: String, record: KeyValueStore.Record)], revision: UInt64)? {
         guard let snapshot = await rangeSnapshot(consistency) else { return nil }
-        return (
-            snapshot.index.range(prefix: prefix, after: after, limit: limit, includeReserved: includeReserved),
-            snapshot.revision
-        )
+        let rows = await snapshot.index.range(
+            prefix: prefix, after: after, limit: limit, includeReserved: includeReserved, pause: { await Task.yield() })
+        return (rows, snapshot.revision)
     }
 
     /// The store's key index for a range read of this consistency, taken after the read's
@@ -460,7 +460,7 @@ public actor RaftNode {
     /// (the leader's commit index as of the read, confirmed by a quorum or by the lease), and
     /// there is no suspension point between its return and the copy below: the snapshot is the
     /// store exactly as of `loop.appliedIndex`, which is at least that confirmed index.
-    public func rangeSnapshot(_ consistency: ReadConsistency) async -> RangeSnapshot? {
+    func rangeSnapshot(_ consistency: ReadConsistency) async -> RangeSnapshot? {
         guard let confirmed = await readable(consistency) else { return nil }
         return RangeSnapshot(
             index: loop.store.keyIndex, revision: loop.store.revision, appliedIndex: loop.appliedIndex,

@@ -37,7 +37,7 @@ public struct KeyValueStore: Sendable, Hashable {
     public internal(set) var revision: UInt64 = 0
     /// Keys and records in byte order, so prefix ranges are a binary search and a scan; a
     /// structurally shared value, so a range read can take it as a snapshot (`keyIndex`).
-    var index = SortedKeyIndex()
+    var index: SortedKeyIndex
     /// Results of commands that carried an idempotency key, bound to their commands, kept for a
     /// window of the log's time and within a byte budget.
     public private(set) var idempotency: IdempotencyTable
@@ -47,6 +47,12 @@ public struct KeyValueStore: Sendable, Hashable {
     public private(set) var history: ChangeHistory
 
     public init(historyLimits: ChangeHistory.Limits = .init()) {
+        self.init(historyLimits: historyLimits, maxChunk: SortedKeyIndex.defaultMaxChunk)
+    }
+
+    /// `maxChunk` is for the tests: small chunks split and merge after a few writes.
+    init(historyLimits: ChangeHistory.Limits = .init(), maxChunk: Int) {
+        index = SortedKeyIndex(maxChunk: maxChunk)
         idempotency = IdempotencyTable()
         history = ChangeHistory(limits: historyLimits)
     }
@@ -74,8 +80,9 @@ public struct KeyValueStore: Sendable, Hashable {
 
     /// Keys beginning with `prefix`, in order, at most `limit`, and only those after `after` when
     /// it is given (a page continues after the last key of the one before); without
-    /// `includeReserved`, keys under `reservedPrefix` are left out (`SortedKeyIndex.range`).
-    public func range(prefix: String, after: String? = nil, limit: Int = .max, includeReserved: Bool = true) -> [(
+    /// `includeReserved` (the default), keys under `reservedPrefix` are left out
+    /// (`SortedKeyIndex.range`): a caller that needs `/_sys/` says so.
+    public func range(prefix: String, after: String? = nil, limit: Int = .max, includeReserved: Bool = false) -> [(
         key: String, record: Record
     )] {
         index.range(prefix: prefix, after: after, limit: limit, includeReserved: includeReserved)
@@ -257,6 +264,12 @@ public struct KeyValueStore: Sendable, Hashable {
     /// Restores a store from `snapshot`; throws on anything malformed, never traps. Version 1
     /// (before leases and history) restores with no leases and a history that starts now.
     public init(snapshot bytes: [UInt8]) throws(StoreDecodingError) {
+        try self.init(snapshot: bytes, maxChunk: SortedKeyIndex.defaultMaxChunk)
+    }
+
+    /// `maxChunk` is for the tests, as above.
+    init(snapshot bytes: [UInt8], maxChunk: Int) throws(StoreDecodingError) {
+        index = SortedKeyIndex(maxChunk: maxChunk)
         var reader = StoreReader(bytes[...])
         let version = try reader.byte()
         guard (1...3).contains(version) else { throw .unsupportedVersion }

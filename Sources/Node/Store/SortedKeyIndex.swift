@@ -27,12 +27,17 @@ public struct SortedKeyIndex: Sendable {
     /// A chunk splits in two halves above this size, so one write after a snapshot copies at
     /// most this many entries (48 bytes each: a key reference and a record).
     let maxChunk: Int
+    static let defaultMaxChunk = 512
     /// Sorted, none empty; every key of a chunk precedes every key of the next.
     private(set) var chunks: [[Entry]] = []
     public private(set) var count = 0
+    /// How many times a chunk was split, and joined with a neighbour, in this index and the copies
+    /// it was made from: the tests check that the paths they mean to exercise were taken.
+    private(set) var splits = 0
+    private(set) var merges = 0
 
     /// `maxChunk` is a parameter for the tests, which use tiny chunks to exercise splits and merges.
-    init(maxChunk: Int = 512) {
+    init(maxChunk: Int = defaultMaxChunk) {
         precondition(maxChunk >= 4, "a chunk must hold a few entries to split and merge")
         self.maxChunk = maxChunk
     }
@@ -50,30 +55,79 @@ public struct SortedKeyIndex: Sendable {
 
     /// Keys beginning with `prefix`, in order, at most `limit`, and only those strictly after
     /// `after` when it is given (a page continues after the last key of the one before); without
-    /// `includeReserved`, keys under `KeyValueStore.reservedPrefix` are left out — and skipped in
-    /// one jump, so a read that may not see them does not pay for scanning them either.
-    public func range(prefix: String, after: String? = nil, limit: Int = .max, includeReserved: Bool = true) -> [(
+    /// `includeReserved` (the default: `/_sys/` is for callers that say they may see it), keys
+    /// under `KeyValueStore.reservedPrefix` are left out — and skipped in one jump, so a read that
+    /// may not see them does not pay for scanning them either.
+    public func range(prefix: String, after: String? = nil, limit: Int = .max, includeReserved: Bool = false) -> [(
         key: String, record: KeyValueStore.Record
     )] {
-        let prefixBytes = Array(prefix.utf8)
+        var scan = Scan(self, prefix: prefix, after: after, includeReserved: includeReserved)
+        var rows: [(key: String, record: KeyValueStore.Record)] = []
+        // Sized for a small answer, not for `limit`: the gateway asks for its limit plus one
+        // whatever the prefix holds, and an empty prefix must not cost a limit-sized allocation.
+        rows.reserveCapacity(min(limit, Self.initialRowCapacity))
+        _ = scan.next(limit, into: &rows)
+        return rows
+    }
+
+    /// The same rows as `range`, scanned `rowsPerSlice` at a time with `pause` in between: a
+    /// range read runs on the Swift concurrency pool (one thread per core), and a scan of many
+    /// thousands of rows in one job would keep the Raft actor — its heartbeats and ReadIndex
+    /// answers — waiting for a thread that long. `RaftNode.range` pauses with `Task.yield()`.
+    func range(
+        prefix: String, after: String? = nil, limit: Int = .max, includeReserved: Bool = false,
+        rowsPerSlice: Int = Self.rowsPerSlice, pause: () async -> Void
+    ) async -> [(key: String, record: KeyValueStore.Record)] {
+        precondition(rowsPerSlice > 0, "a slice holds at least one row")
+        var scan = Scan(self, prefix: prefix, after: after, includeReserved: includeReserved)
+        var rows: [(key: String, record: KeyValueStore.Record)] = []
+        rows.reserveCapacity(min(limit, Self.initialRowCapacity))
+        while scan.next(min(rowsPerSlice, limit - rows.count), into: &rows), rows.count < limit {
+            await pause()
+        }
+        return rows
+    }
+
+    /// Rows a sliced scan copies between two pauses: well under a millisecond of work.
+    static let rowsPerSlice = 1000
+    static let initialRowCapacity = 32
+
+    /// Where a range read has got to in this index. A value over an immutable copy of the index,
+    /// so it can stop between slices and go on where it was.
+    struct Scan {
+        let index: SortedKeyIndex
+        let prefixBytes: [UInt8]
         let reserved = Array(KeyValueStore.reservedPrefix.utf8)
-        var position = lowerBound(StoreKey(bytes: prefixBytes))
-        if let after {
-            position = max(position, upperBound(StoreKey(after)))
-        }
-        var result: [(key: String, record: KeyValueStore.Record)] = []
-        if limit < 1 << 16 { result.reserveCapacity(limit) }
-        while position.chunk < chunks.count, result.count < limit {
-            let entry = chunks[position.chunk][position.offset]
-            guard entry.key.bytes.starts(with: prefixBytes) else { break }
-            if !includeReserved && entry.key.bytes.starts(with: reserved) {
-                position = max(position, lowerBound(ofSuccessorOf: reserved))
-                continue
+        let includeReserved: Bool
+        var position: Position
+
+        init(_ index: SortedKeyIndex, prefix: String, after: String?, includeReserved: Bool) {
+            self.index = index
+            self.prefixBytes = Array(prefix.utf8)
+            self.includeReserved = includeReserved
+            position = index.lowerBound(StoreKey(bytes: prefixBytes))
+            if let after {
+                position = max(position, index.upperBound(StoreKey(after)))
             }
-            result.append((entry.key.string, entry.record))
-            position = advanced(position)
         }
-        return result
+
+        /// Appends up to `count` more rows; false once the prefix has no more keys.
+        mutating func next(_ count: Int, into rows: inout [(key: String, record: KeyValueStore.Record)]) -> Bool {
+            var taken = 0
+            while position.chunk < index.chunks.count {
+                let entry = index.chunks[position.chunk][position.offset]
+                guard entry.key.bytes.starts(with: prefixBytes) else { return false }
+                if !includeReserved && entry.key.bytes.starts(with: reserved) {
+                    position = max(position, index.lowerBound(ofSuccessorOf: reserved))
+                    continue
+                }
+                guard taken < count else { return true }
+                rows.append((entry.key.string, entry.record))
+                taken += 1
+                position = index.advanced(position)
+            }
+            return false
+        }
     }
 
     // MARK: Writing
@@ -127,6 +181,7 @@ public struct SortedKeyIndex: Sendable {
             let upper = Array(chunks[target.chunk][half...])
             chunks[target.chunk].removeSubrange(half...)
             chunks.insert(upper, at: target.chunk + 1)
+            splits += 1
         }
     }
 
@@ -141,9 +196,11 @@ public struct SortedKeyIndex: Sendable {
         if index > 0, chunks[index - 1].count + chunks[index].count <= maxChunk {
             let moved = chunks.remove(at: index)
             chunks[index - 1].append(contentsOf: moved)
+            merges += 1
         } else if index + 1 < chunks.count, chunks[index].count + chunks[index + 1].count <= maxChunk {
             let moved = chunks.remove(at: index + 1)
             chunks[index].append(contentsOf: moved)
+            merges += 1
         }
     }
 
@@ -213,7 +270,7 @@ public struct SortedKeyIndex: Sendable {
     /// Every entry, in key order.
     var entries: FlattenSequence<[[Entry]]> { chunks.joined() }
 
-    private func advanced(_ position: Position) -> Position {
+    func advanced(_ position: Position) -> Position {
         position.offset + 1 < chunks[position.chunk].count
             ? Position(chunk: position.chunk, offset: position.offset + 1)
             : Position(chunk: position.chunk + 1, offset: 0)
