@@ -527,24 +527,30 @@ public actor RaftNode {
     /// leader, counting from its election, may not grant).
     private func answerLeaseQuery(_ lease: UInt64, refresh: Bool) -> LeaseAnswer {
         guard !stopped, loop.core.role == .leader else { return .unavailable("not the leader") }
-        guard loop.core.status.leaseValid else { return .unavailable("the leader's quorum lease is not established") }
-        guard let ttlMilliseconds = loop.store.leaseTTL(lease) else { return .notFound }
-        let ttl = Duration.milliseconds(Int64(clamping: ttlMilliseconds))
-        let now = ContinuousClock.now
-        let answer =
-            refresh
-            ? lessor.refresh(lease, ttl: ttl, term: loop.core.term, now: now)
-            : lessor.remaining(lease, ttl: ttl, term: loop.core.term, now: now)
+        if let refusal = LeaseQueryRule.refusal(
+            leaseValid: loop.core.status.leaseValid, appliedIndex: loop.appliedIndex,
+            commitIndex: loop.core.commitIndex)
+        {
+            return .unavailable(refusal)
+        }
+        let ttlMilliseconds = loop.store.leaseTTL(lease)
+        let answer = LeaseQueryRule.answer(ttlMilliseconds: ttlMilliseconds) {
+            let ttl = Duration.milliseconds(Int64(clamping: ttlMilliseconds ?? 0))
+            let now = ContinuousClock.now
+            return refresh
+                ? lessor.refresh(lease, ttl: ttl, term: loop.core.term, now: now)
+                : lessor.remaining(lease, ttl: ttl, term: loop.core.term, now: now)
+        }
         switch answer {
-        case .alive(let remaining):
+        case .alive(let ttlMilliseconds, let remaining):
             let keys = refresh ? [] : loop.store.lease(lease)?.keys ?? []
             return .found(
                 LeaseInfo(
                     id: lease, ttlMilliseconds: ttlMilliseconds,
                     remainingMilliseconds: UInt64(clamping: remaining.nanoseconds / 1_000_000),
                     keys: Array(keys.prefix(Self.maxListedLeaseKeys)), keyCount: keys.count))
-        case .expiring: return .notFound
-        case .inactive: return .unavailable("the lease clocks of this term are starting")
+        case .notFound: return .notFound
+        case .retry(let reason): return .unavailable(reason)
         }
     }
 
