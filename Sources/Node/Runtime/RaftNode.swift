@@ -255,6 +255,13 @@ public actor RaftNode {
         await write(command, forward: true)
     }
 
+    /// A write that is `.unknown` after `timeout` rather than the configured `writeTimeout`: for
+    /// callers whose own clients give up sooner (the etcd API re-submits a keyed command within
+    /// Patroni's per-node timeout).
+    public func write(_ command: StoreCommand, timeout: Duration) async -> WriteOutcome {
+        await write(command, forward: true, timeout: min(timeout, configuration.writeTimeout))
+    }
+
     /// Proposes on this node only, and only while it leads `term`: for leader-only services,
     /// whose decisions (a lease's expiry, say) hold for the term they were made in and must not
     /// be forwarded to, or land under, another leader.
@@ -265,7 +272,8 @@ public actor RaftNode {
         return await write(command, forward: false)
     }
 
-    private func write(_ command: StoreCommand, forward: Bool) async -> WriteOutcome {
+    private func write(_ command: StoreCommand, forward: Bool, timeout: Duration? = nil) async -> WriteOutcome {
+        let timeout = timeout ?? configuration.writeTimeout
         guard !stopped else { return .notLeader(leader: nil) }
         var command = command
         var encoded = command.encoded
@@ -279,7 +287,7 @@ public actor RaftNode {
             // Membership says the leader is suspect or dead: fail fast so the client retries
             // (through HAProxy, at the next leader) instead of waiting out the forward timeout.
             if unreachablePeers.contains(leader) { return .notLeader(leader: nil) }
-            let outcome = await forwardWrite(command, to: leader)
+            let outcome = await forwardWrite(command, to: leader, timeout: timeout)
             // The leader refused it: this node's alarm and counters say so too.
             if case .refused(let refusal) = outcome { refused(refusal) }
             return outcome
@@ -314,7 +322,7 @@ public actor RaftNode {
         case .rejected(.transferInProgress) where forward:
             // A drain is handing leadership over: wait for the new leader, then forward to it.
             await awaitTransferEnd()
-            return await write(command, forward: true)
+            return await write(command, forward: true, timeout: timeout)
         case .rejected(.notLeader(let leader)):
             metrics.proposalsRefused.increment()
             return .notLeader(leader: leader)
@@ -324,7 +332,6 @@ public actor RaftNode {
         case .accepted(let index, let term):
             metrics.proposals.increment()
             uncommitted.proposed(index: index, bytes: encoded.count)
-            let timeout = configuration.writeTimeout
             return await withCheckedContinuation { waiter in
                 // An older proposal at this index was truncated (this node lost and regained
                 // leadership): it was never committed, so its client learns that now.
@@ -333,7 +340,7 @@ public actor RaftNode {
                 scheduleDrain()
                 Task { [weak self] in
                     try? await Task.sleep(for: timeout)
-                    await self?.expireWrite(index: index, term: term)
+                    await self?.expireWrite(index: index, term: term, after: timeout)
                 }
             }
         }
@@ -352,10 +359,9 @@ public actor RaftNode {
         }
     }
 
-    private func forwardWrite(_ command: StoreCommand, to leader: NodeID) async -> WriteOutcome {
+    private func forwardWrite(_ command: StoreCommand, to leader: NodeID, timeout: Duration) async -> WriteOutcome {
         let requestID = nextForwardID
         nextForwardID += 1
-        let timeout = configuration.writeTimeout
         return await withCheckedContinuation { waiter in
             pendingForwards[requestID] = waiter
             forwardTargets[requestID] = leader
@@ -363,7 +369,7 @@ public actor RaftNode {
                 .forwardedWrite(ForwardedWrite(requestID: requestID, from: id, to: leader, command: command.encoded)))
             Task { [weak self] in
                 try? await Task.sleep(for: timeout)
-                await self?.expireForward(requestID)
+                await self?.expireForward(requestID, after: timeout)
             }
         }
     }
@@ -409,16 +415,16 @@ public actor RaftNode {
         }
     }
 
-    private func expireForward(_ requestID: UInt64) {
+    private func expireForward(_ requestID: UInt64, after timeout: Duration) {
         forwardTargets[requestID] = nil
         pendingForwards.removeValue(forKey: requestID)?.resume(
-            returning: .unknown("forwarded to the leader, no answer within \(configuration.writeTimeout)"))
+            returning: .unknown("forwarded to the leader, no answer within \(timeout)"))
     }
 
-    private func expireWrite(index: UInt64, term: UInt64) {
+    private func expireWrite(index: UInt64, term: UInt64, after timeout: Duration) {
         guard let pending = pendingWrites[index], pending.term == term else { return }
         pendingWrites[index] = nil
-        pending.waiter.resume(returning: .unknown("not applied within \(configuration.writeTimeout)"))
+        pending.waiter.resume(returning: .unknown("not applied within \(timeout)"))
     }
 
     /// Reads a key with the given consistency. Linearizable and lease reads go through the core
