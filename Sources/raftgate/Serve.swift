@@ -50,6 +50,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var tls: TLSOptions
     @OptionGroup(title: "Workers") var workerOptions: WorkerOptions
     @OptionGroup(title: "Limits") var limitOptions: LimitOptions
+    @OptionGroup(title: "etcd API") var etcdOptions: EtcdOptions
 
     func run() async throws {
         let settings = try await ServeSettings.resolve(
@@ -60,6 +61,9 @@ struct Serve: AsyncParsableCommand {
                 adminToken: adminToken, watchHistory: watchHistory, tls: tls.flags, limits: limitOptions),
             environment: ProcessInfo.processInfo.environment)
         let workerSettings = try workerOptions.settings(environment: ProcessInfo.processInfo.environment)
+        let etcdAccess = try etcdOptions.access(
+            insecureDev: insecureDev || ProcessInfo.processInfo.environment["RAFTGATE_INSECURE_DEV"] == "true",
+            environment: ProcessInfo.processInfo.environment)
         let publicServices = try workerOptions.publicServiceNames(environment: ProcessInfo.processInfo.environment)
 
         // One line per event on stderr, each carrying the node id.
@@ -171,7 +175,8 @@ struct Serve: AsyncParsableCommand {
         let api = Application(
             router: makeGatewayRouter(
                 node: node, limits: limits, metricsRegistry: registry, membership: membership,
-                configCache: configCache, adminToken: settings.adminToken, lifecycle: lifecycle, workers: workers),
+                configCache: configCache, adminToken: settings.adminToken, lifecycle: lifecycle, workers: workers,
+                etcdAccess: etcdAccess),
             server: try loadedTLS.server(
                 .guardedHTTP1(
                     connectionLimits,
