@@ -38,7 +38,7 @@ struct EtcdRoutes: Sendable {
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("version") { _, _ in Self.answer(EtcdResponses.version) }
-        unary(router, "v3/cluster/member/list") { _ in try await memberList() }
+        unary(router, "v3/cluster/member/list", needsToken: false) { _ in try await memberList() }
         unary(router, "v3/kv/range") { try await range($0) }
         unary(router, "v3/kv/put") { fields in
             let put = try EtcdRequests.put(fields)
@@ -65,7 +65,7 @@ struct EtcdRoutes: Sendable {
             return await EtcdWatchRoute(node: node, limits: limits, identity: identity).watch(request)
         }
         // Without credentials (--insecure-dev): "not enabled", which Patroni takes as "no auth needed".
-        unary(router, "v3/auth/authenticate", authorized: false) { fields in
+        unary(router, "v3/auth/authenticate", checked: false) { fields in
             let token = try authenticator.authenticate(
                 name: try fields.string("name"), password: try fields.string("password"))
             var object = EtcdObject()
@@ -82,13 +82,13 @@ struct EtcdRoutes: Sendable {
     // MARK: Plumbing
 
     private func unary(
-        _ router: Router<BasicRequestContext>, _ path: RouterPath, authorized: Bool = true,
+        _ router: Router<BasicRequestContext>, _ path: RouterPath, checked: Bool = true, needsToken: Bool = true,
         _ handler: @escaping @Sendable (EtcdFields) async throws -> EtcdJSON
     ) {
         let maxBody = limits.maxBodyBytes
         router.post(path) { request, _ in
             do {
-                if authorized { try authenticator.authorize(request) }
+                if checked { try authenticator.authorize(request, needsToken: needsToken) }
                 var request = request
                 let buffer: ByteBuffer
                 do {
