@@ -130,6 +130,11 @@ struct Serve: AsyncParsableCommand {
         if settings.adminToken == nil {
             logger.warning("no adminToken configured: config writes and other admin routes are refused")
         }
+        switch etcdAccess {
+        case .off: logger.info("the etcd API is off: no etcd password (--etcd-password, RAFTGATE_ETCD_PASSWORD)")
+        case .open: logger.warning("INSECURE: --insecure-dev and no etcd password: the etcd API is open to anyone")
+        case .password: break
+        }
         var membershipConfiguration = MembershipConfiguration(
             id: settings.id, host: settings.swim.host, port: settings.swim.port,
             metadata: MemberMetadata(
