@@ -535,7 +535,7 @@ public actor RaftNode {
         guard !stopped, loop.core.role == .leader else { return .unavailable("not the leader") }
         if let refusal = LeaseQueryRule.refusal(
             leaseValid: loop.core.status.leaseValid, appliedIndex: loop.appliedIndex,
-            commitIndex: loop.core.commitIndex)
+            firstIndexOfTerm: loop.core.firstIndexOfTerm)
         {
             return .unavailable(refusal)
         }
