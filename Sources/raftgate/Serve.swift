@@ -62,7 +62,8 @@ struct Serve: AsyncParsableCommand {
             environment: ProcessInfo.processInfo.environment)
         let workerSettings = try workerOptions.settings(environment: ProcessInfo.processInfo.environment)
         let etcdAccess = try etcdOptions.access(
-            insecureDev: insecureDev || ProcessInfo.processInfo.environment["RAFTGATE_INSECURE_DEV"] == "true",
+            insecureDev: insecureDev || settings.usesDevelopmentKey
+                || ProcessInfo.processInfo.environment["RAFTGATE_INSECURE_DEV"] == "true",
             environment: ProcessInfo.processInfo.environment)
         let publicServices = try workerOptions.publicServiceNames(environment: ProcessInfo.processInfo.environment)
 
