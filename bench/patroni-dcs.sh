@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 RG=${RG:-.build/release/raftgate}
 RUNS=${PATRONI_DCS_RUNS:-3}
 PG_BIN=/usr/lib/postgresql/15/bin
+ETCD_PASSWORD=bench-etcd-password-0000 # the gateways' etcd API password, Patroni's etcd3 credentials
 WORK=$(mktemp -d /tmp/raftgate-patroni-dcs.XXXXXX)
 chmod 755 "$WORK" # as root, PostgreSQL runs as the postgres user, which must reach its directories
 PIDS=()
@@ -52,7 +53,7 @@ cleanup() {
 trap cleanup EXIT
 
 start_gateway() {
-    "$RG" serve --id "$1" --data-dir "$WORK/raftgate-$1" --http "127.0.0.1:$((26400 + $1))" \
+    RAFTGATE_ETCD_PASSWORD=$ETCD_PASSWORD "$RG" serve --id "$1" --data-dir "$WORK/raftgate-$1" --http "127.0.0.1:$((26400 + $1))" \
         --health "127.0.0.1:$((26410 + $1))" --raft "127.0.0.1:$((26420 + $1))" \
         --peers "1=127.0.0.1:26421,2=127.0.0.1:26422,3=127.0.0.1:26423" --swim "127.0.0.1:$((26430 + $1))" \
         --swim-seeds "127.0.0.1:26431,127.0.0.1:26432,127.0.0.1:26433" --cluster-key bench-cluster-key-000000 \
@@ -76,7 +77,8 @@ start_member() { # DCS ID
     local dcs=$1 id=$2 dir=$WORK/$1-pg$2
     mkdir -p "$dir/log"
     sed -e "s|@NAME@|pg$id|g" -e "s|@API_PORT@|$(rest_port "$dcs" "$id")|g" -e "s|@PG_PORT@|$(pg_port "$dcs" "$id")|g" \
-        -e "s|@DIR@|$dir|g" -e "s|@DCS_HOSTS@|$(dcs_hosts "$dcs")|g" examples/full-stack/patroni.yml.in >"$dir/patroni.yml"
+        -e "s|@DIR@|$dir|g" -e "s|@DCS_HOSTS@|$(dcs_hosts "$dcs")|g" -e "s|@ETCD_PASSWORD@|$ETCD_PASSWORD|g" \
+        examples/full-stack/patroni.yml.in >"$dir/patroni.yml"
     chmod 700 "$dir"
     if [ "$(id -u)" = 0 ]; then
         chown -R postgres:postgres "$dir"

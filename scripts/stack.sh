@@ -23,6 +23,9 @@ EXAMPLE=examples/full-stack
 BIN=${RAFTGATE_BIN:-.build/release/raftgate}
 PG_BIN=/usr/lib/postgresql/15/bin
 MEMBERS="1 2 3"
+# The gateways' etcd API password (Patroni's etcd3 credentials, user patroni): an example value,
+# like the gateways' keys.
+ETCD_PASSWORD=${RAFTGATE_ETCD_PASSWORD:-change-me-example-etcd-password}
 
 # Ports (member i = 1, 2, 3): etcd client 238i / peer 239i, PostgreSQL 544i, Patroni REST 801i.
 # The gateways and HAProxy keep examples/three-nodes' ports; HAProxy adds 5440 (primary) and
@@ -158,7 +161,8 @@ prepare_member() {
     local id=$1 dir=$STACK/pg$1
     mkdir -p "$dir/log"
     sed -e "s|@NAME@|pg$id|g" -e "s|@API_PORT@|$(api_port "$id")|g" -e "s|@PG_PORT@|$(pg_port "$id")|g" \
-        -e "s|@DIR@|$dir|g" -e "s|@DCS_HOSTS@|$(dcs_hosts)|g" "$EXAMPLE/patroni.yml.in" >"$dir/patroni.yml"
+        -e "s|@DIR@|$dir|g" -e "s|@DCS_HOSTS@|$(dcs_hosts)|g" -e "s|@ETCD_PASSWORD@|$ETCD_PASSWORD|g" \
+        "$EXAMPLE/patroni.yml.in" >"$dir/patroni.yml"
     if [ "$(id -u)" = 0 ]; then
         chown -R postgres:postgres "$dir"
         if ! setpriv --reuid=postgres --regid=postgres --init-groups -- test -w "$dir"; then
@@ -287,7 +291,8 @@ start_gateway() {
     local bootstrap=()
     if [ "${BOOTSTRAP:-0}" = 1 ]; then bootstrap=(--bootstrap); fi
     mkdir -p "$STACK/gateways"
-    "$BIN" serve --config "$EXAMPLE/gateway$id.json" --data-dir "$STACK/gateways/node$id" ${bootstrap[@]+"${bootstrap[@]}"} \
+    RAFTGATE_ETCD_PASSWORD=$ETCD_PASSWORD \
+        "$BIN" serve --config "$EXAMPLE/gateway$id.json" --data-dir "$STACK/gateways/node$id" ${bootstrap[@]+"${bootstrap[@]}"} \
         >>"$LOGS/gateway$id.log" 2>&1 &
     echo $! >"$PIDS/gateway$id.pid"
 }

@@ -71,6 +71,8 @@ public struct EtcdError: Error, Sendable, Hashable {
     private static func reason(_ status: Int) -> String {
         switch status {
         case 400: "Bad Request"
+        case 401: "Unauthorized"
+        case 403: "Forbidden"
         case 404: "Not Found"
         case 412: "Precondition Failed"
         case 501: "Not Implemented"
@@ -93,6 +95,20 @@ public struct EtcdError: Error, Sendable, Hashable {
     public static let authNotEnabled = EtcdError(.failedPrecondition, "etcdserver: authentication is not enabled")
     public static let noSpace = EtcdError(.resourceExhausted, "etcdserver: mvcc: database space exceeded")
     public static let tooManyRequests = EtcdError(.resourceExhausted, "etcdserver: too many requests")
+
+    public static let authFailed = EtcdError(
+        .invalidArgument, "etcdserver: authentication failed, invalid user ID or password")
+    /// A request without a token while authentication is on (Patroni then authenticates).
+    public static let userEmpty = EtcdError(.invalidArgument, "etcdserver: user name is empty")
+    public static let invalidAuthToken = EtcdError(.unauthenticated, "etcdserver: invalid auth token")
+    /// No credentials are configured: the etcd API is off (`--insecure-dev` aside).
+    public static let apiOff = EtcdError(
+        .permissionDenied,
+        "raftgate: the etcd API is off: no etcd password is configured (--etcd-password, RAFTGATE_ETCD_PASSWORD)")
+
+    public static func keyTooLarge(_ bytes: Int, _ limit: Int) -> EtcdError {
+        EtcdError(.invalidArgument, "raftgate: the key is \(bytes) bytes, longer than \(limit)")
+    }
 
     /// Outside the subset raftgate speaks: refused, never answered wrongly.
     public static func unimplemented(_ what: String) -> EtcdError {

@@ -63,6 +63,15 @@ public struct EtcdFields: Sendable {
 
     public func has(_ name: String) -> Bool { value(name) != nil }
 
+    /// A string field (etcd's user names and passwords are strings, not bytes); "" when unset.
+    public func string(_ name: String) throws(EtcdError) -> String {
+        switch value(name) {
+        case nil: return ""
+        case .string(let text): return text
+        default: throw .invalid("\(name) must be a string")
+        }
+    }
+
     public func int64(_ name: String) throws(EtcdError) -> Int64 {
         switch value(name) {
         case nil: return 0

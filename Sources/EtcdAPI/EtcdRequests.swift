@@ -22,7 +22,8 @@ public enum EtcdRequests {
         public var id: Int64
     }
 
-    public static let reservedPrefix = Array(KeyValueStore.reservedPrefix.utf8)
+    /// The longest key a put may write: the `/kv` API's limit (`GatewayLimits.maxKeyBytes`' default).
+    public static let maxKeyBytes = 4096
 
     // MARK: KV
 
@@ -34,7 +35,8 @@ public enum EtcdRequests {
         let sortOrder = try fields.enumeration("sort_order", ["NONE", "ASCEND", "DESCEND"])
         let sortTarget = try fields.enumeration("sort_target", ["KEY", "VERSION", "CREATE", "MOD", "VALUE"])
         // Unsorted and ascending by key are the store's own order; anything else is not done here.
-        if sortOrder == 2 || (sortOrder == 1 && sortTarget != 0) { throw .unimplemented("sorting a range") }
+        // A target other than KEY sorts even with sort_order NONE (etcd then sorts ascending).
+        if sortOrder == 2 || sortTarget != 0 { throw .unimplemented("sorting a range") }
         for field in ["min_mod_revision", "max_mod_revision", "min_create_revision", "max_create_revision"] {
             if try fields.int64(field) != 0 { throw .unimplemented("filtering a range by revision") }
         }
@@ -149,19 +151,21 @@ public enum EtcdRequests {
 
     // MARK: Keys
 
+    /// The store range (in `EtcdNamespace`) for a request's `key` and `range_end`.
     static func keyRange(_ fields: EtcdFields) throws(EtcdError) -> StoreTransaction.KeyRange {
         let key = try fields.bytes("key")
         guard !key.isEmpty else { throw .emptyKey }
-        return StoreTransaction.KeyRange(key: key, end: try fields.bytes("range_end"))
+        return EtcdNamespace.storeRange(StoreTransaction.KeyRange(key: key, end: try fields.bytes("range_end")))
     }
 
-    /// A key a put writes: store keys are UTF-8 text, and `/_sys/` is the cluster's own.
+    /// The store key (in `EtcdNamespace`) a put writes: store keys are UTF-8 text, at most
+    /// `maxKeyBytes` as the `/kv` API's are.
     static func storeKey(_ bytes: [UInt8]) throws(EtcdError) -> String {
         guard !bytes.isEmpty else { throw .emptyKey }
-        guard let key = String(validating: bytes, as: UTF8.self) else {
+        guard bytes.count <= maxKeyBytes else { throw .keyTooLarge(bytes.count, maxKeyBytes) }
+        guard let key = String(validating: EtcdNamespace.storeKey(bytes), as: UTF8.self) else {
             throw .invalid("raftgate stores keys as UTF-8: this key is not valid UTF-8")
         }
-        if bytes.starts(with: reservedPrefix) { throw .permissionDenied }
         return key
     }
 }

@@ -48,7 +48,7 @@ public enum EtcdResponses {
 
     public static func keyValue(_ keyValue: TransactionOutcome.KeyValue) -> EtcdJSON {
         var object = EtcdObject()
-        object.bytes("key", Array(keyValue.key.utf8))
+        object.bytes("key", EtcdNamespace.etcdKey(keyValue.key) ?? Array(keyValue.key.utf8))
         object.number("create_revision", keyValue.record.createRevision)
         object.number("mod_revision", keyValue.record.modRevision)
         object.number("version", keyValue.record.version)
@@ -161,14 +161,14 @@ public enum EtcdResponses {
 
     /// TTL -1 when the lease does not exist, as etcd answers.
     public static func leaseTimeToLive(
-        id: Int64, ttl: Int64, grantedTTL: Int64, keys: [String], header: EtcdObject
+        id: Int64, ttl: Int64, grantedTTL: Int64, keys: [[UInt8]], header: EtcdObject
     ) -> EtcdObject {
         var object = EtcdObject()
         object.object("header", header)
         object.number("ID", id)
         object.number("TTL", ttl)
         object.number("grantedTTL", grantedTTL)
-        object.array("keys", keys.map { .string(Data(Array($0.utf8)).base64EncodedString()) })
+        object.array("keys", keys.map { .string(Data($0).base64EncodedString()) })
         return object
     }
 

@@ -72,8 +72,8 @@ public struct EtcdWatcher: Sendable, Hashable {
     /// The events of one applied change this watcher reports, as etcd's `mvccpb.Event`s.
     public func events(in change: StoreChange) -> [EtcdJSON] {
         change.events.compactMap { event in
-            guard range.contains(Array(event.key.utf8)), !event.key.utf8.starts(with: EtcdRequests.reservedPrefix)
-            else { return nil }
+            // The range lies in `EtcdNamespace`, so it names etcd's keys alone.
+            guard range.contains(Array(event.key.utf8)), let key = EtcdNamespace.etcdKey(event.key) else { return nil }
             switch event.kind {
             case .put:
                 guard !noPut else { return nil }
@@ -86,7 +86,7 @@ public struct EtcdWatcher: Sendable, Hashable {
             case .delete:
                 guard !noDelete else { return nil }
                 var kv = EtcdObject()
-                kv.bytes("key", Array(event.key.utf8))
+                kv.bytes("key", key)
                 kv.number("mod_revision", event.revision)
                 return .object([("type", .string("DELETE")), ("kv", kv.json)])
             }

@@ -7,18 +7,24 @@ import Node
 
 /// The subset of etcd's v3 JSON API (grpc-gateway) that Patroni's `etcd3` DCS uses, on the API
 /// port: `GET /version` and `POST /v3/…`. Every write is one Raft command (a txn, even a plain put),
-/// forwarded by a follower like any other; reads are linearizable unless `serializable`. Keys are
-/// the store's own keys (`GET /kv?prefix=/service/` lists what Patroni wrote), and `/_sys/` stays
-/// the cluster's: etcd clients can neither see nor touch it. Anything outside the subset answers
-/// etcd's `Unimplemented`.
+/// forwarded by a follower like any other, stamped with an idempotency key (`EtcdWriter`); reads
+/// are linearizable unless `serializable`. etcd's keys live in the reserved `EtcdNamespace`
+/// (`GET /kv?prefix=/_sys/etcd/service/` with the admin token lists what Patroni wrote); etcd
+/// clients see nothing else of the store. Every `/v3` request needs etcd's auth token
+/// (`EtcdAccess`). Anything outside the subset answers etcd's `Unimplemented`.
 struct EtcdRoutes: Sendable {
     let node: RaftNode
     let limits: GatewayLimits
     let membership: MembershipService?
     let clientScheme: String
     let identity: EtcdIdentity
+    let authenticator: EtcdAuthenticator
+    let writer: EtcdWriter
 
-    init(node: RaftNode, limits: GatewayLimits, membership: MembershipService?, clientScheme: String) {
+    init(
+        node: RaftNode, limits: GatewayLimits, membership: MembershipService?, clientScheme: String,
+        access: EtcdAccess
+    ) {
         self.node = node
         self.limits = limits
         self.membership = membership
@@ -26,11 +32,13 @@ struct EtcdRoutes: Sendable {
         identity = EtcdIdentity(
             clusterID: node.configuration.clusterKey.identifier(for: "raftgate/etcd-cluster-id"),
             memberID: node.id)
+        authenticator = EtcdAuthenticator(access: access, clusterKey: node.configuration.clusterKey)
+        writer = EtcdWriter(node: node)
     }
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("version") { _, _ in Self.answer(EtcdResponses.version) }
-        unary(router, "v3/cluster/member/list") { _ in try await memberList() }
+        unary(router, "v3/cluster/member/list", needsToken: false) { _ in try await memberList() }
         unary(router, "v3/kv/range") { try await range($0) }
         unary(router, "v3/kv/put") { fields in
             let put = try EtcdRequests.put(fields)
@@ -49,27 +57,38 @@ struct EtcdRoutes: Sendable {
         unary(router, "v3/lease/revoke") { try await revoke($0) }
         unary(router, "v3/lease/timetolive") { try await timeToLive($0) }
         router.post("v3/lease/keepalive") { request, _ in
-            await EtcdKeepAliveRoute(node: node, limits: limits, identity: identity).keepAlive(request)
+            do throws(EtcdError) { try authenticator.authorize(request) } catch { return Self.failure(error) }
+            return await EtcdKeepAliveRoute(node: node, limits: limits, identity: identity).keepAlive(request)
         }
         router.post("v3/watch") { request, _ in
-            await EtcdWatchRoute(node: node, limits: limits, identity: identity).watch(request)
+            do throws(EtcdError) { try authenticator.authorize(request) } catch { return Self.failure(error) }
+            return await EtcdWatchRoute(node: node, limits: limits, identity: identity).watch(request)
         }
-        // What etcd answers when authentication is off, which Patroni takes as "no auth needed".
-        unary(router, "v3/auth/authenticate") { _ in throw EtcdError.authNotEnabled }
+        // Without credentials (--insecure-dev): "not enabled", which Patroni takes as "no auth needed".
+        unary(router, "v3/auth/authenticate", checked: false) { fields in
+            let token = try authenticator.authenticate(
+                name: try fields.string("name"), password: try fields.string("password"))
+            var object = EtcdObject()
+            object.object("header", await header(await node.storeStatus.revision))
+            object.string("token", token)
+            return object.json
+        }
         router.post("v3/**") { request, _ in
-            Self.failure(.unimplemented("POST \(request.uri.path)"))
+            do throws(EtcdError) { try authenticator.authorize(request) } catch { return Self.failure(error) }
+            return Self.failure(.unimplemented("POST \(request.uri.path)"))
         }
     }
 
     // MARK: Plumbing
 
     private func unary(
-        _ router: Router<BasicRequestContext>, _ path: RouterPath,
+        _ router: Router<BasicRequestContext>, _ path: RouterPath, checked: Bool = true, needsToken: Bool = true,
         _ handler: @escaping @Sendable (EtcdFields) async throws -> EtcdJSON
     ) {
         let maxBody = limits.maxBodyBytes
         router.post(path) { request, _ in
             do {
+                if checked { try authenticator.authorize(request, needsToken: needsToken) }
                 var request = request
                 let buffer: ByteBuffer
                 do {
@@ -120,7 +139,7 @@ struct EtcdRoutes: Sendable {
     // MARK: KV
 
     private func apply(_ transaction: StoreTransaction) async throws -> TransactionOutcome {
-        let outcome = await node.write(StoreCommand(operation: .transaction(transaction)))
+        let outcome = try await writer.write(StoreCommand(operation: .transaction(transaction)))
         guard case .applied(.transaction(let result), _) = outcome else { throw Self.error(outcome) }
         return result
     }
@@ -138,10 +157,15 @@ struct EtcdRoutes: Sendable {
         let range = request.range
         // One more than asked, to tell `more`; count_only reads no rows.
         let limit = request.countOnly ? 1 : request.limit
-        // The barrier and the snapshot on the Raft actor; the scan here, off it, as `/kv` ranges do.
-        guard let snapshot = await node.rangeSnapshot(consistency) else { throw EtcdError.noLeader }
-        let found = snapshot.index.keyValues(in: range, limit: limit)
-        let revision = snapshot.revision
+        // The barrier and the snapshot on the Raft actor, the scan off it, as `/kv` ranges do. The
+        // range lies in `EtcdNamespace` (inside the reserved prefix) by construction.
+        guard
+            let read = await node.keyValues(
+                in: range, limit: limit, includeReserved: range.lies(within: EtcdNamespace.prefix),
+                consistency: consistency)
+        else { throw EtcdError.noLeader }
+        let found = (keyValues: read.keyValues, count: read.count)
+        let revision = read.revision
         var rows = request.countOnly ? [] : found.keyValues
         if request.keysOnly {
             rows = rows.map {
@@ -186,7 +210,7 @@ struct EtcdRoutes: Sendable {
         guard requestedID >= 0 else { throw EtcdError.invalid("ID must not be negative") }
         for _ in 0..<3 {
             let id = requestedID != 0 ? UInt64(requestedID) : UInt64.random(in: LeaseRoutes.idRange)
-            let outcome = await node.write(
+            let outcome = try await writer.write(
                 StoreCommand(operation: .grantLease(id: id, ttlMilliseconds: UInt64(ttl) * 1000)))
             switch outcome {
             case .applied(.leaseGranted(let granted), _):
@@ -207,7 +231,7 @@ struct EtcdRoutes: Sendable {
     private func revoke(_ fields: EtcdFields) async throws -> EtcdJSON {
         let id = try EtcdRequests.leaseID(fields)
         guard id > 0 else { throw EtcdError.leaseNotFound }
-        let outcome = await node.write(StoreCommand(operation: .revokeLease(id: UInt64(id))))
+        let outcome = try await writer.write(StoreCommand(operation: .revokeLease(id: UInt64(id))))
         guard case .applied(.applied(let revision, _), _) = outcome else { throw Self.error(outcome) }
         return EtcdResponses.headerOnly(await header(revision)).json
     }
@@ -223,7 +247,7 @@ struct EtcdRoutes: Sendable {
         }
         switch await node.leaseStatus(UInt64(id)) {
         case .found(let info):
-            let keys = withKeys ? info.keys.filter { !ReservedKeys.isReserved($0) } : []
+            let keys = withKeys ? info.keys.compactMap { EtcdNamespace.etcdKey($0) } : []
             return EtcdResponses.leaseTimeToLive(
                 id: id, ttl: Int64(info.remainingMilliseconds / 1000),
                 grantedTTL: Int64(info.ttlMilliseconds / 1000), keys: keys, header: await header(revision)

@@ -127,7 +127,10 @@ struct EtcdWatchRoute: Sendable {
         guard let backlog = start.backlog else {
             // etcd's compacted answer carries no revision in its header.
             let compacted = EtcdResponses.header(identity, revision: 0, term: term, includeZeroRevision: false)
-            text += EtcdWatchResponses.compacted(compacted, watchID: id, compactRevision: start.compactRevision).text
+            // etcd's compact_revision is the oldest revision a watch may start at again; the
+            // history's is the last one it dropped.
+            text +=
+                EtcdWatchResponses.compacted(compacted, watchID: id, compactRevision: start.compactRevision + 1).text
             try await writer.write(ByteBuffer(string: text + "\n"))
             try await writer.finish(nil)
             return

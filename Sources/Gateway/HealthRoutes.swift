@@ -113,7 +113,7 @@ public func makeGatewayRouter(
     node: RaftNode, limits: GatewayLimits = GatewayLimits(), metricsRegistry: PrometheusCollectorRegistry? = nil,
     membership: MembershipService? = nil, configCache: ConfigCache? = nil, adminToken: String? = nil,
     lifecycle: NodeLifecycle? = nil, workers: WorkerGateway? = nil, postgres: PostgresTopologyService? = nil,
-    redis: RedisGateway? = nil, sql: SQLGateway? = nil
+    redis: RedisGateway? = nil, sql: SQLGateway? = nil, etcdAccess: EtcdAccess = .off
 ) -> Router<BasicRequestContext> {
     let router = Router()
     let factory: any MetricsFactory =
@@ -128,8 +128,10 @@ public func makeGatewayRouter(
     LeaseRoutes(node: node, limits: limits, admin: admin).register(on: router)
     WatchRoutes(node: node, limits: limits, admin: admin, metrics: watchMetrics).register(on: router)
     // etcd's v3 JSON API for Patroni; member URLs use the scheme the API is served with.
-    EtcdRoutes(node: node, limits: limits, membership: membership, clientScheme: workers?.clientScheme ?? "http")
-        .register(on: router)
+    EtcdRoutes(
+        node: node, limits: limits, membership: membership, clientScheme: workers?.clientScheme ?? "http",
+        access: etcdAccess
+    ).register(on: router)
     if let configCache {
         ConfigRoutes(node: node, cache: configCache, limits: limits, admin: admin).register(on: router)
     }

@@ -54,6 +54,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup(title: "PostgreSQL under Patroni") var postgresOptions: PostgresOptions
     @OptionGroup(title: "Redis under Sentinel") var redisOptions: RedisOptions
     @OptionGroup(title: "PostgreSQL data API (/sql)") var sqlPoolOptions: SQLPoolOptions
+    @OptionGroup(title: "etcd API") var etcdOptions: EtcdOptions
 
     func run() async throws {
         let settings = try await ServeSettings.resolve(
@@ -65,6 +66,10 @@ struct Serve: AsyncParsableCommand {
                 postgres: postgresOptions, sqlPools: sqlPoolOptions),
             environment: ProcessInfo.processInfo.environment)
         let workerSettings = try workerOptions.settings(environment: ProcessInfo.processInfo.environment)
+        let etcdAccess = try etcdOptions.access(
+            insecureDev: insecureDev || settings.usesDevelopmentKey
+                || ProcessInfo.processInfo.environment["RAFTGATE_INSECURE_DEV"] == "true",
+            environment: ProcessInfo.processInfo.environment)
         let publicServices = try workerOptions.publicServiceNames(environment: ProcessInfo.processInfo.environment)
         let sentinelSettings = try redisOptions.settings(
             configFile: config, environment: ProcessInfo.processInfo.environment)
@@ -133,6 +138,11 @@ struct Serve: AsyncParsableCommand {
         if settings.adminToken == nil {
             logger.warning("no adminToken configured: config writes and other admin routes are refused")
         }
+        switch etcdAccess {
+        case .off: logger.info("the etcd API is off: no etcd password (--etcd-password, RAFTGATE_ETCD_PASSWORD)")
+        case .open: logger.warning("INSECURE: --insecure-dev and no etcd password: the etcd API is open to anyone")
+        case .password: break
+        }
         var membershipConfiguration = MembershipConfiguration(
             id: settings.id, host: settings.swim.host, port: settings.swim.port,
             metadata: MemberMetadata(
@@ -199,7 +209,7 @@ struct Serve: AsyncParsableCommand {
             router: makeGatewayRouter(
                 node: node, limits: limits, metricsRegistry: registry, membership: membership,
                 configCache: configCache, adminToken: settings.adminToken, lifecycle: lifecycle, workers: workers,
-                postgres: postgres, redis: redis, sql: sql),
+                postgres: postgres, redis: redis, sql: sql, etcdAccess: etcdAccess),
             server: try loadedTLS.server(
                 .guardedHTTP1(
                     connectionLimits,

@@ -4,9 +4,13 @@ import Node
 import Testing
 
 /// Requests as etcd's grpc-gateway reads them, and the refusals: malformed input gets etcd's
-/// InvalidArgument, what raftgate does not do gets Unimplemented, `/_sys/` gets PermissionDenied.
+/// InvalidArgument, what raftgate does not do gets Unimplemented. Keys land in `EtcdNamespace`.
 @Suite struct EtcdRequestTests {
     static func fields(_ text: String) throws -> EtcdFields { try EtcdFields(json: Array(text.utf8)) }
+
+    /// The store key of etcd key `key`.
+    static func ns(_ key: String) -> String { KeyValueStore.etcdPrefix + key }
+    static func ns(_ key: String) -> [UInt8] { Array((KeyValueStore.etcdPrefix + key).utf8) }
 
     static func code(_ body: () throws -> Void) -> EtcdError.Code? {
         do {
@@ -26,11 +30,11 @@ import Testing
         #expect(
             put
                 == .put(
-                    key: "/service/batman/leader", value: Array("pg1".utf8), lease: 7_587_862_072_463_224_075,
+                    key: Self.ns("/service/batman/leader"), value: Array("pg1".utf8), lease: 7_587_862_072_463_224_075,
                     previous: false))
         // int64s as JSON numbers too, and unknown fields ignored, as etcd 3.4 does.
         let numeric = try EtcdRequests.put(Self.fields(#"{"key":"YQ==","value":"","lease":12,"bogus":{"x":1}}"#))
-        #expect(numeric == .put(key: "a", value: [], lease: 12, previous: false))
+        #expect(numeric == .put(key: Self.ns("a"), value: [], lease: 12, previous: false))
     }
 
     @Test func badInputIsInvalidArgument() {
@@ -49,10 +53,33 @@ import Testing
         #expect(EtcdError.emptyKey.message == "etcdserver: key is not provided")
     }
 
-    @Test func reservedKeysArePermissionDenied() {
+    /// Every key and range an etcd client names lands in the namespace: `/_sys/workers/x` is
+    /// etcd's own `/_sys/workers/x`, not the cluster's; "every key" stops at the namespace's end.
+    @Test func keysAndRangesStayInTheNamespace() throws {
+        let put = try EtcdRequests.put(Self.fields(#"{"key":"L19zeXMvd29ya2Vycy94","value":""}"#))
+        #expect(put == .put(key: Self.ns("/_sys/workers/x"), value: [], lease: 0, previous: false))
+        let all = try EtcdRequests.range(Self.fields(#"{"key":"AA==","range_end":"AA=="}"#)).range
+        #expect(all == .init(key: Self.ns("\0"), end: Array("/_sys/etce".utf8)))
+        #expect(all.lies(within: EtcdNamespace.prefix))
+        #expect(!all.contains(Array("/_sys/workers/x".utf8)) && !all.contains(Array("/service/x".utf8)))
+        #expect(all.contains(Self.ns("/service/x")))
+        let prefix = try EtcdRequests.range(Self.fields(#"{"key":"L3NlcnZpY2Uv","range_end":"L3NlcnZpY2Uw"}"#)).range
+        #expect(prefix == .init(key: Self.ns("/service/"), end: Self.ns("/service0")))
+        #expect(EtcdNamespace.etcdKey(KeyValueStore.etcdPrefix + "/service/x") == Array("/service/x".utf8))
+        #expect(EtcdNamespace.etcdKey("/_sys/workers/x") == nil && EtcdNamespace.etcdKey("/service/x") == nil)
+    }
+
+    /// The `/kv` API's key limit holds on `/v3` too; a key at the limit is fine.
+    @Test func anOversizedKeyIsRefused() throws {
+        let long = Data(String(repeating: "k", count: EtcdRequests.maxKeyBytes + 1).utf8).base64EncodedString()
         #expect(
-            Self.code { _ = try EtcdRequests.put(Self.fields(#"{"key":"L19zeXMvd29ya2Vycy94","value":""}"#)) }
-                == .permissionDenied)
+            Self.code { _ = try EtcdRequests.put(Self.fields(#"{"key":"\#(long)","value":""}"#)) } == .invalidArgument)
+        #expect(
+            Self.code {
+                _ = try EtcdRequests.transaction(Self.fields(#"{"success":[{"request_put":{"key":"\#(long)"}}]}"#))
+            } == .invalidArgument)
+        let fits = Data(String(repeating: "k", count: EtcdRequests.maxKeyBytes).utf8).base64EncodedString()
+        #expect(Self.code { _ = try EtcdRequests.put(Self.fields(#"{"key":"\#(fits)","value":""}"#)) } == nil)
     }
 
     @Test func whatRaftgateDoesNotDoIsUnimplemented() {
@@ -82,6 +109,17 @@ import Testing
                 _ = try EtcdRequests.deleteRange(Self.fields(#"{"key":"YQ==","range_end":"Yg==","prev_kv":true}"#))
             } == .unimplemented)
         #expect(Self.code { _ = try EtcdRequests.deleteRange(Self.fields(#"{"key":"YQ==","prev_kv":true}"#)) } == nil)
+        // Sorting by anything but the key, whatever the order says (etcd sorts ascending on NONE).
+        for order in ["", #","sort_order":"NONE""#, #","sort_order":"ASCEND""#] {
+            #expect(
+                Self.code { _ = try EtcdRequests.range(Self.fields(#"{"key":"YQ==","sort_target":"MOD"\#(order)}"#)) }
+                    == .unimplemented)
+        }
+        #expect(
+            Self.code {
+                _ = try EtcdRequests.range(Self.fields(#"{"key":"YQ==","sort_target":"KEY","sort_order":"NONE"}"#))
+            }
+                == nil)
         // Ascending by key is the store's own order.
         #expect(Self.code { _ = try EtcdRequests.range(Self.fields(#"{"key":"YQ==","sort_order":"ASCEND"}"#)) } == nil)
     }
@@ -97,10 +135,10 @@ import Testing
                 == StoreTransaction(
                     compares: [
                         .init(
-                            range: .init(key: Array("/leader".utf8)), target: .createRevision, relation: .equal,
+                            range: .init(key: Self.ns("/leader")), target: .createRevision, relation: .equal,
                             operand: .createRevision(0))
                     ],
-                    success: [.put(key: "/leader", value: Array("pg1".utf8), lease: 5, previous: false)]))
+                    success: [.put(key: Self.ns("/leader"), value: Array("pg1".utf8), lease: 5, previous: false)]))
         // Enums by number work as by name.
         let numeric = try EtcdRequests.transaction(
             Self.fields(#"{"compare":[{"target":2,"result":3,"mod_revision":"4","key":"YQ=="}]}"#))
@@ -138,7 +176,7 @@ import Testing
             Issue.record("not a create: \(create)")
             return
         }
-        #expect(watcher.range == .init(key: Array("/service/".utf8), end: Array("/service0".utf8)))
+        #expect(watcher.range == .init(key: Self.ns("/service/"), end: Self.ns("/service0")))
         #expect(watcher.startRevision == 7 && watcher.noDelete && !watcher.noPut)
         #expect(watcher.since(currentRevision: 20) == 6)
         #expect(EtcdWatcher(range: .init(key: [1])).since(currentRevision: 20) == 20)

@@ -16,7 +16,8 @@ import Testing
 
     @Test func putWithPreviousValue() {
         let previous = TransactionOutcome.KeyValue(
-            key: "foo", record: .init(value: Array("bar".utf8), createRevision: 2, modRevision: 2, version: 1))
+            key: KeyValueStore.etcdPrefix + "foo",
+            record: .init(value: Array("bar".utf8), createRevision: 2, modRevision: 2, version: 1))
         #expect(
             EtcdResponses.response(.put(previous: previous), header: Self.header(3)).json.text
                 == #"{"header":\#(Self.headerText),"prev_kv":{"key":"Zm9v","create_revision":"2","mod_revision":"2","version":"1","value":"YmFy"}}"#
@@ -25,7 +26,8 @@ import Testing
 
     @Test func rangeAnswers() {
         let row = TransactionOutcome.KeyValue(
-            key: "foo", record: .init(value: Array("baz".utf8), createRevision: 2, modRevision: 3, version: 2))
+            key: KeyValueStore.etcdPrefix + "foo",
+            record: .init(value: Array("baz".utf8), createRevision: 2, modRevision: 3, version: 2))
         #expect(
             EtcdResponses.range(header: Self.header(3), keyValues: [row], count: 1, more: false).json.text
                 == #"{"header":\#(Self.headerText),"kvs":[{"key":"Zm9v","create_revision":"2","mod_revision":"3","version":"2","value":"YmF6"}],"count":"1"}"#
@@ -65,7 +67,9 @@ import Testing
             EtcdResponses.leaseTimeToLive(id: 778, ttl: -1, grantedTTL: 0, keys: [], header: Self.header(3)).json.text
                 == #"{"header":\#(Self.headerText),"ID":"778","TTL":"-1"}"#)
         #expect(
-            EtcdResponses.leaseTimeToLive(id: 777, ttl: 29, grantedTTL: 30, keys: ["l"], header: Self.header(3)).json
+            EtcdResponses.leaseTimeToLive(
+                id: 777, ttl: 29, grantedTTL: 30, keys: [Array("l".utf8)], header: Self.header(3)
+            ).json
                 .text == #"{"header":\#(Self.headerText),"ID":"777","TTL":"29","grantedTTL":"30","keys":["bA=="]}"#)
     }
 
@@ -86,13 +90,18 @@ import Testing
     }
 
     @Test func watchAnswers() {
-        let watcher = EtcdWatcher(range: .init(key: Array("w".utf8), end: Array("x".utf8)))
+        // Store keys in the namespace, answered as the etcd keys they stand for.
+        let watcher = EtcdWatcher(range: EtcdNamespace.storeRange(.init(key: Array("w".utf8), end: Array("x".utf8))))
+        let ns = KeyValueStore.etcdPrefix
         let change = StoreChange(
             revision: 10,
             events: [
-                StoreEvent(kind: .put, key: "w", value: Array("1".utf8), revision: 10, createRevision: 10, version: 1),
-                StoreEvent(kind: .put, key: "z", value: [], revision: 10, createRevision: 10, version: 1),
-                StoreEvent(kind: .delete, key: "w2", revision: 10),
+                StoreEvent(
+                    kind: .put, key: ns + "w", value: Array("1".utf8), revision: 10, createRevision: 10, version: 1),
+                StoreEvent(kind: .put, key: ns + "z", value: [], revision: 10, createRevision: 10, version: 1),
+                StoreEvent(kind: .delete, key: ns + "w2", revision: 10),
+                // The same key outside the namespace is not etcd's.
+                StoreEvent(kind: .put, key: "w", value: [], revision: 10, createRevision: 10, version: 1),
             ])
         let events = watcher.events(in: change)
         #expect(
@@ -117,10 +126,20 @@ import Testing
             EtcdWatchResponses.progress(Self.header(3), watchID: -1).text
                 == #"{"result":{"header":\#(Self.headerText),"watch_id":"-1"}}"#)
         // A reserved key never reaches an etcd watcher, even one watching everything.
-        let everything = EtcdWatcher(range: .init(key: [0], end: [0]))
+        let everything = EtcdWatcher(range: EtcdNamespace.storeRange(.init(key: [0], end: [0])))
         #expect(
             everything.events(
-                in: StoreChange(revision: 1, events: [StoreEvent(kind: .delete, key: "/_sys/x", revision: 1)])
+                in: StoreChange(
+                    revision: 1,
+                    events: [
+                        StoreEvent(kind: .delete, key: "/_sys/x", revision: 1),
+                        StoreEvent(kind: .delete, key: "/_sys/etcf", revision: 1),
+                    ])
             ).isEmpty)
+        #expect(
+            everything.events(
+                in: StoreChange(revision: 1, events: [StoreEvent(kind: .delete, key: ns + "a", revision: 1)])
+            )
+            .count == 1)
     }
 }

@@ -20,12 +20,12 @@ struct EtcdWatchRouteTests {
         let descriptor: Int32
         var pending: [UInt8] = []
 
-        init?(port: Int, path: String = "/v3/watch") {
+        init?(port: Int, path: String = "/v3/watch", token: String? = nil) {
             guard let descriptor = LoopbackSocket.connect(port: port, receiveTimeoutSeconds: 1) else { return nil }
             self.descriptor = descriptor
             let head =
                 "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                + "Transfer-Encoding: chunked\r\n\r\n"
+                + (token.map { "Authorization: \($0)\r\n" } ?? "") + "Transfer-Encoding: chunked\r\n\r\n"
             guard LoopbackSocket.send(Array(head.utf8), on: descriptor) else { return nil }
         }
 
@@ -98,6 +98,12 @@ struct EtcdWatchRouteTests {
 
     static func result(_ answer: [String: Any]?) -> [String: Any] { answer?["result"] as? [String: Any] ?? [:] }
 
+    /// A put of etcd key `key`, written as the etcd API writes it (in `EtcdNamespace`).
+    static func etcdPut(_ node: RaftNode, _ key: String, _ value: [UInt8] = Array("v".utf8)) async {
+        _ = await node.write(
+            StoreCommand(operation: .put(key: KeyValueStore.etcdPrefix + key, value: value), isSystem: true))
+    }
+
     static func revision(_ result: [String: Any]) -> String? {
         (result["header"] as? [String: Any])?["revision"] as? String
     }
@@ -111,10 +117,11 @@ struct EtcdWatchRouteTests {
             #expect(watch.send(create))
             let created = Self.result(await watch.next())
             #expect(created["created"] as? Bool == true)
-            for key in ["w/1", "x/other", "w/2"] {
-                _ = await node.write(StoreCommand(operation: .put(key: key, value: Array("v".utf8))))
-            }
-            _ = await node.write(StoreCommand(operation: .delete(key: "w/1")))
+            for key in ["w/1", "x/other", "w/2"] { await Self.etcdPut(node, key) }
+            // The same key outside the namespace is not etcd's: no event.
+            _ = await node.write(StoreCommand(operation: .put(key: "w/3", value: [1])))
+            _ = await node.write(
+                StoreCommand(operation: .delete(key: KeyValueStore.etcdPrefix + "w/1"), isSystem: true))
             var seen: [String] = []
             while seen.count < 3, let answer = await watch.next() {
                 for event in Self.result(answer)["events"] as? [[String: Any]] ?? [] {
@@ -123,11 +130,11 @@ struct EtcdWatchRouteTests {
                     seen.append("\(event["type"] as? String ?? "PUT") \(key) \(kv["mod_revision"] as? String ?? "?")")
                 }
             }
-            #expect(seen == ["PUT w/1 1", "PUT w/2 3", "DELETE w/1 4"], "only the range, in order: \(seen)")
+            #expect(seen == ["PUT w/1 1", "PUT w/2 3", "DELETE w/1 5"], "only the range, in order: \(seen)")
             // A progress request on the open body: a header at the revision the watch reached.
             #expect(watch.send(#"{"progress_request":{}}"#))
             let progress = Self.result(await watch.next())
-            #expect(progress["watch_id"] as? String == "-1" && Self.revision(progress) == "4")
+            #expect(progress["watch_id"] as? String == "-1" && Self.revision(progress) == "5")
             // Cancelled mid-stream: etcd's canceled answer, the stream ends, the subscription goes.
             #expect(watch.send(#"{"cancel_request":{"watch_id":"0"}}"#))
             let canceled = Self.result(await watch.next())
@@ -144,7 +151,7 @@ struct EtcdWatchRouteTests {
             let watch = try #require(WatchConnection(port: port))
             #expect(watch.send(#"{"create_request":{"key":"\#(Self.base64("k"))"}}"#) && watch.endBody())
             #expect(Self.result(await watch.next())["created"] as? Bool == true)
-            _ = await node.write(StoreCommand(operation: .put(key: "k", value: Array("v".utf8))))
+            await Self.etcdPut(node, "k")
             let events = Self.result(await watch.next())["events"] as? [[String: Any]]
             #expect((events?.first?["kv"] as? [String: Any])?["value"] as? String == Self.base64("v"))
         }
@@ -155,9 +162,7 @@ struct EtcdWatchRouteTests {
     @Test func aCompactedStartRevision() async throws {
         try await StorePrimitiveRouteTests.withGateway(watchHistory: 3, live: true) { node, client in
             let port = try #require(client.port)
-            for index in 0..<8 {
-                _ = await node.write(StoreCommand(operation: .put(key: "c\(index)", value: [1])))
-            }
+            for index in 0..<8 { await Self.etcdPut(node, "c\(index)", [1]) }
             let compacted = await node.storeStatus.compactRevision
             #expect(compacted > 1)
             let watch = try #require(WatchConnection(port: port))
@@ -165,8 +170,16 @@ struct EtcdWatchRouteTests {
             #expect(Self.result(await watch.next())["created"] as? Bool == true)
             let canceled = Self.result(await watch.next())
             #expect(canceled["canceled"] as? Bool == true)
-            #expect(canceled["compact_revision"] as? String == "\(compacted)")
+            // etcd's meaning: the oldest revision a watch may start at, one past the last dropped.
+            #expect(canceled["compact_revision"] as? String == "\(compacted + 1)")
             #expect(await watch.ended())
+            // Watching again from it works (etcd clients do exactly that).
+            let again = try #require(WatchConnection(port: port))
+            #expect(
+                again.send(#"{"create_request":{"key":"\#(Self.base64("c"))","start_revision":"\#(compacted + 1)"}}"#))
+            #expect(Self.result(await again.next())["created"] as? Bool == true)
+            let resumed = Self.result(await again.next(within: 1))
+            #expect(resumed["canceled"] == nil && resumed["events"] == nil, "not compacted: \(resumed)")
         }
     }
 
@@ -200,8 +213,8 @@ struct EtcdWatchRouteTests {
             #expect(node.changes.subscriberCount == subscribers + 1)
             watch = nil
             // The server notices when it next writes: a change, or a progress bookmark.
-            _ = await node.write(StoreCommand(operation: .put(key: "k", value: [1])))
-            _ = await node.write(StoreCommand(operation: .put(key: "k", value: [2])))
+            await Self.etcdPut(node, "k", [1])
+            await Self.etcdPut(node, "k", [2])
             #expect(await StorePrimitiveRouteTests.eventually { node.changes.subscriberCount == subscribers })
         }
     }

@@ -18,6 +18,7 @@ struct StorePrimitiveRouteTests {
     /// A leader behind the routes, with a config cache; `.live` serves on a real port (for SSE).
     static func withGateway(
         adminToken: String? = Self.adminToken, watchHistory: Int = 10_000, live: Bool = false,
+        etcd: EtcdAccess = .open,
         limits configure: (inout GatewayLimits) -> Void = { _ in },
         _ body: @Sendable (RaftNode, any TestClientProtocol) async throws -> Void
     ) async throws {
@@ -38,7 +39,8 @@ struct StorePrimitiveRouteTests {
         configure(&limits)
         let cache = await ConfigCache.start(node: node)
         let app = Application(
-            router: makeGatewayRouter(node: node, limits: limits, configCache: cache, adminToken: adminToken))
+            router: makeGatewayRouter(
+                node: node, limits: limits, configCache: cache, adminToken: adminToken, etcdAccess: etcd))
         try await app.test(live ? .live : .router) { client in try await body(node, client) }
         cache.stop()
         await node.stop()

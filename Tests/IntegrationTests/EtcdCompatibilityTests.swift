@@ -5,8 +5,12 @@ import Testing
 /// The etcd API against Debian's etcd 3.4: the same requests to both, the answers compared field
 /// by field (each server's ids, terms and lease ids blanked, revisions relative to where each
 /// started), HTTP statuses too. Writes go through a follower, so forwarding is in every answer.
+/// Both run with authentication on (user root), every request carrying each server's own token,
+/// and the answers without a token, with a made-up one and with a wrong password are compared too.
 @Suite("etcd API against etcd 3.4", .serialized)
 struct EtcdCompatibilityTests {
+    static let password = "compat-test-etcd-password"
+
     struct Exchange {
         var path: String
         var body: String
@@ -89,7 +93,6 @@ struct EtcdCompatibilityTests {
         .init(path: "/v3/lease/revoke", body: #"{"ID":"777"}"#),
         .init(path: "/v3/lease/revoke", body: #"{"ID":"777"}"#),
         .init(path: "/v3/kv/range", body: #"{"key":"bA=="}"#),
-        .init(path: "/v3/auth/authenticate", body: #"{"name":"a","password":"b"}"#),
     ]
 
     @Test func answersMatchEtcd() async throws {
@@ -98,6 +101,7 @@ struct EtcdCompatibilityTests {
             return
         }
         let cluster = ProcessCluster()
+        cluster.extraArguments += ["--etcd-user", "root", "--etcd-password", Self.password]
         let etcd = EtcdReference(clientPort: cluster.base + 60, peerPort: cluster.base + 61, root: cluster.root)
         defer {
             etcd.stop()
@@ -106,15 +110,38 @@ struct EtcdCompatibilityTests {
         for id in 1...3 { try cluster.start(id) }
         try etcd.start()
         #expect(await etcd.waitUntilHealthy(), "etcd did not start")
+        #expect(await etcd.enableAuthentication(password: Self.password), "etcd's authentication did not turn on")
         let leader = try #require(await cluster.settledLeader())
         let follower = leader == 1 ? 2 : 1
         let raftgate = "http://127.0.0.1:\(cluster.http(follower))"
-        let etcdBase = try #require(await poll { await EtcdShape.revision(of: etcd.url) })
-        let raftgateBase = try #require(await poll { await EtcdShape.revision(of: raftgate) })
+        let etcdToken = try #require(await EtcdReference.token(at: etcd.url, name: "root", password: Self.password))
+        let ourToken = try #require(await EtcdReference.token(at: raftgate, name: "root", password: Self.password))
+        // Any gateway accepts the token another one issued.
+        let leaderToken = await EtcdReference.token(
+            at: "http://127.0.0.1:\(cluster.http(leader))", name: "root", password: Self.password)
+        #expect(leaderToken == ourToken)
+        let etcdBase = try #require(await poll { await EtcdShape.revision(of: etcd.url, token: etcdToken) })
+        let raftgateBase = try #require(await poll { await EtcdShape.revision(of: raftgate, token: ourToken) })
+
+        // Authentication's refusals: no token, a made-up token, a wrong password.
+        let put = #"{"key":"Zm9v","value":"YmFy"}"#
+        let refusals: [(String, String, String?)] = [
+            ("/v3/kv/put", put, nil), ("/v3/kv/range", #"{"key":"Zm9v"}"#, nil),
+            ("/v3/kv/txn", #"{"success":[{"request_put":{"key":"Zm9v"}}]}"#, nil),
+            ("/v3/kv/put", put, "not-a-token"), ("/v3/kv/range", #"{"key":"Zm9v"}"#, "not-a-token"),
+            ("/v3/auth/authenticate", #"{"name":"root","password":"wrong-password"}"#, nil),
+            ("/v3/auth/authenticate", #"{"name":"nobody","password":"\#(Self.password)"}"#, nil),
+        ]
+        for (path, body, token) in refusals {
+            let theirs = await Self.post(etcd.url + path, body: body, token: token)
+            let ours = await Self.post(raftgate + path, body: body, token: token)
+            #expect(ours.status == theirs.status && ours.body == theirs.body, "\(path) \(body): \(ours) vs \(theirs)")
+        }
+        #expect(await EtcdShape.revision(of: raftgate, token: ourToken) == raftgateBase, "a refused write wrote")
 
         for exchange in Self.sequence {
-            let theirs = await Self.post(etcd.url + exchange.path, body: exchange.body)
-            let ours = await Self.post(raftgate + exchange.path, body: exchange.body)
+            let theirs = await Self.post(etcd.url + exchange.path, body: exchange.body, token: etcdToken)
+            let ours = await Self.post(raftgate + exchange.path, body: exchange.body, token: ourToken)
             #expect(ours.status == theirs.status, "\(exchange.path) \(exchange.body): \(ours.body) vs \(theirs.body)")
             if exchange.errorOnly {
                 #expect(Self.code(ours.body) == Self.code(theirs.body), "\(exchange.body): \(ours.body)")
@@ -131,19 +158,21 @@ struct EtcdCompatibilityTests {
         let versionObject = try #require(
             try JSONSerialization.jsonObject(with: Data(version.body.utf8)) as? [String: String])
         #expect(versionObject["etcdcluster"] == "3.4.0" && versionObject["etcdserver"] != nil)
+        // Without a token, as etcd 3.4 answers it (Patroni lists members before it authenticates).
         let members = await Self.post(raftgate + "/v3/cluster/member/list", body: "{}")
         let theirMembers = await Self.post(etcd.url + "/v3/cluster/member/list", body: "{}")
+        #expect(members.status == 200 && theirMembers.status == 200)
         #expect(Self.keys(members.body) == Self.keys(theirMembers.body))
         for id in 1...3 { #expect(members.body.contains("http://127.0.0.1:\(cluster.http(id))")) }
 
         // A watch from a past revision: created, then each revision's events, as etcd streams them.
         let watch = #"{"create_request":{"key":"Zm9v","range_end":"Zm9w","start_revision":"START"}}"#
         let theirWatch = await Curl.run([
-            "-N", "--max-time", "2", "-X", "POST", etcd.url + "/v3/watch", "-d",
+            "-N", "--max-time", "2", "-H", "Authorization: \(etcdToken)", "-X", "POST", etcd.url + "/v3/watch", "-d",
             watch.replacingOccurrences(of: "START", with: "\(etcdBase + 1)"),
         ])
         let ourWatch = await Curl.run([
-            "-N", "--max-time", "2", "-X", "POST", raftgate + "/v3/watch", "-d",
+            "-N", "--max-time", "2", "-H", "Authorization: \(ourToken)", "-X", "POST", raftgate + "/v3/watch", "-d",
             watch.replacingOccurrences(of: "START", with: "\(raftgateBase + 1)"),
         ])
         #expect(
@@ -154,8 +183,14 @@ struct EtcdCompatibilityTests {
         // Cancelled mid-stream: created, then canceled (etcd keeps the HTTP stream open after that,
         // raftgate ends it: the first two answers are the same).
         let cancel = #"{"create_request":{"key":"Zm9v"}}"# + "\n" + #"{"cancel_request":{"watch_id":"0"}}"#
-        let theirCancel = await Curl.run(["-N", "--max-time", "2", "-X", "POST", etcd.url + "/v3/watch", "-d", cancel])
-        let ourCancel = await Curl.run(["-N", "--max-time", "5", "-X", "POST", raftgate + "/v3/watch", "-d", cancel])
+        let theirCancel = await Curl.run([
+            "-N", "--max-time", "2", "-H", "Authorization: \(etcdToken)", "-X", "POST", etcd.url + "/v3/watch", "-d",
+            cancel,
+        ])
+        let ourCancel = await Curl.run([
+            "-N", "--max-time", "5", "-H", "Authorization: \(ourToken)", "-X", "POST", raftgate + "/v3/watch", "-d",
+            cancel,
+        ])
         #expect(ourCancel.exitCode == 0, "raftgate ends a cancelled watch stream")
         #expect(
             Self.shapes(ourCancel.body, baseline: raftgateBase).map {
@@ -167,14 +202,15 @@ struct EtcdCompatibilityTests {
         #expect(ourCancel.body.contains("\"canceled\":true"))
 
         // Outside the subset: etcd's Unimplemented, never a wrong answer.
-        let outside = await Self.post(raftgate + "/v3/kv/compaction", body: #"{"revision":"1"}"#)
+        let outside = await Self.post(raftgate + "/v3/kv/compaction", body: #"{"revision":"1"}"#, token: ourToken)
         #expect(outside.status == 501 && Self.code(outside.body) == 12)
     }
 
     /// Requests go through the real curl, one process each: etcd closes a keep-alive connection
     /// after some errors, and FoundationNetworking's client crashes on a reused closed connection.
-    static func post(_ url: String, body: String) async -> (status: Int, body: String) {
-        let answer = await Curl.run(["-X", "POST", url, "--data-binary", body])
+    static func post(_ url: String, body: String, token: String? = nil) async -> (status: Int, body: String) {
+        let auth = token.map { ["-H", "Authorization: \($0)"] } ?? []
+        let answer = await Curl.run(auth + ["-X", "POST", url, "--data-binary", body])
         return (answer.status ?? 0, answer.body)
     }
 

@@ -51,6 +51,31 @@ final class EtcdReference {
         }
     }
 
+    /// Turns on etcd's authentication with user `root` (role root) and `password`, through its
+    /// JSON API, as `etcdctl user add root && etcdctl auth enable` would.
+    func enableAuthentication(password: String) async -> Bool {
+        let steps = [
+            ("/v3/auth/role/add", #"{"name":"root"}"#),
+            ("/v3/auth/user/add", #"{"name":"root","password":"\#(password)"}"#),
+            ("/v3/auth/user/grant", #"{"user":"root","role":"root"}"#),
+            ("/v3/auth/enable", "{}"),
+        ]
+        for (path, body) in steps where await Curl.run(["-X", "POST", url + path, "--data-binary", body]).status != 200
+        {
+            return false
+        }
+        return true
+    }
+
+    /// etcd's token for `name` and `password` from `/v3/auth/authenticate` at `url`.
+    static func token(at url: String, name: String, password: String) async -> String? {
+        let answer = await Curl.run([
+            "-X", "POST", url + "/v3/auth/authenticate", "--data-binary",
+            #"{"name":"\#(name)","password":"\#(password)"}"#,
+        ])
+        return (try? JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any])?["token"] as? String
+    }
+
     func stop() {
         guard let process, process.isRunning else { return }
         kill(process.processIdentifier, SIGKILL)
@@ -100,8 +125,9 @@ enum EtcdShape {
     }
 
     /// A server's revision now, from a range's header.
-    static func revision(of url: String) async -> Int64? {
-        let answer = await Curl.run(["-X", "POST", url + "/v3/kv/range", "--data-binary", #"{"key":"AA=="}"#])
+    static func revision(of url: String, token: String? = nil) async -> Int64? {
+        let auth = token.map { ["-H", "Authorization: \($0)"] } ?? []
+        let answer = await Curl.run(auth + ["-X", "POST", url + "/v3/kv/range", "--data-binary", #"{"key":"AA=="}"#])
         guard let object = try? JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any],
             let header = object["header"] as? [String: Any], let revision = header["revision"] as? String
         else { return nil }

@@ -14,6 +14,7 @@ struct HAEtcdDCSTests {
             return
         }
         let cluster = ProcessCluster()
+        cluster.extraArguments += PatroniMembers.gatewayArguments
         let members = PatroniMembers(
             root: cluster.root, dcsHosts: (1...3).map { "127.0.0.1:\(cluster.http($0))" }, scope: "dcs",
             restPort: { cluster.base + 70 + $0 }, postgresPort: { cluster.base + 80 + $0 })
@@ -37,6 +38,25 @@ struct HAEtcdDCSTests {
         let primary = try #require(bootstrapped, "no primary with two replicas; \(members.log(1).suffix(2000))")
         let held = try #require(await leaderKey(cluster))
         #expect(held.value == "pg\(primary)")
+
+        // Whoever reaches the API port without Patroni's credentials can neither take the lock
+        // through the etcd API nor see or write Patroni's keys through /kv.
+        let gateway = "http://127.0.0.1:\(cluster.http(1))"
+        let takeover = #"{"key":"\#(Data("/service/dcs/leader".utf8).base64EncodedString())","value":"ZXZpbA=="}"#
+        let anonymous = await Curl.run(["-X", "POST", gateway + "/v3/kv/put", "--data-binary", takeover])
+        #expect(anonymous.status == 400 && anonymous.body.contains("user name is empty"), "\(anonymous)")
+        let forged = await Curl.run([
+            "-H", "Authorization: raftgate.forged", "-X", "POST", gateway + "/v3/kv/put", "--data-binary", takeover,
+        ])
+        #expect(forged.status == 401, "\(forged)")
+        let listed = await Curl.run([gateway + "/kv?prefix=/service/"])
+        #expect(listed.status == 200 && !listed.body.contains("leader"), "\(listed)")
+        let overwrite = await Curl.run([
+            "-X", "POST", "-H", "Content-Type: application/json", gateway + "/kv", "--data-binary",
+            #"{"key":"/_sys/etcd/service/dcs/leader","value":"evil"}"#,
+        ])
+        #expect(overwrite.status == 403, "\(overwrite)")
+        #expect(await leaderKey(cluster)?.value == "pg\(primary)")
 
         // SIGKILL the raftgate leader while Patroni holds its leader key: over two TTLs, the same
         // primary holds the same key (same create revision, so never lost and retaken), and no
@@ -80,13 +100,21 @@ struct HAEtcdDCSTests {
         var lease: String
     }
 
-    /// The leader key Patroni keeps in the DCS, read through the etcd API of any gateway.
+    /// The leader key Patroni keeps in the DCS, read through the etcd API of any gateway, with
+    /// the token it hands out for Patroni's credentials.
     func leaderKey(_ cluster: ProcessCluster, through ids: [Int] = [1, 2, 3]) async -> LeaderKey? {
         let key = Data("/service/dcs/leader".utf8).base64EncodedString()
         return await poll(within: 20) { () -> LeaderKey? in
             for id in ids {
-                let answer = await HTTP.request(
-                    "POST", "http://127.0.0.1:\(cluster.http(id))/v3/kv/range", body: #"{"key":"\#(key)"}"#)
+                let base = "http://127.0.0.1:\(cluster.http(id))"
+                guard
+                    let token = await EtcdReference.token(
+                        at: base, name: PatroniMembers.etcdUser, password: PatroniMembers.etcdPassword)
+                else { continue }
+                let answer = await Curl.run([
+                    "-H", "Authorization: \(token)", "-X", "POST", base + "/v3/kv/range", "--data-binary",
+                    #"{"key":"\#(key)"}"#,
+                ])
                 guard let object = try? JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any],
                     let kv = (object["kvs"] as? [[String: Any]])?.first, let value = kv["value"] as? String,
                     let decoded = Data(base64Encoded: value)

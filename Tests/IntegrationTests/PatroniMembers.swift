@@ -13,6 +13,12 @@ final class PatroniMembers {
             && FileManager.default.isExecutableFile(atPath: postgresBinaries + "/postgres")
     }
 
+    /// The etcd API's credentials (the gateways' `--etcd-password`; a DCS without authentication
+    /// answers "not enabled" and Patroni goes on without a token).
+    static let etcdUser = "patroni"
+    static let etcdPassword = "ha-test-etcd-password"
+    static let gatewayArguments = ["--etcd-user", etcdUser, "--etcd-password", etcdPassword]
+
     let root: String
     /// `etcd3: hosts:` — the DCS every member talks to.
     let dcsHosts: [String]
@@ -47,6 +53,8 @@ final class PatroniMembers {
               connect_address: 127.0.0.1:\(restPort(id))
             etcd3:
               hosts: \(dcsHosts.joined(separator: ","))
+              username: \(Self.etcdUser)
+              password: \(Self.etcdPassword)
             log:
               level: INFO
             bootstrap:

@@ -177,6 +177,56 @@ import Testing
         #expect(store.keyValues(in: everything, includeReserved: true).count == 1)
     }
 
+    /// etcd's keys live under `/_sys/etcd`: a client transaction kept inside that namespace
+    /// reads and writes it, one reaching past it into the rest of `/_sys/` is refused, and the
+    /// `/kv` API's client puts still cannot write there.
+    @Test func theEtcdNamespaceIsReachableOnlyByTransactionsInsideIt() throws {
+        var store = KeyValueStore()
+        let ns = KeyValueStore.etcdPrefix
+        _ = store.apply(StoreCommand(operation: .put(key: "/_sys/workers/x", value: [1]), isSystem: true))
+        let written = try #require(
+            Self.outcome(Self.run(&store, StoreTransaction(success: [Self.put(ns + "/leader", "pg1")]))))
+        #expect(written.succeeded && store.get(ns + "/leader")?.value == Array("pg1".utf8))
+        // "Every key" of the namespace: its own keys, nothing of the rest of /_sys/.
+        let all = KeyRange(key: Array((ns + "\0").utf8), end: Array("/_sys/etce".utf8))
+        let read = try #require(
+            Self.outcome(
+                Self.run(&store, StoreTransaction(success: [.range(all, limit: 0, keysOnly: false, countOnly: false)])))
+        )
+        guard case .range(let rows, let count, _) = read.responses[0] else { return }
+        #expect(count == 1 && rows.map(\.key) == [ns + "/leader"])
+        // A compare or put reaching out of the namespace is a client touching /_sys/.
+        let outside = Compare(
+            range: Self.key("/_sys/workers/x"), target: .version, relation: .equal, operand: .version(1))
+        #expect(
+            Self.run(&store, StoreTransaction(compares: [outside], success: [Self.put(ns + "/leader", "evil")]))
+                == .reservedKey)
+        #expect(Self.run(&store, StoreTransaction(success: [Self.put("/_sys/etc", "evil")])) == .reservedKey)
+        #expect(store.apply(StoreCommand(operation: .put(key: ns + "/leader", value: [9]))) == .reservedKey)
+        #expect(store.get(ns + "/leader")?.value == Array("pg1".utf8))
+    }
+
+    /// A txn re-submitted with its idempotency key (its first outcome was unknown to the gateway)
+    /// answers its first result; without the key the second attempt fails its compare.
+    @Test func aRetriedTransactionReplaysItsFirstOutcome() throws {
+        let lock = StoreTransaction(
+            compares: [
+                Compare(
+                    range: Self.key("/leader"), target: .createRevision, relation: .equal, operand: .createRevision(0))
+            ],
+            success: [Self.put("/leader", "pg1")])
+        var keyed = StoreCommand(operation: .transaction(lock), idempotencyKey: "etcd/1")
+        keyed.stamp = 1_000
+        var store = KeyValueStore()
+        let first = try #require(Self.outcome(store.apply(keyed)))
+        let again = try #require(Self.outcome(store.apply(keyed)))
+        #expect(first.succeeded && again == first)
+        #expect(store.get("/leader")?.version == 1)
+        var unkeyed = KeyValueStore()
+        _ = unkeyed.apply(StoreCommand(operation: .transaction(lock)))
+        #expect(Self.outcome(unkeyed.apply(StoreCommand(operation: .transaction(lock))))?.succeeded == false)
+    }
+
     @Test func rangesFollowEtcdsRangeEnd() {
         var store = KeyValueStore()
         for key in ["a", "b", "b1", "c"] { _ = store.apply(StoreCommand(operation: .put(key: key, value: [1]))) }

@@ -263,6 +263,13 @@ public actor RaftNode {
         await write(command, forward: true)
     }
 
+    /// A write that is `.unknown` after `timeout` rather than the configured `writeTimeout`: for
+    /// callers whose own clients give up sooner (the etcd API re-submits a keyed command within
+    /// Patroni's per-node timeout).
+    public func write(_ command: StoreCommand, timeout: Duration) async -> WriteOutcome {
+        await write(command, forward: true, timeout: min(timeout, configuration.writeTimeout))
+    }
+
     /// Proposes on this node only, and only while it leads `term`: for leader-only services,
     /// whose decisions (a lease's expiry, say) hold for the term they were made in and must not
     /// be forwarded to, or land under, another leader.
@@ -273,7 +280,8 @@ public actor RaftNode {
         return await write(command, forward: false)
     }
 
-    private func write(_ command: StoreCommand, forward: Bool) async -> WriteOutcome {
+    private func write(_ command: StoreCommand, forward: Bool, timeout: Duration? = nil) async -> WriteOutcome {
+        let timeout = timeout ?? configuration.writeTimeout
         guard !stopped else { return .notLeader(leader: nil) }
         var command = command
         var encoded = command.encoded
@@ -287,7 +295,7 @@ public actor RaftNode {
             // Membership says the leader is suspect or dead: fail fast so the client retries
             // (through HAProxy, at the next leader) instead of waiting out the forward timeout.
             if unreachablePeers.contains(leader) { return .notLeader(leader: nil) }
-            let outcome = await forwardWrite(command, to: leader)
+            let outcome = await forwardWrite(command, to: leader, timeout: timeout)
             // The leader refused it: this node's alarm and counters say so too.
             if case .refused(let refusal) = outcome { refused(refusal) }
             return outcome
@@ -322,7 +330,7 @@ public actor RaftNode {
         case .rejected(.transferInProgress) where forward:
             // A drain is handing leadership over: wait for the new leader, then forward to it.
             await awaitTransferEnd()
-            return await write(command, forward: true)
+            return await write(command, forward: true, timeout: timeout)
         case .rejected(.notLeader(let leader)):
             metrics.proposalsRefused.increment()
             return .notLeader(leader: leader)
@@ -332,7 +340,6 @@ public actor RaftNode {
         case .accepted(let index, let term):
             metrics.proposals.increment()
             uncommitted.proposed(index: index, bytes: encoded.count)
-            let timeout = configuration.writeTimeout
             return await withCheckedContinuation { waiter in
                 // An older proposal at this index was truncated (this node lost and regained
                 // leadership): it was never committed, so its client learns that now.
@@ -341,7 +348,7 @@ public actor RaftNode {
                 scheduleDrain()
                 Task { [weak self] in
                     try? await Task.sleep(for: timeout)
-                    await self?.expireWrite(index: index, term: term)
+                    await self?.expireWrite(index: index, term: term, after: timeout)
                 }
             }
         }
@@ -360,10 +367,9 @@ public actor RaftNode {
         }
     }
 
-    private func forwardWrite(_ command: StoreCommand, to leader: NodeID) async -> WriteOutcome {
+    private func forwardWrite(_ command: StoreCommand, to leader: NodeID, timeout: Duration) async -> WriteOutcome {
         let requestID = nextForwardID
         nextForwardID += 1
-        let timeout = configuration.writeTimeout
         return await withCheckedContinuation { waiter in
             pendingForwards[requestID] = waiter
             forwardTargets[requestID] = leader
@@ -371,7 +377,7 @@ public actor RaftNode {
                 .forwardedWrite(ForwardedWrite(requestID: requestID, from: id, to: leader, command: command.encoded)))
             Task { [weak self] in
                 try? await Task.sleep(for: timeout)
-                await self?.expireForward(requestID)
+                await self?.expireForward(requestID, after: timeout)
             }
         }
     }
@@ -417,16 +423,16 @@ public actor RaftNode {
         }
     }
 
-    private func expireForward(_ requestID: UInt64) {
+    private func expireForward(_ requestID: UInt64, after timeout: Duration) {
         forwardTargets[requestID] = nil
         pendingForwards.removeValue(forKey: requestID)?.resume(
-            returning: .unknown("forwarded to the leader, no answer within \(configuration.writeTimeout)"))
+            returning: .unknown("forwarded to the leader, no answer within \(timeout)"))
     }
 
-    private func expireWrite(index: UInt64, term: UInt64) {
+    private func expireWrite(index: UInt64, term: UInt64, after timeout: Duration) {
         guard let pending = pendingWrites[index], pending.term == term else { return }
         pendingWrites[index] = nil
-        pending.waiter.resume(returning: .unknown("not applied within \(configuration.writeTimeout)"))
+        pending.waiter.resume(returning: .unknown("not applied within \(timeout)"))
     }
 
     /// Reads a key with the given consistency. Linearizable and lease reads go through the core
@@ -453,6 +459,18 @@ public actor RaftNode {
         let rows = await snapshot.index.range(
             prefix: prefix, after: after, limit: limit, includeReserved: includeReserved, pause: { await Task.yield() })
         return (rows, snapshot.revision)
+    }
+
+    /// An etcd key range read (`StoreTransaction.KeyRange`): at most `limit` keys (0: all), how
+    /// many the range holds, and the revision it was read at. Like `range`, the barrier and the
+    /// snapshot are taken on the actor and the scan runs here, off it.
+    @concurrent
+    public nonisolated func keyValues(
+        in range: StoreTransaction.KeyRange, limit: UInt64, includeReserved: Bool, consistency: ReadConsistency
+    ) async -> (keyValues: [TransactionOutcome.KeyValue], count: UInt64, revision: UInt64)? {
+        guard let snapshot = await rangeSnapshot(consistency) else { return nil }
+        let found = snapshot.index.keyValues(in: range, limit: limit, includeReserved: includeReserved)
+        return (found.keyValues, found.count, snapshot.revision)
     }
 
     /// The store's key index for a range read of this consistency, taken after the read's
@@ -546,24 +564,30 @@ public actor RaftNode {
     /// leader, counting from its election, may not grant).
     private func answerLeaseQuery(_ lease: UInt64, refresh: Bool) -> LeaseAnswer {
         guard !stopped, loop.core.role == .leader else { return .unavailable("not the leader") }
-        guard loop.core.status.leaseValid else { return .unavailable("the leader's quorum lease is not established") }
-        guard let ttlMilliseconds = loop.store.leaseTTL(lease) else { return .notFound }
-        let ttl = Duration.milliseconds(Int64(clamping: ttlMilliseconds))
-        let now = ContinuousClock.now
-        let answer =
-            refresh
-            ? lessor.refresh(lease, ttl: ttl, term: loop.core.term, now: now)
-            : lessor.remaining(lease, ttl: ttl, term: loop.core.term, now: now)
+        if let refusal = LeaseQueryRule.refusal(
+            leaseValid: loop.core.status.leaseValid, appliedIndex: loop.appliedIndex,
+            firstIndexOfTerm: loop.core.firstIndexOfTerm)
+        {
+            return .unavailable(refusal)
+        }
+        let ttlMilliseconds = loop.store.leaseTTL(lease)
+        let answer = LeaseQueryRule.answer(ttlMilliseconds: ttlMilliseconds) {
+            let ttl = Duration.milliseconds(Int64(clamping: ttlMilliseconds ?? 0))
+            let now = ContinuousClock.now
+            return refresh
+                ? lessor.refresh(lease, ttl: ttl, term: loop.core.term, now: now)
+                : lessor.remaining(lease, ttl: ttl, term: loop.core.term, now: now)
+        }
         switch answer {
-        case .alive(let remaining):
+        case .alive(let ttlMilliseconds, let remaining):
             let keys = refresh ? [] : loop.store.lease(lease)?.keys ?? []
             return .found(
                 LeaseInfo(
                     id: lease, ttlMilliseconds: ttlMilliseconds,
                     remainingMilliseconds: UInt64(clamping: remaining.nanoseconds / 1_000_000),
                     keys: Array(keys.prefix(Self.maxListedLeaseKeys)), keyCount: keys.count))
-        case .expiring: return .notFound
-        case .inactive: return .unavailable("the lease clocks of this term are starting")
+        case .notFound: return .notFound
+        case .retry(let reason): return .unavailable(reason)
         }
     }
 

@@ -34,8 +34,16 @@ public struct IdempotencyTable: Sendable, Hashable {
         var stamp: UInt64
 
         /// Bytes charged against `maxBytes`: key, fingerprint, result, stamp, and a fixed
-        /// allowance for the bookkeeping around them.
-        var cost: UInt64 { UInt64(key.utf8.count + fingerprint.count + 9 + 8 + 48) }
+        /// allowance for the bookkeeping around them. A transaction's result (its reads' rows)
+        /// is charged what it encodes to; every other result fits in 9 bytes.
+        var cost: UInt64 { UInt64(key.utf8.count + fingerprint.count + resultBytes + 8 + 48) }
+
+        private var resultBytes: Int {
+            guard case .transaction = result else { return 9 }
+            var bytes: [UInt8] = []
+            result.encode(into: &bytes)
+            return bytes.count
+        }
     }
 
     /// What a keyed command finds.

@@ -17,6 +17,11 @@ extension KeyValueStore {
     /// Compares, then the branch they choose, at one new revision (if anything changes).
     mutating func execute(_ transaction: StoreTransaction, isSystem: Bool) -> (StoreResult, StoreChange?) {
         let reserved = Array(Self.reservedPrefix.utf8)
+        // etcd's keys live under `etcdPrefix`, inside the reserved prefix, so that the `/kv` API
+        // cannot touch them: a transaction kept wholly inside it sees its keys, and nothing else
+        // of `/_sys/` can be inside it.
+        let etcdPrefix = Array(Self.etcdPrefix.utf8)
+        let isSystem = isSystem || transaction.ranges.allSatisfy { $0.lies(within: etcdPrefix) }
         if !isSystem && transaction.ranges.contains(where: { $0.overlaps(prefix: reserved) && $0.isSingleKey }) {
             return (.reservedKey, nil)
         }

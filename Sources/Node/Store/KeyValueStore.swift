@@ -33,6 +33,10 @@ public struct KeyValueStore: Sendable, Hashable {
 
     /// Keys starting with this are the node's own (workers, config, topology, members).
     public static let reservedPrefix = "/_sys/"
+    /// Where the etcd API keeps etcd's keys (etcd key `k` is store key `etcdPrefix + k`): inside
+    /// `reservedPrefix`, so clients of the `/kv` API cannot write them, nor read them without the
+    /// admin token.
+    public static let etcdPrefix = "/_sys/etcd"
 
     public internal(set) var revision: UInt64 = 0
     /// Keys and records in byte order, so prefix ranges are a binary search and a scan; a

@@ -32,6 +32,28 @@ public struct StoreTransaction: Sendable, Hashable {
             return candidate.lexicographicallyPrecedes(end)
         }
 
+        /// Whether every key the range can name lies under `prefix`.
+        public func lies(within prefix: [UInt8]) -> Bool {
+            guard key.starts(with: prefix) else { return false }
+            if end.isEmpty { return true }
+            guard end != [0], let prefixEnd = Self.prefixEnd(prefix) else { return false }
+            return !prefixEnd.lexicographicallyPrecedes(end)
+        }
+
+        /// The first key above every key starting with `prefix` (etcd's `GetPrefixRangeEnd`); nil
+        /// when there is none (a prefix of 0xFF bytes only).
+        public static func prefixEnd(_ prefix: [UInt8]) -> [UInt8]? {
+            var end = prefix
+            while let last = end.last {
+                if last < 0xFF {
+                    end[end.count - 1] = last + 1
+                    return end
+                }
+                end.removeLast()
+            }
+            return nil
+        }
+
         /// Whether any key of the range lies under `prefix`.
         func overlaps(prefix: [UInt8]) -> Bool {
             if end.isEmpty { return key.starts(with: prefix) }

@@ -49,3 +49,11 @@ extension ClusterKey {
             & (UInt64.max >> 1)
     }
 }
+
+extension ClusterKey {
+    /// HMAC-SHA256 of `message` under the key derived for `purpose`: a value only holders of the
+    /// cluster key can make (the etcd API's auth tokens, the same on every gateway).
+    public func authenticationCode(_ message: [UInt8], for purpose: String) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: message, using: derivedKey(for: purpose)))
+    }
+}

@@ -47,7 +47,7 @@ public struct RaftCore: Sendable {
     /// One entry per other member, sorted by id so that iteration is deterministic.
     var progress: [Progress] = []
     /// Index of this leader's first entry (its no-op); reads and configuration changes wait for it to commit.
-    var firstIndexOfTerm: UInt64 = 0
+    public internal(set) var firstIndexOfTerm: UInt64 = 0
     var heartbeatSequence: UInt64 = 0
     /// Entries were appended or acknowledged since the last `ready()`: send what followers lack.
     var appendsNeeded = false
