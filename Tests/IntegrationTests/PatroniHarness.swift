@@ -67,7 +67,10 @@ final class PatroniCluster {
             .replacingOccurrences(of: "@API_PORT@", with: "\(apiPort(id))")
             .replacingOccurrences(of: "@PG_PORT@", with: "\(pgPort(id))")
             .replacingOccurrences(of: "@DIR@", with: dir)
-            .replacingOccurrences(of: "127.0.0.1:2381,127.0.0.1:2382,127.0.0.1:2383", with: "127.0.0.1:\(etcdClient)")
+            // Its own etcd, without authentication: etcd answers the template's login "not enabled"
+            // and Patroni goes on without a token.
+            .replacingOccurrences(of: "@DCS_HOSTS@", with: "127.0.0.1:\(etcdClient)")
+            .replacingOccurrences(of: "@ETCD_PASSWORD@", with: "unused-without-etcd-authentication")
             // The test's own scope, so two runs' members can never share a cluster.
             .replacingOccurrences(of: "scope: raftgate-pg", with: "scope: raftgate-ha-\(base)")
         try text.write(toFile: config(id), atomically: true, encoding: .utf8)
