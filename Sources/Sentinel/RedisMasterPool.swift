@@ -11,6 +11,13 @@ import NIOPosix
 /// `+switch-master` hint confirmed by the majority) the pool's generation moves on: idle
 /// connections to the old master are closed at once, busy ones when they are returned, so no
 /// command goes to the old master after the switch is known.
+///
+/// Once a topology is committed (`/_sys/topology/redis`, `follow(committed:)`) it is authoritative:
+/// the pool only ever adopts the committed master. Its own Sentinel lookup and `ROLE` may confirm
+/// it; when they name another master the pool refuses commands (`noMaster`) until the commit
+/// moves, so a gateway that sees only the minority side of a partition cannot write to an old
+/// master. A resolution that started before a switch (committed, hinted or an invalidation) is
+/// never adopted after it: the pool's generation moved on while it ran.
 public final class RedisMasterPool: Sendable {
     public struct Status: Sendable, Hashable {
         /// The master this pool's connections were verified against; nil before the first
@@ -19,6 +26,8 @@ public final class RedisMasterPool: Sendable {
         public var epoch: UInt64
         public var idleConnections: Int
         public var generation: UInt64
+        /// The committed master the pool is bound to; nil while nothing is committed.
+        public var committed: RedisEndpoint?
     }
 
     private struct State {
@@ -28,6 +37,7 @@ public final class RedisMasterPool: Sendable {
         var idle: [ConnectionBox] = []
         var connected = false
         var shutDown = false
+        var committed: (master: RedisEndpoint, epoch: UInt64)?
     }
 
     let settings: SentinelSettings
@@ -49,7 +59,9 @@ public final class RedisMasterPool: Sendable {
 
     public var status: Status {
         state.withLockedValue {
-            Status(master: $0.master, epoch: $0.epoch, idleConnections: $0.idle.count, generation: $0.generation)
+            Status(
+                master: $0.master, epoch: $0.epoch, idleConnections: $0.idle.count, generation: $0.generation,
+                committed: $0.committed?.master)
         }
     }
 
@@ -143,11 +155,21 @@ public final class RedisMasterPool: Sendable {
     /// Resolve, connect, verify — the guidelines' loop, `resolveAttempts` times at most.
     private func connect() async throws(RedisError) -> ConnectionBox {
         var why = "no attempt"
+        var lastRound: UInt64?
         for attempt in 0..<max(1, settings.resolveAttempts) {
-            if attempt > 0 { try? await Task.sleep(for: settings.resolveBackoff) }
-            let decision = await flight.resolve()
+            if attempt > 0 {
+                do { try await Task.sleep(for: settings.resolveBackoff) } catch { break }
+            }
+            let generation = state.withLockedValue { $0.generation }
+            // A retry never reuses the round whose answer it just found wanting.
+            let (decision, round) = await flight.resolve(newerThan: lastRound)
+            lastRound = round
             guard case .resolved(let resolution) = decision else {
                 if case .undecided(let reason) = decision { why = reason }
+                continue
+            }
+            if let refusal = state.withLockedValue({ Self.refusal(resolution, $0) }) {
+                why = refusal
                 continue
             }
             let settings = settings
@@ -167,7 +189,12 @@ public final class RedisMasterPool: Sendable {
             }
             switch opened.verdict {
             case .accept:
-                return adopt(resolution, opened.box.connection)
+                switch adopt(resolution, opened.box.connection, resolvedAt: generation) {
+                case .success(let box): return box
+                case .failure(let refusal):
+                    why = refusal.reason
+                    await close([opened.box])
+                }
             case .reResolve(let reason):
                 metrics.roleMismatches.increment()
                 logger.warning(
@@ -192,10 +219,32 @@ public final class RedisMasterPool: Sendable {
         if due { logger.warning("no verified Redis master", metadata: ["reason": "\(why)"]) }
     }
 
-    /// Takes a verified connection into the pool, switching master if it is a new one.
-    private func adopt(_ resolution: MasterDiscovery.Resolution, _ connection: RedisConnection) -> ConnectionBox {
-        let (box, stale, previous, isReconnect) = state.withLockedValue {
-            state -> (ConnectionBox, [ConnectionBox], RedisEndpoint?, Bool) in
+    /// Why `resolution` may not be used while the pool is in `state`: it names another master
+    /// than the committed one. nil when it may.
+    private static func refusal(_ resolution: MasterDiscovery.Resolution, _ state: State) -> String? {
+        guard let committed = state.committed, committed.master != resolution.master else { return nil }
+        return "the Sentinels name \(resolution.master) (epoch \(resolution.epoch)) but the committed master is "
+            + "\(committed.master) (epoch \(committed.epoch)); no commands until they agree"
+    }
+
+    private struct Refused: Error {
+        var reason: String
+    }
+
+    /// Takes a verified connection into the pool, switching master if it is a new one — unless
+    /// the committed master is another one, or a switch happened since the resolution started
+    /// (`resolvedAt`, the generation then) and the pool is not already on this master.
+    private func adopt(
+        _ resolution: MasterDiscovery.Resolution, _ connection: RedisConnection, resolvedAt: UInt64
+    ) -> Result<ConnectionBox, Refused> {
+        let adopted = state.withLockedValue {
+            state -> Result<(ConnectionBox, [ConnectionBox], RedisEndpoint?, Bool), Refused> in
+            if let refusal = Self.refusal(resolution, state) { return .failure(Refused(reason: refusal)) }
+            if state.generation != resolvedAt, state.master != resolution.master {
+                return .failure(
+                    Refused(reason: "\(resolution.master) was resolved before the master last changed; resolving again")
+                )
+            }
             let isReconnect = state.connected
             state.connected = true
             var stale: [ConnectionBox] = []
@@ -207,7 +256,11 @@ public final class RedisMasterPool: Sendable {
                 state.master = resolution.master
             }
             state.epoch = resolution.epoch
-            return (ConnectionBox(connection, generation: state.generation), stale, previous, isReconnect)
+            return .success((ConnectionBox(connection, generation: state.generation), stale, previous, isReconnect))
+        }
+        guard case .success(let (box, stale, previous, isReconnect)) = adopted else {
+            if case .failure(let refused) = adopted { return .failure(refused) }
+            return .failure(Refused(reason: "unreachable"))
         }
         if isReconnect { metrics.reconnects.increment() }
         if previous != resolution.master {
@@ -216,7 +269,7 @@ public final class RedisMasterPool: Sendable {
                 "Redis master in use", metadata: ["master": "\(resolution.master)", "epoch": "\(resolution.epoch)"])
         }
         if !stale.isEmpty { Task { await self.close(stale) } }
-        return box
+        return .success(box)
     }
 
     // MARK: Switching
@@ -242,9 +295,11 @@ public final class RedisMasterPool: Sendable {
     /// the pool's connections to the old one are closed and the next command resolves and verifies.
     public func masterChanged(to master: RedisEndpoint) async {
         let stale = state.withLockedValue { state -> [ConnectionBox]? in
-            guard let current = state.master, current != master else { return nil }
-            state.master = nil
+            guard state.master != master else { return nil }
+            // Moved even when no master is in use: a resolution in flight must not adopt the old one.
             state.generation += 1
+            guard state.master != nil else { return nil }
+            state.master = nil
             defer { state.idle = [] }
             return state.idle
         }
@@ -253,15 +308,27 @@ public final class RedisMasterPool: Sendable {
         await close(stale)
     }
 
-    /// A `+switch-master` hint: resolve through the majority now, and switch if it names another master.
+    /// The committed topology's master (nil: nothing committed, the Sentinels decide alone). The
+    /// pool adopts no other master while one is committed.
+    public func follow(committed master: RedisEndpoint?, epoch: UInt64) async {
+        let changed = state.withLockedValue { state -> Bool in
+            let changed = state.committed?.master != master
+            state.committed = master.map { ($0, epoch) }
+            return changed
+        }
+        if changed, let master { await masterChanged(to: master) }
+    }
+
+    /// A `+switch-master` hint: resolve through the majority now (a fresh round, not one that
+    /// started before the switch), and switch if it names another master.
     func hinted() async {
         metrics.hints.increment()
-        if case .resolved(let resolution) = await flight.resolve() {
+        if case .resolved(let resolution) = await flight.resolveFresh() {
             await masterChanged(to: resolution.master)
         }
     }
 
-    func resolve() async -> MasterDiscovery.Decision { await flight.resolve() }
+    func resolve() async -> MasterDiscovery.Decision { await flight.resolve().decision }
 
     private func close(_ boxes: [ConnectionBox]) async {
         guard !boxes.isEmpty else { return }
