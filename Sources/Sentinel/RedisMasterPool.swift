@@ -28,6 +28,9 @@ public final class RedisMasterPool: Sendable {
         public var generation: UInt64
         /// The committed master the pool is bound to; nil while nothing is committed.
         public var committed: RedisEndpoint?
+        /// Connections open or being opened now, and the most there ever were (at most `poolSize`).
+        public var open: Int
+        public var peakOpen: Int
     }
 
     private struct State {
@@ -38,6 +41,12 @@ public final class RedisMasterPool: Sendable {
         var connected = false
         var shutDown = false
         var committed: (master: RedisEndpoint, epoch: UInt64)?
+        /// Connections counted against `poolSize`: idle, in use, or being opened.
+        var open = 0
+        var peakOpen = 0
+        /// Commands waiting for a connection, first come first served.
+        var waiters: [(id: UInt64, wake: CheckedContinuation<Void, Never>)] = []
+        var nextWaiter: UInt64 = 0
     }
 
     let settings: SentinelSettings
@@ -61,16 +70,20 @@ public final class RedisMasterPool: Sendable {
         state.withLockedValue {
             Status(
                 master: $0.master, epoch: $0.epoch, idleConnections: $0.idle.count, generation: $0.generation,
-                committed: $0.committed?.master)
+                committed: $0.committed?.master, open: $0.open, peakOpen: $0.peakOpen)
         }
     }
 
     func shutdown() async {
-        let idle = state.withLockedValue { state in
+        let (idle, waiters) = state.withLockedValue { state in
             state.shutDown = true
-            defer { state.idle = [] }
-            return state.idle
+            defer {
+                state.idle = []
+                state.waiters = []
+            }
+            return (state.idle, state.waiters)
         }
+        for waiter in waiters { waiter.wake.resume() }
         await close(idle)
         try? await threads.shutdownGracefully()
     }
@@ -80,12 +93,17 @@ public final class RedisMasterPool: Sendable {
     /// Runs one command on the master. A broken connection or a `READONLY` answer (the master was
     /// demoted under us) invalidates the master and the command is tried once more on a freshly
     /// resolved one — so a command may reach Redis twice when the first try's reply was lost.
-    public func execute(_ arguments: [[UInt8]]) async throws(RedisError) -> RedisReply {
+    ///
+    /// The whole of it — waiting for a connection, resolving, connecting, the retry — is bounded
+    /// by `within` (`requestTimeout` by default), checked between steps.
+    public func execute(_ arguments: [[UInt8]], within: Duration? = nil) async throws(RedisError) -> RedisReply {
+        let deadline = ContinuousClock.now + (within ?? settings.requestTimeout)
         var failure = RedisError.noMaster("not tried")
-        for _ in 0..<2 {
+        for attempt in 0..<2 {
+            if attempt > 0, ContinuousClock.now >= deadline { break }
             let box: ConnectionBox
             do {
-                box = try await checkout()
+                box = try await checkout(before: deadline)
             } catch {
                 failure = error
                 break
@@ -130,35 +148,120 @@ public final class RedisMasterPool: Sendable {
         }
     }
 
-    private func checkout() async throws(RedisError) -> ConnectionBox {
-        let (shutDown, reused) = state.withLockedValue { state -> (Bool, ConnectionBox?) in
-            (state.shutDown, state.shutDown ? nil : state.idle.popLast())
+    private enum Slot {
+        case shutDown
+        case reused(ConnectionBox)
+        /// Counted in `open`: the caller opens a connection, or gives the slot back.
+        case open
+        case wait
+    }
+
+    /// An idle connection, or a new one while fewer than `poolSize` are open, or else a wait
+    /// (woken when a connection is returned or closed) until `deadline`.
+    private func checkout(before deadline: ContinuousClock.Instant) async throws(RedisError) -> ConnectionBox {
+        let poolSize = max(1, settings.poolSize)
+        while true {
+            let slot = state.withLockedValue { state -> Slot in
+                if state.shutDown { return .shutDown }
+                if let box = state.idle.popLast() { return .reused(box) }
+                guard state.open < poolSize else { return .wait }
+                state.open += 1
+                state.peakOpen = max(state.peakOpen, state.open)
+                return .open
+            }
+            switch slot {
+            case .shutDown: throw .shutDown
+            case .reused(let box): return box
+            case .open:
+                do {
+                    return try await connect(before: deadline)
+                } catch {
+                    release(1)
+                    throw error
+                }
+            case .wait:
+                guard ContinuousClock.now < deadline, !Task.isCancelled else {
+                    throw .noMaster("all \(poolSize) connections busy until the request's deadline")
+                }
+                await waitForAConnection(until: deadline)
+            }
         }
-        guard !shutDown else { throw .shutDown }
-        if let reused { return reused }
-        return try await connect()
+    }
+
+    /// Parks the caller until a connection is returned or closed, the deadline passes, or the
+    /// task is cancelled — whichever comes first resumes it, once.
+    private func waitForAConnection(until deadline: ContinuousClock.Instant) async {
+        let id = state.withLockedValue { state -> UInt64 in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        let state = state
+        let remove = { @Sendable in
+            let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.waiters.remove(at: index).wake
+            }
+            waiter?.resume()
+        }
+        let timer = Task {
+            try? await Task.sleep(until: deadline, clock: .continuous)
+            remove()
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                // Checked under the lock the timer and the cancellation take too: once past the
+                // deadline (or cancelled) nobody would wake a waiter parked now.
+                let parked = state.withLockedValue { state -> Bool in
+                    guard !state.shutDown, ContinuousClock.now < deadline, !Task.isCancelled else { return false }
+                    state.waiters.append((id, continuation))
+                    return true
+                }
+                if !parked { continuation.resume() }
+            }
+        } onCancel: {
+            remove()
+        }
+        timer.cancel()
+    }
+
+    /// `count` connections closed: their slots go to the first waiters.
+    private func release(_ count: Int) {
+        guard count > 0 else { return }
+        let woken = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+            state.open -= count
+            let woken = state.waiters.prefix(count).map(\.wake)
+            state.waiters.removeFirst(woken.count)
+            return woken
+        }
+        for wake in woken { wake.resume() }
     }
 
     private func checkin(_ box: ConnectionBox) async {
-        let keep = state.withLockedValue { state -> Bool in
-            guard !state.shutDown, box.generation == state.generation, !box.connection.isBroken,
-                state.idle.count < settings.poolSize
-            else { return false }
+        let (keep, woken) = state.withLockedValue { state -> (Bool, CheckedContinuation<Void, Never>?) in
+            guard !state.shutDown, box.generation == state.generation, !box.connection.isBroken else {
+                return (false, nil)
+            }
             state.idle.append(box)
-            return true
+            return (true, state.waiters.isEmpty ? nil : state.waiters.removeFirst().wake)
         }
+        woken?.resume()
         if !keep { await close([box]) }
     }
 
     // MARK: Connecting
 
-    /// Resolve, connect, verify — the guidelines' loop, `resolveAttempts` times at most.
-    private func connect() async throws(RedisError) -> ConnectionBox {
+    /// Resolve, connect, verify — the guidelines' loop, `resolveAttempts` times at most, none
+    /// started after `deadline`.
+    private func connect(before deadline: ContinuousClock.Instant) async throws(RedisError) -> ConnectionBox {
         var why = "no attempt"
         var lastRound: UInt64?
         for attempt in 0..<max(1, settings.resolveAttempts) {
             if attempt > 0 {
                 do { try await Task.sleep(for: settings.resolveBackoff) } catch { break }
+                guard ContinuousClock.now < deadline else {
+                    why += " (request deadline reached)"
+                    break
+                }
             }
             let generation = state.withLockedValue { $0.generation }
             // A retry never reuses the round whose answer it just found wanting.
@@ -193,7 +296,7 @@ public final class RedisMasterPool: Sendable {
                 case .success(let box): return box
                 case .failure(let refusal):
                     why = refusal.reason
-                    await close([opened.box])
+                    await discard(opened.box)
                 }
             case .reResolve(let reason):
                 metrics.roleMismatches.increment()
@@ -201,7 +304,7 @@ public final class RedisMasterPool: Sendable {
                     "Sentinels named a Redis that is not a master; resolving again",
                     metadata: ["candidate": "\(resolution.master)", "reason": "\(reason)"])
                 why = "\(resolution.master): \(reason)"
-                await close([opened.box])
+                await discard(opened.box)
             }
         }
         logFailure(why)
@@ -330,8 +433,17 @@ public final class RedisMasterPool: Sendable {
 
     func resolve() async -> MasterDiscovery.Decision { await flight.resolve().decision }
 
+    /// Closes connections the pool counted in `open` (idle, in use, stale), freeing their slots.
     private func close(_ boxes: [ConnectionBox]) async {
         guard !boxes.isEmpty else { return }
+        release(boxes.count)
+        await discard(boxes)
+    }
+
+    /// Closes a candidate that never joined the pool (its slot stays with the caller).
+    private func discard(_ box: ConnectionBox) async { await discard([box]) }
+
+    private func discard(_ boxes: [ConnectionBox]) async {
         do {
             try await threads.runIfActive { for box in boxes { box.connection.close() } }
         } catch {

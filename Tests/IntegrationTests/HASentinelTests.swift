@@ -458,4 +458,82 @@ struct HASentinelTests {
             #expect(await stack.command(stack.redis(2), ["GET", "k"])?.text == "v")
         }
     }
+
+    /// Review F8 and F7: the pool opens at most `poolSize` connections however many commands
+    /// arrive at once (watched from Redis's side too), and a command that finds them all busy
+    /// waits for one only until its deadline instead of opening another.
+    @Test(.enabled(if: RedisSentinelStack.available), .timeLimit(.minutes(1)))
+    func thePoolIsBoundedAndWaitersKeepTheirDeadline() async throws {
+        let stack = RedisSentinelStack()
+        try stack.startRedis(1, replicaOf: nil, minReplicasToWrite: 0)
+        let fakes = try (21...23).map {
+            try #require(FakeSentinel(port: stack.base + $0, claiming: stack.redis(1), epoch: 1))
+        }
+        var settings = SentinelSettings(sentinels: fakes.map(\.endpoint))
+        settings.poolSize = 2
+        settings.commandTimeout = .seconds(5)
+        settings.requestTimeout = .seconds(20)
+        settings.clientName = "raftgate-bound-test"
+        defer {
+            for fake in fakes { fake.stop() }
+            stack.stopAll()
+        }
+        #expect(await eventually(within: 20) { await stack.role(1) == "master" })
+        let redis1 = stack.redis(1)
+        @Sendable func ours() async -> Int {
+            await offThePool {
+                guard
+                    let connection = try? RedisConnection(
+                        redis1, connectTimeout: .milliseconds(500), commandTimeout: .seconds(2))
+                else { return 0 }
+                defer { connection.close() }
+                let list = (try? connection.command("CLIENT", "LIST"))?.text ?? ""
+                return list.split(separator: "\n").filter { $0.contains(" name=raftgate-bound-test ") }.count
+            }
+        }
+        try await withRedisClient(settings) { client in
+            let bursting = Locked(true)
+            let watcher = Task {
+                var most = 0
+                while bursting.value {
+                    most = max(most, await ours())
+                    do { try await Task.sleep(for: .milliseconds(5)) } catch { break }
+                }
+                return most
+            }
+            let succeeded = await withTaskGroup(of: Bool.self) { group in
+                for index in 0..<60 {
+                    group.addTask { (try? await client.pool.execute("SET", "k\(index)", "v")) == .status("OK") }
+                }
+                var succeeded = 0
+                for await ok in group where ok { succeeded += 1 }
+                return succeeded
+            }
+            bursting.value = false
+            let mostSeen = await watcher.value
+            #expect(succeeded == 60)
+            #expect(client.pool.status.peakOpen <= 2, "\(client.pool.status)")
+            #expect(mostSeen <= 2, "Redis saw \(mostSeen) of the pool's connections at once")
+
+            // Both connections busy (BLPOP holds each 2 s on the server): a third command waits and
+            // gives up at its 300 ms deadline, opening nothing.
+            let busy = (0..<2).map { index in
+                Task { try? await client.pool.execute("BLPOP", "nothing-\(index)", "2") }
+            }
+            #expect(await eventually(within: 10) { client.pool.status.idleConnections == 0 })
+            let started = ContinuousClock.now
+            do {
+                let reply = try await client.pool.execute([Array("PING".utf8)], within: .milliseconds(300))
+                Issue.record("a third command ran beside two busy connections: \(reply)")
+            } catch {
+                #expect("\(error)".contains("busy"), "\(error)")
+            }
+            let waited = ContinuousClock.now - started
+            #expect(waited < .milliseconds(1500), "waited \(waited)")
+            #expect(client.pool.status.peakOpen <= 2, "\(client.pool.status)")
+            for task in busy { _ = await task.value }
+            let after = try await client.pool.execute("GET", "k0")
+            #expect(after.text == "v")
+        }
+    }
 }
