@@ -110,7 +110,7 @@ public final class RedisMasterPool: Sendable {
             }
             do {
                 let reply = try await run(box, arguments)
-                if case .error(let message) = reply, message.hasPrefix("READONLY") {
+                if case .error(let message) = reply, RoleCheck.isDemotion(message) {
                     metrics.roleMismatches.increment()
                     invalidate(box.connection.endpoint, reason: message)
                     await close([box])

@@ -32,6 +32,21 @@ struct RoleAndAnswerTests {
         .array(pairs.flatMap { [bulk($0.0), bulk($0.1)] })
     }
 
+    @Test func readOnlyRepliesMeanDemotionWhereverTheyAre() {
+        // Redis 7.0's own words for a plain command and for a script's write on a replica, and the
+        // wrapped form older versions gave scripts (review F5).
+        #expect(RoleCheck.isDemotion("READONLY You can't write against a read only replica."))
+        #expect(
+            RoleCheck.isDemotion(
+                "READONLY You can't write against a read only replica. script: bd6f3018, on @user_script:1."))
+        #expect(
+            RoleCheck.isDemotion(
+                "ERR Error running script (call to f_9b8a): @user_script:1: -READONLY You can't write against a read only replica."
+            ))
+        #expect(!RoleCheck.isDemotion("WRONGTYPE Operation against a key holding the wrong kind of value"))
+        #expect(!RoleCheck.isDemotion("NOREPLICAS Not enough good replicas to write."))
+    }
+
     @Test func parsesASentinelsAnswerAndDropsReplicasItSeesDown() {
         let sentinel = RedisEndpoint(host: "127.0.0.1", port: 26379)
         let answer = SentinelAnswer.parse(
