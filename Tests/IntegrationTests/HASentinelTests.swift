@@ -89,7 +89,9 @@ struct HASentinelTests {
             #expect(shown, "gateway \(id) never showed the committed master: \(String(describing: view))")
         }
         let committed = try #require(await redisView(cluster, 1))
-        #expect(Set(committed["sentinels"] as? [String] ?? []).isSuperset(of: real[0...1]))
+        // A majority of real Sentinels agreed (which ones is not re-committed when one is slow).
+        let agreeing = Set(committed["sentinels"] as? [String] ?? [])
+        #expect(agreeing.count >= 2 && agreeing.isSubset(of: real), "\(agreeing)")
         #expect((committed["replicas"] as? [String] ?? []).sorted() == ["\(stack.redis(2))", "\(stack.redis(3))"])
         #expect(await cache("PUT", cluster, 3, "through-3", body: "v").status == 200)
         let view3 = try #require(await redisView(cluster, 3, sentinels: true))
