@@ -48,7 +48,7 @@ start_redis() { # INDEX [MASTER_INDEX]
     local replica=()
     [ -n "${2:-}" ] && replica=(--replicaof 127.0.0.1 "$(redis_port "$2")")
     spawn "redis$1" redis-server --port "$(redis_port "$1")" --bind 127.0.0.1 --dir "$WORK/redis$1" --save "" \
-        --appendonly no --protected-mode no ${replica[@]+"${replica[@]}"}
+        --appendonly no --protected-mode no --min-replicas-to-write 1 --min-replicas-max-lag 10 ${replica[@]+"${replica[@]}"}
     REDIS_PID[$1]=$LAST
 }
 start_redis 1

@@ -230,7 +230,7 @@ start_redis_tier() {
         replica=()
         [ "$(redis_port "$id")" = "$master" ] || replica=(--replicaof 127.0.0.1 "$master")
         redis-server --port "$(redis_port "$id")" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly no \
-            --protected-mode no ${replica[@]+"${replica[@]}"} >>"$LOGS/redis$id.log" 2>&1 &
+            --protected-mode no --min-replicas-to-write 1 --min-replicas-max-lag 10 ${replica[@]+"${replica[@]}"} >>"$LOGS/redis$id.log" 2>&1 &
         echo $! >"$PIDS/redis$id.pid"
     done
     for id in $MEMBERS; do

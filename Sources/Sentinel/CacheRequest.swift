@@ -1,3 +1,5 @@
+import Foundation
+
 /// A cache request checked before anything is sent to Redis, pure: keys are namespaced by tenant
 /// (`raftgate:cache:<tenant>:<key>`; tenant names hold no `:`, so two tenants never share a key),
 /// and bad input is refused with the reason.
@@ -13,13 +15,20 @@ public struct CacheRequest: Sendable, Hashable {
 
     public enum Problem: Error, Sendable, Hashable {
         case emptyKey
+        /// The path's key is not valid percent-encoded UTF-8 (`%FF`): refused rather than stored
+        /// under its literal text, which `%25FF` also names.
+        case badKeyEncoding
+        /// A tenant name that is empty or holds `:` would let tenants' key spaces overlap
+        /// (`a` + `b:k` and `a:b` + `k`); authentication admits no such name, this keeps it so.
+        case badTenant
         case keyTooLong(limit: Int)
         case badTTL(String)
         case valueTooLarge(limit: Int)
 
         public var code: String {
             switch self {
-            case .emptyKey: "bad_key"
+            case .emptyKey, .badKeyEncoding: "bad_key"
+            case .badTenant: "bad_tenant"
             case .keyTooLong: "key_too_long"
             case .badTTL: "bad_ttl"
             case .valueTooLarge: "too_large"
@@ -29,6 +38,8 @@ public struct CacheRequest: Sendable, Hashable {
         public var message: String {
             switch self {
             case .emptyKey: "the cache key is empty"
+            case .badKeyEncoding: "the cache key is not valid percent-encoded UTF-8"
+            case .badTenant: "the tenant name must be non-empty and hold no ':'"
             case .keyTooLong(let limit): "the cache key exceeds \(limit) bytes"
             case .badTTL(let why): why
             case .valueTooLarge(let limit): "the value exceeds \(limit) bytes"
@@ -40,10 +51,17 @@ public struct CacheRequest: Sendable, Hashable {
     public var key: String
 
     public init(tenant: String, key: String, limits: Limits) throws(Problem) {
+        guard !tenant.isEmpty, !tenant.contains(":") else { throw .badTenant }
         guard !key.isEmpty else { throw .emptyKey }
         guard key.utf8.count <= limits.maxKeyBytes else { throw .keyTooLong(limit: limits.maxKeyBytes) }
         self.tenant = tenant
         self.key = key
+    }
+
+    /// The key as it comes in the path, percent-encoded.
+    public init(tenant: String, encodedKey: String, limits: Limits) throws(Problem) {
+        guard let key = encodedKey.removingPercentEncoding else { throw .badKeyEncoding }
+        try self.init(tenant: tenant, key: key, limits: limits)
     }
 
     public var redisKey: [UInt8] { Array("raftgate:cache:\(tenant):".utf8) + Array(key.utf8) }

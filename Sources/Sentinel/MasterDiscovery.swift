@@ -4,9 +4,11 @@
 /// 1. The address a strict majority of the *configured* Sentinels report wins (a Sentinel that
 ///    lies, or lags behind a failover, is outvoted; one that is down counts against every address,
 ///    so two of three must agree).
-/// 2. Without a majority (Sentinels split mid-failover, or too many unreachable), the address
-///    reported at the highest config epoch wins, if every Sentinel at that epoch reports the same
-///    one: a config epoch only grows through a failover a majority of Sentinels authorised.
+/// 2. Without a majority for one address (Sentinels split mid-failover), the address reported at
+///    the highest config epoch wins, if every Sentinel at that epoch reports the same one — but
+///    only when a majority of the configured Sentinels *answered*: a config epoch only grows
+///    through a failover a majority authorised, yet a lone answer may come from the minority side
+///    of a partition (still naming the old master) or from a liar, and must not decide alone.
 /// 3. Otherwise nothing is decided and the caller asks again later.
 ///
 /// The master found is still only a candidate until `ROLE` on it says `master` (`RoleCheck`).
@@ -47,8 +49,9 @@ public enum MasterDiscovery {
         if let winner = reports.first(where: { $0.value.count >= needed }) {
             return .resolved(resolution(winner.key, winner.value, .majority))
         }
+        let answered = reports.values.map(\.count).reduce(0, +)
         let topEpoch = reports.values.flatMap { $0.map(\.epoch) }.max()
-        if let topEpoch {
+        if let topEpoch, answered >= needed {
             let atTop = reports.filter { $0.value.contains { $0.epoch == topEpoch } }
             if atTop.count == 1, let winner = atTop.first {
                 return .resolved(resolution(winner.key, winner.value, .highestEpoch))
@@ -56,7 +59,8 @@ public enum MasterDiscovery {
         }
         let counted = reports.map { "\($0.key) by \($0.value.count)" }.sorted().joined(separator: ", ")
         return .undecided(
-            "no master reported by \(needed) of \(configured) Sentinels, nor a single one at the highest epoch"
+            "no master reported by \(needed) of \(configured) Sentinels, nor a single one at the highest epoch "
+                + "among \(answered) answering (\(needed) must answer)"
                 + (counted.isEmpty ? "" : " (\(counted))")
                 + (unanswered.isEmpty ? "" : "; " + unanswered.sorted().joined(separator: "; ")))
     }

@@ -87,7 +87,7 @@ public final class RedisClient: Sendable {
     public func admit(tenant: String, rule: RateLimitRule) async -> RateLimitDecision {
         let decision: RateLimitDecision
         do {
-            let reply = try await pool.execute(rule.arguments(tenant: tenant))
+            let reply = try await pool.execute(rule.arguments(tenant: tenant), within: settings.rateLimitTimeout)
             if case .error(let message) = reply {
                 decision = .unavailable("Redis refused the rate-limit script: \(message)", mode: rule.failMode)
             } else {

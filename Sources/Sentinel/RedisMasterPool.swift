@@ -11,6 +11,13 @@ import NIOPosix
 /// `+switch-master` hint confirmed by the majority) the pool's generation moves on: idle
 /// connections to the old master are closed at once, busy ones when they are returned, so no
 /// command goes to the old master after the switch is known.
+///
+/// Once a topology is committed (`/_sys/topology/redis`, `follow(committed:)`) it is authoritative:
+/// the pool only ever adopts the committed master. Its own Sentinel lookup and `ROLE` may confirm
+/// it; when they name another master the pool refuses commands (`noMaster`) until the commit
+/// moves, so a gateway that sees only the minority side of a partition cannot write to an old
+/// master. A resolution that started before a switch (committed, hinted or an invalidation) is
+/// never adopted after it: the pool's generation moved on while it ran.
 public final class RedisMasterPool: Sendable {
     public struct Status: Sendable, Hashable {
         /// The master this pool's connections were verified against; nil before the first
@@ -19,6 +26,11 @@ public final class RedisMasterPool: Sendable {
         public var epoch: UInt64
         public var idleConnections: Int
         public var generation: UInt64
+        /// The committed master the pool is bound to; nil while nothing is committed.
+        public var committed: RedisEndpoint?
+        /// Connections open or being opened now, and the most there ever were (at most `poolSize`).
+        public var open: Int
+        public var peakOpen: Int
     }
 
     private struct State {
@@ -28,6 +40,13 @@ public final class RedisMasterPool: Sendable {
         var idle: [ConnectionBox] = []
         var connected = false
         var shutDown = false
+        var committed: (master: RedisEndpoint, epoch: UInt64)?
+        /// Connections counted against `poolSize`: idle, in use, or being opened.
+        var open = 0
+        var peakOpen = 0
+        /// Commands waiting for a connection, first come first served.
+        var waiters: [(id: UInt64, wake: CheckedContinuation<Void, Never>)] = []
+        var nextWaiter: UInt64 = 0
     }
 
     let settings: SentinelSettings
@@ -49,16 +68,22 @@ public final class RedisMasterPool: Sendable {
 
     public var status: Status {
         state.withLockedValue {
-            Status(master: $0.master, epoch: $0.epoch, idleConnections: $0.idle.count, generation: $0.generation)
+            Status(
+                master: $0.master, epoch: $0.epoch, idleConnections: $0.idle.count, generation: $0.generation,
+                committed: $0.committed?.master, open: $0.open, peakOpen: $0.peakOpen)
         }
     }
 
     func shutdown() async {
-        let idle = state.withLockedValue { state in
+        let (idle, waiters) = state.withLockedValue { state in
             state.shutDown = true
-            defer { state.idle = [] }
-            return state.idle
+            defer {
+                state.idle = []
+                state.waiters = []
+            }
+            return (state.idle, state.waiters)
         }
+        for waiter in waiters { waiter.wake.resume() }
         await close(idle)
         try? await threads.shutdownGracefully()
     }
@@ -68,19 +93,24 @@ public final class RedisMasterPool: Sendable {
     /// Runs one command on the master. A broken connection or a `READONLY` answer (the master was
     /// demoted under us) invalidates the master and the command is tried once more on a freshly
     /// resolved one — so a command may reach Redis twice when the first try's reply was lost.
-    public func execute(_ arguments: [[UInt8]]) async throws(RedisError) -> RedisReply {
+    ///
+    /// The whole of it — waiting for a connection, resolving, connecting, the retry — is bounded
+    /// by `within` (`requestTimeout` by default), checked between steps.
+    public func execute(_ arguments: [[UInt8]], within: Duration? = nil) async throws(RedisError) -> RedisReply {
+        let deadline = ContinuousClock.now + (within ?? settings.requestTimeout)
         var failure = RedisError.noMaster("not tried")
-        for _ in 0..<2 {
+        for attempt in 0..<2 {
+            if attempt > 0, ContinuousClock.now >= deadline { break }
             let box: ConnectionBox
             do {
-                box = try await checkout()
+                box = try await checkout(before: deadline)
             } catch {
                 failure = error
                 break
             }
             do {
                 let reply = try await run(box, arguments)
-                if case .error(let message) = reply, message.hasPrefix("READONLY") {
+                if case .error(let message) = reply, RoleCheck.isDemotion(message) {
                     metrics.roleMismatches.increment()
                     invalidate(box.connection.endpoint, reason: message)
                     await close([box])
@@ -118,36 +148,131 @@ public final class RedisMasterPool: Sendable {
         }
     }
 
-    private func checkout() async throws(RedisError) -> ConnectionBox {
-        let (shutDown, reused) = state.withLockedValue { state -> (Bool, ConnectionBox?) in
-            (state.shutDown, state.shutDown ? nil : state.idle.popLast())
+    private enum Slot {
+        case shutDown
+        case reused(ConnectionBox)
+        /// Counted in `open`: the caller opens a connection, or gives the slot back.
+        case open
+        case wait
+    }
+
+    /// An idle connection, or a new one while fewer than `poolSize` are open, or else a wait
+    /// (woken when a connection is returned or closed) until `deadline`.
+    private func checkout(before deadline: ContinuousClock.Instant) async throws(RedisError) -> ConnectionBox {
+        let poolSize = max(1, settings.poolSize)
+        while true {
+            let slot = state.withLockedValue { state -> Slot in
+                if state.shutDown { return .shutDown }
+                if let box = state.idle.popLast() { return .reused(box) }
+                guard state.open < poolSize else { return .wait }
+                state.open += 1
+                state.peakOpen = max(state.peakOpen, state.open)
+                return .open
+            }
+            switch slot {
+            case .shutDown: throw .shutDown
+            case .reused(let box): return box
+            case .open:
+                do {
+                    return try await connect(before: deadline)
+                } catch {
+                    release(1)
+                    throw error
+                }
+            case .wait:
+                guard ContinuousClock.now < deadline, !Task.isCancelled else {
+                    throw .noMaster("all \(poolSize) connections busy until the request's deadline")
+                }
+                await waitForAConnection(until: deadline)
+            }
         }
-        guard !shutDown else { throw .shutDown }
-        if let reused { return reused }
-        return try await connect()
+    }
+
+    /// Parks the caller until a connection is returned or closed, the deadline passes, or the
+    /// task is cancelled — whichever comes first resumes it, once.
+    private func waitForAConnection(until deadline: ContinuousClock.Instant) async {
+        let id = state.withLockedValue { state -> UInt64 in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        let state = state
+        let remove = { @Sendable in
+            let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.waiters.remove(at: index).wake
+            }
+            waiter?.resume()
+        }
+        let timer = Task {
+            try? await Task.sleep(until: deadline, clock: .continuous)
+            remove()
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                // Checked under the lock the timer and the cancellation take too: once past the
+                // deadline (or cancelled) nobody would wake a waiter parked now.
+                let parked = state.withLockedValue { state -> Bool in
+                    guard !state.shutDown, ContinuousClock.now < deadline, !Task.isCancelled else { return false }
+                    state.waiters.append((id, continuation))
+                    return true
+                }
+                if !parked { continuation.resume() }
+            }
+        } onCancel: {
+            remove()
+        }
+        timer.cancel()
+    }
+
+    /// `count` connections closed: their slots go to the first waiters.
+    private func release(_ count: Int) {
+        guard count > 0 else { return }
+        let woken = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+            state.open -= count
+            let woken = state.waiters.prefix(count).map(\.wake)
+            state.waiters.removeFirst(woken.count)
+            return woken
+        }
+        for wake in woken { wake.resume() }
     }
 
     private func checkin(_ box: ConnectionBox) async {
-        let keep = state.withLockedValue { state -> Bool in
-            guard !state.shutDown, box.generation == state.generation, !box.connection.isBroken,
-                state.idle.count < settings.poolSize
-            else { return false }
+        let (keep, woken) = state.withLockedValue { state -> (Bool, CheckedContinuation<Void, Never>?) in
+            guard !state.shutDown, box.generation == state.generation, !box.connection.isBroken else {
+                return (false, nil)
+            }
             state.idle.append(box)
-            return true
+            return (true, state.waiters.isEmpty ? nil : state.waiters.removeFirst().wake)
         }
+        woken?.resume()
         if !keep { await close([box]) }
     }
 
     // MARK: Connecting
 
-    /// Resolve, connect, verify — the guidelines' loop, `resolveAttempts` times at most.
-    private func connect() async throws(RedisError) -> ConnectionBox {
+    /// Resolve, connect, verify — the guidelines' loop, `resolveAttempts` times at most, none
+    /// started after `deadline`.
+    private func connect(before deadline: ContinuousClock.Instant) async throws(RedisError) -> ConnectionBox {
         var why = "no attempt"
+        var lastRound: UInt64?
         for attempt in 0..<max(1, settings.resolveAttempts) {
-            if attempt > 0 { try? await Task.sleep(for: settings.resolveBackoff) }
-            let decision = await flight.resolve()
+            if attempt > 0 {
+                do { try await Task.sleep(for: settings.resolveBackoff) } catch { break }
+                guard ContinuousClock.now < deadline else {
+                    why += " (request deadline reached)"
+                    break
+                }
+            }
+            let generation = state.withLockedValue { $0.generation }
+            // A retry never reuses the round whose answer it just found wanting.
+            let (decision, round) = await flight.resolve(newerThan: lastRound)
+            lastRound = round
             guard case .resolved(let resolution) = decision else {
                 if case .undecided(let reason) = decision { why = reason }
+                continue
+            }
+            if let refusal = state.withLockedValue({ Self.refusal(resolution, $0) }) {
+                why = refusal
                 continue
             }
             let settings = settings
@@ -167,14 +292,19 @@ public final class RedisMasterPool: Sendable {
             }
             switch opened.verdict {
             case .accept:
-                return adopt(resolution, opened.box.connection)
+                switch adopt(resolution, opened.box.connection, resolvedAt: generation) {
+                case .success(let box): return box
+                case .failure(let refusal):
+                    why = refusal.reason
+                    await discard(opened.box)
+                }
             case .reResolve(let reason):
                 metrics.roleMismatches.increment()
                 logger.warning(
                     "Sentinels named a Redis that is not a master; resolving again",
                     metadata: ["candidate": "\(resolution.master)", "reason": "\(reason)"])
                 why = "\(resolution.master): \(reason)"
-                await close([opened.box])
+                await discard(opened.box)
             }
         }
         logFailure(why)
@@ -192,10 +322,32 @@ public final class RedisMasterPool: Sendable {
         if due { logger.warning("no verified Redis master", metadata: ["reason": "\(why)"]) }
     }
 
-    /// Takes a verified connection into the pool, switching master if it is a new one.
-    private func adopt(_ resolution: MasterDiscovery.Resolution, _ connection: RedisConnection) -> ConnectionBox {
-        let (box, stale, previous, isReconnect) = state.withLockedValue {
-            state -> (ConnectionBox, [ConnectionBox], RedisEndpoint?, Bool) in
+    /// Why `resolution` may not be used while the pool is in `state`: it names another master
+    /// than the committed one. nil when it may.
+    private static func refusal(_ resolution: MasterDiscovery.Resolution, _ state: State) -> String? {
+        guard let committed = state.committed, committed.master != resolution.master else { return nil }
+        return "the Sentinels name \(resolution.master) (epoch \(resolution.epoch)) but the committed master is "
+            + "\(committed.master) (epoch \(committed.epoch)); no commands until they agree"
+    }
+
+    private struct Refused: Error {
+        var reason: String
+    }
+
+    /// Takes a verified connection into the pool, switching master if it is a new one — unless
+    /// the committed master is another one, or a switch happened since the resolution started
+    /// (`resolvedAt`, the generation then) and the pool is not already on this master.
+    private func adopt(
+        _ resolution: MasterDiscovery.Resolution, _ connection: RedisConnection, resolvedAt: UInt64
+    ) -> Result<ConnectionBox, Refused> {
+        let adopted = state.withLockedValue {
+            state -> Result<(ConnectionBox, [ConnectionBox], RedisEndpoint?, Bool), Refused> in
+            if let refusal = Self.refusal(resolution, state) { return .failure(Refused(reason: refusal)) }
+            if state.generation != resolvedAt, state.master != resolution.master {
+                return .failure(
+                    Refused(reason: "\(resolution.master) was resolved before the master last changed; resolving again")
+                )
+            }
             let isReconnect = state.connected
             state.connected = true
             var stale: [ConnectionBox] = []
@@ -207,7 +359,11 @@ public final class RedisMasterPool: Sendable {
                 state.master = resolution.master
             }
             state.epoch = resolution.epoch
-            return (ConnectionBox(connection, generation: state.generation), stale, previous, isReconnect)
+            return .success((ConnectionBox(connection, generation: state.generation), stale, previous, isReconnect))
+        }
+        guard case .success(let (box, stale, previous, isReconnect)) = adopted else {
+            if case .failure(let refused) = adopted { return .failure(refused) }
+            return .failure(Refused(reason: "unreachable"))
         }
         if isReconnect { metrics.reconnects.increment() }
         if previous != resolution.master {
@@ -216,7 +372,7 @@ public final class RedisMasterPool: Sendable {
                 "Redis master in use", metadata: ["master": "\(resolution.master)", "epoch": "\(resolution.epoch)"])
         }
         if !stale.isEmpty { Task { await self.close(stale) } }
-        return box
+        return .success(box)
     }
 
     // MARK: Switching
@@ -242,9 +398,11 @@ public final class RedisMasterPool: Sendable {
     /// the pool's connections to the old one are closed and the next command resolves and verifies.
     public func masterChanged(to master: RedisEndpoint) async {
         let stale = state.withLockedValue { state -> [ConnectionBox]? in
-            guard let current = state.master, current != master else { return nil }
-            state.master = nil
+            guard state.master != master else { return nil }
+            // Moved even when no master is in use: a resolution in flight must not adopt the old one.
             state.generation += 1
+            guard state.master != nil else { return nil }
+            state.master = nil
             defer { state.idle = [] }
             return state.idle
         }
@@ -253,18 +411,39 @@ public final class RedisMasterPool: Sendable {
         await close(stale)
     }
 
-    /// A `+switch-master` hint: resolve through the majority now, and switch if it names another master.
+    /// The committed topology's master (nil: nothing committed, the Sentinels decide alone). The
+    /// pool adopts no other master while one is committed.
+    public func follow(committed master: RedisEndpoint?, epoch: UInt64) async {
+        let changed = state.withLockedValue { state -> Bool in
+            let changed = state.committed?.master != master
+            state.committed = master.map { ($0, epoch) }
+            return changed
+        }
+        if changed, let master { await masterChanged(to: master) }
+    }
+
+    /// A `+switch-master` hint: resolve through the majority now (a fresh round, not one that
+    /// started before the switch), and switch if it names another master.
     func hinted() async {
         metrics.hints.increment()
-        if case .resolved(let resolution) = await flight.resolve() {
+        if case .resolved(let resolution) = await flight.resolveFresh() {
             await masterChanged(to: resolution.master)
         }
     }
 
-    func resolve() async -> MasterDiscovery.Decision { await flight.resolve() }
+    func resolve() async -> MasterDiscovery.Decision { await flight.resolve().decision }
 
+    /// Closes connections the pool counted in `open` (idle, in use, stale), freeing their slots.
     private func close(_ boxes: [ConnectionBox]) async {
         guard !boxes.isEmpty else { return }
+        release(boxes.count)
+        await discard(boxes)
+    }
+
+    /// Closes a candidate that never joined the pool (its slot stays with the caller).
+    private func discard(_ box: ConnectionBox) async { await discard([box]) }
+
+    private func discard(_ boxes: [ConnectionBox]) async {
         do {
             try await threads.runIfActive { for box in boxes { box.connection.close() } }
         } catch {

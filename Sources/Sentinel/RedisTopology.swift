@@ -28,6 +28,15 @@ public struct RedisTopology: Sendable, Hashable, Codable {
 
     public static let key = "/_sys/topology/redis"
 
+    /// Whether `observed` is worth a Raft commit over `stored`: a new master, epoch or replica
+    /// set. Which Sentinels agreed is left out — one of them timing out now and then would
+    /// otherwise commit (and wake every node's change feed) every round (review F11).
+    public static func needsCommit(stored: RedisTopology?, observed: RedisTopology) -> Bool {
+        guard let stored else { return true }
+        return stored.master != observed.master || stored.epoch != observed.epoch
+            || Set(stored.replicas) != Set(observed.replicas)
+    }
+
     public var encoded: [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -2,9 +2,9 @@ import Logging
 import NIOConcurrencyHelpers
 import Node
 
-/// The committed Redis topology on every node, followed from the change feed; when its master
-/// changes, the node's pool closes its connections to the old master and reconnects (resolving
-/// and verifying as always).
+/// The committed Redis topology on every node, followed from the change feed and handed to the
+/// node's pool, which adopts no other master while it is committed; when its master changes the
+/// pool closes its connections to the old master and reconnects (resolving and verifying as always).
 public final class RedisTopologyView: Sendable {
     public struct Committed: Sendable, Hashable {
         public var topology: RedisTopology
@@ -70,10 +70,15 @@ public final class RedisTopologyView: Sendable {
             defer { current = committed }
             return current
         }
-        guard let committed, previous?.topology.master != committed.topology.master else { return }
-        logger.info(
-            "committed Redis master",
-            metadata: ["master": "\(committed.topology.master)", "revision": "\(committed.revision)"])
-        await pool.masterChanged(to: committed.topology.master)
+        guard
+            previous?.topology.master != committed?.topology.master
+                || previous?.topology.epoch != committed?.topology.epoch
+        else { return }
+        if let committed {
+            logger.info(
+                "committed Redis master",
+                metadata: ["master": "\(committed.topology.master)", "revision": "\(committed.revision)"])
+        }
+        await pool.follow(committed: committed?.topology.master, epoch: committed?.topology.epoch ?? 0)
     }
 }

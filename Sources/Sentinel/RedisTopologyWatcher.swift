@@ -3,7 +3,8 @@ import Node
 
 /// The leader-only service that commits `/_sys/topology/redis` (DESIGN.md): every `interval`, or
 /// sooner after a `+switch-master` hint, it asks the Sentinels, verifies the master with `ROLE`,
-/// and proposes the topology for its own term only when it differs from the stored one — so every
+/// and proposes the topology for its own term only when its master, epoch or replicas differ from
+/// the stored one — so every
 /// gateway switches at the same revision, and a deposed leader's late write cannot land.
 public struct RedisTopologyWatcher: LeaderService {
     public let name = "redis topology watcher"
@@ -36,7 +37,8 @@ public struct RedisTopologyWatcher: LeaderService {
         let topology = RedisTopology(resolution)
         guard case .value(let record, _) = await node.read(RedisTopology.key, consistency: .stale(maxStaleness: nil))
         else { return }
-        if let record, RedisTopology.decode(record.value) == topology { return }
+        guard RedisTopology.needsCommit(stored: record.flatMap { RedisTopology.decode($0.value) }, observed: topology)
+        else { return }
         let outcome = await node.propose(
             StoreCommand(operation: .put(key: RedisTopology.key, value: topology.encoded), isSystem: true), inTerm: term
         )

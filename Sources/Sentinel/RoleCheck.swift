@@ -20,4 +20,12 @@ public enum RoleCheck {
         default: return .reResolve("ROLE says \(role)")
         }
     }
+
+    /// An error reply that means "this is a replica now" — the master was demoted under a live
+    /// connection. Plain commands start with `READONLY`; a script's write has carried it inside a
+    /// wrapper in some Redis versions (`ERR Error running script … -READONLY …`), which must
+    /// count too, or rate-limit EVALs on a demoted master would never make the pool re-resolve.
+    public static func isDemotion(_ message: String) -> Bool {
+        message.hasPrefix("READONLY") || message.contains("-READONLY") || message.contains("READONLY You can't write")
+    }
 }

@@ -1,7 +1,8 @@
 import NIOPosix
 
-/// Asks every configured Sentinel about the master, all at once, on a thread pool of its own (one
-/// thread per Sentinel, so a Sentinel that hangs until the timeout delays no other), and decides
+/// Asks every configured Sentinel about the master, all at once, on a thread pool of its own (two
+/// threads per Sentinel: a Sentinel that hangs until the timeout delays no other, and a fresh
+/// round — after a `+switch-master` — can run beside one stuck on a hung Sentinel), and decides
 /// with `MasterDiscovery`. Connections to the Sentinels are kept between rounds.
 public final class SentinelQuerier: Sendable {
     public let settings: SentinelSettings
@@ -10,7 +11,7 @@ public final class SentinelQuerier: Sendable {
 
     public init(settings: SentinelSettings) {
         self.settings = settings
-        pool = NIOThreadPool(numberOfThreads: max(1, settings.sentinels.count))
+        pool = NIOThreadPool(numberOfThreads: max(1, 2 * settings.sentinels.count))
         pool.start()
     }
 

@@ -75,6 +75,8 @@ struct RedisRouteTests {
             // Bad input is refused before Redis is asked (the open tenant's limit fails open first).
             let long = try await call(.put, "/cache/" + String(repeating: "k", count: 513), open, body: "v")
             #expect(long.status == .badRequest && long.body.contains("key_too_long"), "\(long)")
+            let undecodable = try await call(.put, "/cache/%FF", open, body: "v")
+            #expect(undecodable.status == .badRequest && undecodable.body.contains("bad_key"), "\(undecodable)")
             let ttl = try await call(.put, "/cache/k?ttl_s=tomorrow", open, body: "v")
             #expect(ttl.status == .badRequest && ttl.body.contains("bad_ttl"), "\(ttl)")
             let negative = try await call(.put, "/cache/k?ttl_s=-5", open, body: "v")
@@ -93,7 +95,7 @@ struct RedisRouteTests {
             #expect(view.status == .ok && view.body.contains(#""master":null"#), "\(view)")
             #expect(view.body.contains("127.0.0.1:3"))
             let metrics = try await call(.get, "/metrics", [:]).body
-            #expect(metrics.contains(#"raftgate_rate_limit_decisions_total{decision="failed_open"} 5"#), "\(metrics)")
+            #expect(metrics.contains(#"raftgate_rate_limit_decisions_total{decision="failed_open"} 6"#), "\(metrics)")
             #expect(metrics.contains(#"raftgate_rate_limit_decisions_total{decision="failed_closed"} 1"#))
             #expect(metrics.contains(#"raftgate_redis_commands_total{result="unavailable"}"#))
         }

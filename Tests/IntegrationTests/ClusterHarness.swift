@@ -215,12 +215,13 @@ enum HTTP {
 }
 
 /// Polls `probe` every 20 ms until it yields a value or `seconds` have passed; it is always
-/// asked at least once, so `within: 0` means "check now".
+/// asked at least once, so `within: 0` means "check now". A cancelled task (a test past its time
+/// limit) stops polling at once rather than spinning on probes that fail immediately.
 func poll<Value>(within seconds: Double = 20, _ probe: () async -> Value?) async -> Value? {
     let deadline = ContinuousClock.now + .seconds(seconds)
     repeat {
         if let value = await probe() { return value }
-        try? await Task.sleep(for: .milliseconds(20))
+        do { try await Task.sleep(for: .milliseconds(20)) } catch { return nil }
     } while ContinuousClock.now < deadline
     return nil
 }

@@ -40,7 +40,9 @@ final class RedisSentinelStack {
         for index in 1...3 { try startSentinel(index) }
     }
 
-    func startRedis(_ index: Int, replicaOf master: Int?) throws {
+    /// `minReplicasToWrite` 1 (the stack's setting, README): a master cut off from every replica
+    /// for 10 s stops taking writes, which bounds what a split brain can lose. 0 for a lone master.
+    func startRedis(_ index: Int, replicaOf master: Int?, minReplicasToWrite: Int = 1) throws {
         let directory = root + "/redis\(index)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var arguments = [
@@ -49,6 +51,7 @@ final class RedisSentinelStack {
             // The directory in the process title, so a crashed run's leftover is found by it
             // (`LeftoverProcesses` matches command lines; Redis rewrites its own).
             "--proc-title-template", "{title} {listen-addr} \(directory)",
+            "--min-replicas-to-write", "\(minReplicasToWrite)", "--min-replicas-max-lag", "10",
         ]
         if let master { arguments += ["--replicaof", "127.0.0.1", "\(redisPort(master))"] }
         try launch("redis\(index)", Self.redisServer, arguments)
@@ -90,20 +93,30 @@ final class RedisSentinelStack {
         processes[name] = process
     }
 
-    func kill(_ name: String, signal: Int32 = SIGKILL) {
+    /// Sends `signal` (SIGSTOP freezes a Redis with its connections open, SIGCONT thaws it).
+    func signal(_ name: String, _ signal: Int32) {
         guard let process = processes[name], process.isRunning else { return }
         Foundation.kill(process.processIdentifier, signal)
-        process.waitUntilExit()
     }
 
+    /// SIGKILL, then polls until Foundation has seen the exit (never `waitUntilExit`, which can
+    /// block a concurrency thread for good on Linux), within `seconds`; false if it had not.
+    @discardableResult
+    func kill(_ name: String, within seconds: Double = 10) async -> Bool {
+        guard let process = processes[name] else { return true }
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        return await eventually(within: seconds) { !process.isRunning }
+    }
+
+    /// SIGKILL to every process, then a bounded poll for their exits: called from `defer`, so it
+    /// cannot await; it sleeps in 10 ms steps for at most 5 s in all.
     func stopAll() {
-        for (name, process) in processes {
-            if process.isRunning {
-                Foundation.kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
-            }
-            processes[name] = nil
+        for process in processes.values where process.isRunning {
+            Foundation.kill(process.processIdentifier, SIGKILL)
         }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while processes.values.contains(where: \.isRunning), ContinuousClock.now < deadline { usleep(10_000) }
+        processes = [:]
         if ProcessInfo.processInfo.environment["RAFTGATE_TEST_KEEP_DIRS"] == nil {
             try? FileManager.default.removeItem(atPath: root)
         }
@@ -139,11 +152,13 @@ final class RedisSentinelStack {
         return RedisEndpoint(host: host, port: Int(port))
     }
 
-    /// Ready: Redis 1 is master with both replicas online, every Sentinel sees two replicas and
+    /// Ready: Redis 1 is master with both replicas online and acknowledging, every Sentinel sees two replicas and
     /// the other two Sentinels.
     func isReady() async -> Bool {
         guard let info = await command(redis(1), ["INFO", "replication"])?.text,
-            info.contains("connected_slaves:2")
+            info.contains("connected_slaves:2"),
+            // Both acknowledging (min-replicas-to-write counts only those): else writes are NOREPLICAS.
+            info.contains("min_slaves_good_slaves:2")
         else { return false }
         for index in 1...3 {
             guard let fields = await command(sentinel(index), ["SENTINEL", "master", masterName])?.fields,
@@ -151,6 +166,32 @@ final class RedisSentinelStack {
             else { return false }
         }
         return true
+    }
+
+    /// Write commands a Redis was sent so far (`INFO commandstats`: calls, rejected and failed
+    /// calls of SET, DEL, EVAL and EVALSHA — a write refused for want of replicas counts too); nil
+    /// when it does not answer.
+    func writeCommandsSeen(_ index: Int) async -> Int? {
+        guard let text = await command(redis(index), ["INFO", "commandstats"])?.text else { return nil }
+        var total = 0
+        for line in text.split(whereSeparator: \.isNewline) {
+            guard let colon = line.firstIndex(of: ":"),
+                ["cmdstat_set", "cmdstat_del", "cmdstat_eval", "cmdstat_evalsha"].contains(String(line[..<colon]))
+            else { continue }
+            for field in line[line.index(after: colon)...].split(separator: ",") {
+                let pair = field.split(separator: "=")
+                if pair.count == 2, ["calls", "rejected_calls", "failed_calls"].contains(String(pair[0])) {
+                    total += Int(pair[1]) ?? 0
+                }
+            }
+        }
+        return total
+    }
+
+    /// The keys matching `pattern` (`KEYS`, fine for the test's few hundred).
+    func keys(_ index: Int, _ pattern: String) async -> Set<String>? {
+        guard let elements = await command(redis(index), ["KEYS", pattern])?.elements else { return nil }
+        return Set(elements.compactMap(\.text))
     }
 
     /// The names of the clients connected to a Redis (`CLIENT LIST`), for "who talks to it".
@@ -171,6 +212,8 @@ final class FakeSentinel: @unchecked Sendable {
     private let lock = NSLock()
     private var claim: (master: RedisEndpoint, epoch: UInt64)
     private var held: [Int32] = []
+    private var holding = false
+    private var asked = 0
     let port: Int
 
     init?(port: Int, claiming master: RedisEndpoint, epoch: UInt64) {
@@ -203,6 +246,14 @@ final class FakeSentinel: @unchecked Sendable {
         lock.withLock { claim = (master, epoch) }
     }
 
+    /// While held, the answer to `SENTINEL replicas` (the last question of a discovery round, whose
+    /// master and epoch were answered from the claim then) is sent only after `release()`: a
+    /// resolution the test keeps in flight across a switch.
+    func hold() { lock.withLock { holding = true } }
+    func release() { lock.withLock { holding = false } }
+    /// `SENTINEL master` commands answered or held so far (one per resolution that asked this one).
+    var masterQueries: Int { lock.withLock { asked } }
+
     private func acceptLoop() {
         while true {
             let connection = accept(listener, nil, nil)
@@ -218,7 +269,14 @@ final class FakeSentinel: @unchecked Sendable {
         while true {
             while let parsed = Self.parse(buffer) {
                 buffer.removeFirst(parsed.used)
-                _ = LoopbackSocket.send(answer(parsed.command), on: connection)
+                let reply = answer(parsed.command)
+                let words = parsed.command.prefix(2).map { $0.lowercased() }
+                if words == ["sentinel", "master"] { lock.withLock { asked += 1 } }
+                // The last command of a discovery round: its earlier answers are already given.
+                if words == ["sentinel", "replicas"] {
+                    while lock.withLock({ holding }) { usleep(5_000) }
+                }
+                _ = LoopbackSocket.send(reply, on: connection)
             }
             let count = chunk.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
             guard count > 0 else {
@@ -284,5 +342,54 @@ final class FakeSentinel: @unchecked Sendable {
         shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
         for connection in lock.withLock({ held }) { shutdown(connection, Int32(SHUT_RDWR)) }
+    }
+}
+
+extension ProcessCluster {
+    /// SIGKILL to every node, then a bounded poll for their exits before `stopAll` (which waits
+    /// with `waitUntilExit`, harmless once the processes are gone): called from `defer`, so it
+    /// sleeps in 10 ms steps, 5 s at most.
+    func stopAllWithin() {
+        let ids = processes.keys
+        for id in ids { signal(id, SIGKILL) }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ids.contains(where: { isRunning($0) }), ContinuousClock.now < deadline { usleep(10_000) }
+        stopAll()
+    }
+
+    /// Runs the raftgate executable to completion on a thread of its own, killed after `seconds`
+    /// so a stuck one cannot hang the test; its standard output.
+    static func runBounded(_ arguments: [String], within seconds: Double = 20) async -> String {
+        await offThePool {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: ProcessCluster.executable)
+            process.arguments = arguments
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            do { try process.run() } catch { return "" }
+            let pid = process.processIdentifier
+            let watchdog = DispatchWorkItem { Foundation.kill(pid, SIGKILL) }
+            DispatchQueue.global().asyncAfter(deadline: .now() + seconds, execute: watchdog)
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            watchdog.cancel()
+            return text
+        }
+    }
+}
+
+/// A `RedisClient` for the duration of `body`, shut down on every exit path (its listener threads
+/// would otherwise reconnect to the fake Sentinels for the rest of the test process).
+func withRedisClient<Value>(
+    _ settings: SentinelSettings, _ body: (RedisClient) async throws -> Value
+) async throws -> Value {
+    let client = RedisClient(settings: settings)
+    do {
+        let value = try await body(client)
+        await client.shutdown()
+        return value
+    } catch {
+        await client.shutdown()
+        throw error
     }
 }

@@ -95,16 +95,43 @@ struct MasterDiscoveryTests {
     }
 
     @Test func theMajorityIsOfTheConfiguredSentinelsNotOfThoseWhoAnswered() {
-        // Five configured, two answer and agree: not a majority of five, but the only answer at
-        // the top epoch, so it is taken on that basis (and says so).
+        // Five configured, two answer and agree: not a majority of five, and with only two of five
+        // answering the epoch may not break the tie either (review F2).
         let s4 = RedisEndpoint(host: "127.0.0.1", port: 26382)
         let s5 = RedisEndpoint(host: "127.0.0.1", port: 26383)
         let decision = MasterDiscovery.decide(
             [says(s1, m1, epoch: 4), says(s2, m1, epoch: 4), down(s3), down(s4), down(s5)], configured: 5)
+        guard case .undecided(let reason) = decision else {
+            Issue.record("decided \(decision)")
+            return
+        }
+        #expect(reason.contains("among 2 answering (3 must answer)"), "\(reason)")
+    }
+
+    @Test func aSingleAnswerNeverDecidesByEpoch() {
+        // Only s1 answers (the minority side of a partition, or a liar): its epoch, however high,
+        // does not make its master the one to write to.
+        for epoch: UInt64 in [0, 9, 999] {
+            let decision = MasterDiscovery.decide([says(s1, m1, epoch: epoch), down(s2), down(s3)], configured: 3)
+            guard case .undecided = decision else {
+                Issue.record("decided \(decision) from one answer at epoch \(epoch)")
+                continue
+            }
+        }
+    }
+
+    @Test func theEpochBreaksATieOnlyAmongAMajorityOfAnswers() {
+        // Five configured, three answer and split 2:1: three answered, so the epoch may decide.
+        let s4 = RedisEndpoint(host: "127.0.0.1", port: 26382)
+        let s5 = RedisEndpoint(host: "127.0.0.1", port: 26383)
+        let decision = MasterDiscovery.decide(
+            [says(s1, m1, epoch: 4), says(s2, m1, epoch: 4), says(s3, m2, epoch: 5), down(s4), down(s5)],
+            configured: 5)
         guard case .resolved(let resolution) = decision else {
             Issue.record("undecided: \(decision)")
             return
         }
+        #expect(resolution.master == m2)
         #expect(resolution.basis == .highestEpoch)
     }
 }

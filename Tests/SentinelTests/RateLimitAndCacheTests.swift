@@ -46,6 +46,18 @@ struct RateLimitAndCacheTests {
             try CacheRequest(tenant: "acme", key: "123456789", limits: limits)
         }
         #expect(throws: CacheRequest.Problem.emptyKey) { try CacheRequest(tenant: "acme", key: "", limits: limits) }
+        // Review F13: a tenant name that could overlap another's key space, and a key whose
+        // percent-encoding is not UTF-8 (it would alias the literal text), are refused.
+        for tenant in ["", "a:b"] {
+            #expect(throws: CacheRequest.Problem.badTenant) {
+                try CacheRequest(tenant: tenant, key: "k", limits: limits)
+            }
+        }
+        #expect(throws: CacheRequest.Problem.badKeyEncoding) {
+            try CacheRequest(tenant: "acme", encodedKey: "%FF", limits: limits)
+        }
+        #expect(try CacheRequest(tenant: "acme", encodedKey: "%25FF", limits: limits).key == "%FF")
+        #expect(try CacheRequest(tenant: "acme", encodedKey: "user%3A1", limits: limits).key == "user:1")
         #expect(throws: CacheRequest.Problem.self) { try CacheRequest.ttl("soon", limits: limits) }
         #expect(throws: CacheRequest.Problem.self) { try CacheRequest.ttl("0", limits: limits) }
         #expect(throws: CacheRequest.Problem.self) { try CacheRequest.ttl("99999999999", limits: limits) }

@@ -32,6 +32,44 @@ struct RoleAndAnswerTests {
         .array(pairs.flatMap { [bulk($0.0), bulk($0.1)] })
     }
 
+    @Test func onlyAMasterEpochOrReplicaChangeIsCommitted() {
+        let m1 = RedisEndpoint(host: "127.0.0.1", port: 6379)
+        let m2 = RedisEndpoint(host: "127.0.0.1", port: 6380)
+        let m3 = RedisEndpoint(host: "127.0.0.1", port: 6381)
+        let s1 = RedisEndpoint(host: "127.0.0.1", port: 26379)
+        let s2 = RedisEndpoint(host: "127.0.0.1", port: 26380)
+        let stored = RedisTopology(master: m1, replicas: [m2, m3], sentinels: [s1, s2], epoch: 3)
+        var observed = stored
+        observed.sentinels = [s1]  // one Sentinel slow this round
+        #expect(!RedisTopology.needsCommit(stored: stored, observed: observed))
+        observed.replicas = [m3, m2]  // the same set, another order
+        #expect(!RedisTopology.needsCommit(stored: stored, observed: observed))
+        #expect(RedisTopology.needsCommit(stored: nil, observed: observed))
+        observed.replicas = [m2]
+        #expect(RedisTopology.needsCommit(stored: stored, observed: observed))
+        observed = stored
+        observed.epoch = 4
+        #expect(RedisTopology.needsCommit(stored: stored, observed: observed))
+        observed = stored
+        observed.master = m2
+        #expect(RedisTopology.needsCommit(stored: stored, observed: observed))
+    }
+
+    @Test func readOnlyRepliesMeanDemotionWhereverTheyAre() {
+        // Redis 7.0's own words for a plain command and for a script's write on a replica, and the
+        // wrapped form older versions gave scripts (review F5).
+        #expect(RoleCheck.isDemotion("READONLY You can't write against a read only replica."))
+        #expect(
+            RoleCheck.isDemotion(
+                "READONLY You can't write against a read only replica. script: bd6f3018, on @user_script:1."))
+        #expect(
+            RoleCheck.isDemotion(
+                "ERR Error running script (call to f_9b8a): @user_script:1: -READONLY You can't write against a read only replica."
+            ))
+        #expect(!RoleCheck.isDemotion("WRONGTYPE Operation against a key holding the wrong kind of value"))
+        #expect(!RoleCheck.isDemotion("NOREPLICAS Not enough good replicas to write."))
+    }
+
     @Test func parsesASentinelsAnswerAndDropsReplicasItSeesDown() {
         let sentinel = RedisEndpoint(host: "127.0.0.1", port: 26379)
         let answer = SentinelAnswer.parse(

@@ -26,9 +26,8 @@ struct CacheRoutes: Sendable {
         // Authentication ran first: X-Tenant names the key's tenant.
         let tenant = request.headers[TenantKeys.tenantHeader] ?? ""
         let raw = String(request.uri.path.dropFirst("/cache/".count))
-        let key = raw.removingPercentEncoding ?? raw
         do {
-            return try CacheRequest(tenant: tenant, key: key, limits: cacheLimits)
+            return try CacheRequest(tenant: tenant, encodedKey: raw, limits: cacheLimits)
         } catch {
             throw Self.refusal(error)
         }
