@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Node
+import Patroni
 import Prometheus
 import Raft
 import Sentinel
@@ -58,8 +59,12 @@ struct RedisRouteTests {
             node: node, settings: settings, configCache: cache, metricsFactory: makeMetricsFactory(registry: registry))
         var limits = GatewayLimits()
         limits.maxBodyBytes = 64 * 1024
+        // /sql with no route at all: a request the rate limit lets through gets /sql's own answer.
+        let sql = SQLGateway.start(
+            configCache: cache, routes: FixedPostgresRouteSource(.unknown),
+            metricsFactory: makeMetricsFactory(registry: registry))
         let router = makeGatewayRouter(
-            node: node, limits: limits, metricsRegistry: registry, configCache: cache, redis: redis)
+            node: node, limits: limits, metricsRegistry: registry, configCache: cache, redis: redis, sql: sql)
         let open: HTTPFields = [TenantKeys.tenantHeader: "open", TenantKeys.apiKeyHeader: Self.openKey]
         let shut: HTTPFields = [TenantKeys.tenantHeader: "shut", TenantKeys.apiKeyHeader: Self.shutKey]
         try await Application(router: router).test(.router) { client in
@@ -90,15 +95,24 @@ struct RedisRouteTests {
             // A tenant whose limit fails closed is refused while the limit cannot be checked.
             let closed = try await call(.get, "/cache/k", shut)
             #expect(closed.status == .serviceUnavailable && closed.body.contains("rate_limit_unavailable"), "\(closed)")
+            // /sql is behind the same limit: closed refuses before /sql is asked; open lets it through
+            // to /sql, which answers for itself (this tenant has no database configured).
+            let sqlClosed = try await call(.post, "/sql", shut, body: #"{"sql":"SELECT 1"}"#)
+            #expect(
+                sqlClosed.status == .serviceUnavailable && sqlClosed.body.contains("rate_limit_unavailable"),
+                "\(sqlClosed)")
+            let sqlOpen = try await call(.post, "/sql", open, body: #"{"sql":"SELECT 1"}"#)
+            #expect(sqlOpen.status == .notFound && sqlOpen.body.contains("no_database"), "\(sqlOpen)")
             // The view says nothing was committed, and what is configured.
             let view = try await call(.get, "/redis", [:])
             #expect(view.status == .ok && view.body.contains(#""master":null"#), "\(view)")
             #expect(view.body.contains("127.0.0.1:3"))
             let metrics = try await call(.get, "/metrics", [:]).body
-            #expect(metrics.contains(#"raftgate_rate_limit_decisions_total{decision="failed_open"} 6"#), "\(metrics)")
-            #expect(metrics.contains(#"raftgate_rate_limit_decisions_total{decision="failed_closed"} 1"#))
+            #expect(metrics.contains(#"raftgate_rate_limit_decisions_total{decision="failed_open"} 7"#), "\(metrics)")
+            #expect(metrics.contains(#"raftgate_rate_limit_decisions_total{decision="failed_closed"} 2"#))
             #expect(metrics.contains(#"raftgate_redis_commands_total{result="unavailable"}"#))
         }
+        await sql.stop()
         await redis.stop()
         await node.stop()
     }
