@@ -21,7 +21,7 @@ for _ in $(seq "$RUNS"); do
     promotions+=("$(sed -n 's/.* is the new primary, \([0-9]*\) ms after.*/\1/p' <<<"$log")")
     direct+=("$(sed -n 's/^write outage, direct [^:]*: \([0-9]*\) ms.*/\1/p' <<<"$log")")
     proxied+=("$(sed -n 's/^write outage, through HAProxy :5440: \([0-9]*\) ms.*/\1/p' <<<"$log")")
-    after+=("$(sed -n 's/.*its first INSERT \(-*[0-9]*\) ms after the promotion.*/\1/p' <<<"$log")")
+    after+=("$(sed -n 's/^write outage, through HAProxy :5440: .*its first INSERT \(-*[0-9]*\) ms after the promotion.*/\1/p' <<<"$log")")
     routed+=("$(sed -n 's/^raftgate: every gateway routed writes to [a-z0-9]* \(-*[0-9]*\) ms after it left recovery.*/\1/p' <<<"$log")")
     routed_patroni+=("$(sed -n 's/^raftgate: every gateway routed writes .*; \(-*[0-9]*\) ms after Patroni.s \/primary said so$/\1/p' <<<"$log")")
     sql+=("$(sed -n "s/^write outage, through the gateways' POST \/sql: \([0-9]*\) ms.*/\1/p" <<<"$log")")
