@@ -259,8 +259,12 @@ struct HAPatroniSQLTests {
             }, "the load runs before the failover")
 
         // SIGKILL the primary's Patroni and PostgreSQL; Patroni promotes the synchronous standby.
-        let killedAt = ContinuousClock.now
+        // killMember SIGKILLs Patroni, waits for it to exit, then SIGKILLs the postmaster: until
+        // it returns pg1 still commits (seen: a dozen INSERTs acknowledged by pg1 in that window).
+        // An INSERT started after it returns cannot be acknowledged by pg1.
+        let killStarted = ContinuousClock.now
         pg.killMember(1)
+        let killedAt = ContinuousClock.now
         let promoted = await poll(within: 60) { () async -> (member: Int, at: ContinuousClock.Instant)? in
             await pg.primary().map { ($0, ContinuousClock.now) }
         }
@@ -287,7 +291,7 @@ struct HAPatroniSQLTests {
         let acknowledged = writes.filter { $0.status == 200 }
         #expect(firstWrite.member == newPrimary, "writes resume on Patroni's new primary: \(firstWrite)")
         for write in acknowledged {
-            let expected = write.started > killedAt ? newPrimary : write.finished < killedAt ? "pg1" : nil
+            let expected = write.started > killedAt ? newPrimary : write.finished < killStarted ? "pg1" : nil
             #expect(write.route == "primary", "an INSERT ran on a replica: \(write)")
             if let expected { #expect(write.member == expected, "INSERT \(write.id) ran on \(write.member ?? "-")") }
         }
@@ -308,7 +312,8 @@ struct HAPatroniSQLTests {
             missing?.answer?.rows, "the acknowledged ids were checked: \(String(describing: missing))")
         #expect(lost.isEmpty, "\(lost.count) acknowledged INSERTs are missing after the failover: \(lost.prefix(20))")
 
-        let before = acknowledged.filter { $0.finished < killedAt }.map(\.finished).max() ?? killedAt
+        // The last INSERT pg1 acknowledged (it may have answered after the kill began).
+        let before = acknowledged.filter { $0.started <= killedAt }.map(\.finished).max() ?? killedAt
         let unknown = writes.filter { $0.status == 504 || $0.status == 0 }
         let refused = writes.filter { $0.status != 200 && $0.status != 504 && $0.status != 0 }
         let failedReads = reads.filter { $0.status != 200 }
@@ -316,8 +321,8 @@ struct HAPatroniSQLTests {
         let writeCodes = Dictionary(grouping: refused) { "\($0.status) \($0.code ?? "-")" }.mapValues(\.count)
         print(
             """
-            HAPatroniSQL: Patroni's /primary on \(newPrimary) \(Self.milliseconds(promotion.at - killedAt)) ms after the SIGKILL of pg1
-            HAPatroniSQL: /sql write outage \(Self.milliseconds(firstWrite.finished - before)) ms (last acknowledged INSERT before the SIGKILL to the first after); first acknowledged INSERT \(Self.milliseconds(firstWrite.finished - promotion.at)) ms after the promotion was seen
+            HAPatroniSQL: Patroni's /primary on \(newPrimary) \(Self.milliseconds(promotion.at - killStarted)) ms after the SIGKILL of pg1's Patroni (its postmaster \(Self.milliseconds(killedAt - killStarted)) ms later)
+            HAPatroniSQL: /sql write outage \(Self.milliseconds(firstWrite.finished - before)) ms (pg1's last acknowledged INSERT to the first on \(newPrimary)); first acknowledged INSERT \(Self.milliseconds(firstWrite.finished - promotion.at)) ms after the promotion was seen
             HAPatroniSQL: INSERTs \(writes.count): \(acknowledged.count) acknowledged, \(unknown.count) outcome unknown (504/no answer), \(refused.count) refused \(writeCodes.sorted { $0.key < $1.key }); missing acknowledged: \(lost.count)
             HAPatroniSQL: SELECTs \(reads.count): \(reads.count - failedReads.count) ok (\(onReplicas.count) on replicas), \(failedReads.count) failed \(readCodes.sorted { $0.key < $1.key })
             """)
