@@ -38,6 +38,13 @@ api_port() { echo $((8010 + $1)); }
 # The example's superuser password (examples/full-stack/patroni.yml.in).
 export PGPASSWORD=${PGPASSWORD:-change-me-example-postgres}
 PSQL_ANY_PRIMARY="host=127.0.0.1,127.0.0.1,127.0.0.1 port=5441,5442,5443 user=postgres dbname=postgres target_session_attrs=read-write connect_timeout=1"
+# The failover's POST /sql tenant (example values, like the others): its API key, its PostgreSQL
+# role and that role's password, which the gateways read from their libpq passfile.
+SQL_TENANT=stackbench
+SQL_KEY=change-me-example-stackbench-key
+SQL_USER=raftgate_bench
+SQL_PASSWORD=change-me-example-bench-postgres
+ADMIN_TOKEN=change-me-example-admin-token
 
 # A pid file's process is alive if it exists and is not a zombie (a killed process whose parent
 # has not reaped it).
@@ -291,7 +298,9 @@ start_gateway() {
     local bootstrap=()
     if [ "${BOOTSTRAP:-0}" = 1 ]; then bootstrap=(--bootstrap); fi
     mkdir -p "$STACK/gateways"
-    RAFTGATE_ETCD_PASSWORD=$ETCD_PASSWORD \
+    # The /sql pools' passwords: a libpq passfile, which must be mode 0600.
+    (umask 077 && printf '*:*:postgres:%s:%s\n' "$SQL_USER" "$SQL_PASSWORD" >"$STACK/gateways.pgpass")
+    RAFTGATE_ETCD_PASSWORD=$ETCD_PASSWORD RAFTGATE_POSTGRES_PASSFILE=$STACK/gateways.pgpass \
         "$BIN" serve --config "$EXAMPLE/gateway$id.json" --data-dir "$STACK/gateways/node$id" ${bootstrap[@]+"${bootstrap[@]}"} \
         >>"$LOGS/gateway$id.log" 2>&1 &
     echo $! >"$PIDS/gateway$id.pid"
@@ -425,6 +434,68 @@ start_writer() { # connection file
     ) &
     STOP_WRITERS="$STOP_WRITERS $!"
 }
+# start_sql_writer FILE: INSERTs through POST /sql, round the three gateways, in FILE's format;
+# a 504 outcome_unknown or no answer is "unknown", never acknowledged.
+start_sql_writer() {
+    local file=$1
+    : >"$file"
+    (
+        n=0
+        while [ ! -f "$STACK/failover.stop" ]; do
+            started=$(now_ms) port=$((8081 + n % 3)) n=$((n + 1))
+            out=$(curl -s -m 5 -w ' %{http_code}' -X POST "http://127.0.0.1:$port/sql" -H "X-Tenant: $SQL_TENANT" \
+                -H "X-API-Key: $SQL_KEY" -d '{"sql":"INSERT INTO stack_failover DEFAULT VALUES RETURNING id"}' || true)
+            id=$(sed -n 's/.*"rows":\[\[\([0-9]*\)\]\].*/\1/p' <<<"$out")
+            case "${out##* }" in
+            200) [ -n "$id" ] && echo "$started $(now_ms) $id" || echo "$started $(now_ms) failed" ;;
+            504 | 000) echo "$started $(now_ms) unknown" ;;
+            *) echo "$started $(now_ms) failed" ;;
+            esac >>"$file"
+        done
+    ) &
+    STOP_WRITERS="$STOP_WRITERS $!"
+}
+# start_sql_reader FILE: SELECTs through POST /sql round the gateways, "<started ms> <answered ms>
+# ok|<status>" per line.
+start_sql_reader() {
+    local file=$1
+    : >"$file"
+    (
+        n=0
+        while [ ! -f "$STACK/failover.stop" ]; do
+            started=$(now_ms) port=$((8081 + n % 3)) n=$((n + 1))
+            code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/sql" \
+                -H "X-Tenant: $SQL_TENANT" -H "X-API-Key: $SQL_KEY" \
+                -d '{"sql":"SELECT pg_is_in_recovery(), count(*) FROM stack_failover"}' || true)
+            [ "$code" = 200 ] && code=ok
+            echo "$started $(now_ms) $code" >>"$file"
+        done
+    ) &
+    STOP_WRITERS="$STOP_WRITERS $!"
+}
+# sql_tenant: the role (INSERT and SELECT on the table only) and the project config of the /sql
+# tenant, then waits until every gateway answers it.
+sql_tenant() {
+    psql "$PSQL_ANY_PRIMARY" -q -v ON_ERROR_STOP=1 \
+        -c "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$SQL_USER') THEN CREATE ROLE $SQL_USER LOGIN PASSWORD '$SQL_PASSWORD'; END IF; END\$\$" \
+        -c "GRANT SELECT, INSERT ON stack_failover TO $SQL_USER" -c "GRANT USAGE ON SEQUENCE stack_failover_id_seq TO $SQL_USER"
+    local digest
+    digest=$(printf %s "$SQL_KEY" | sha256sum | cut -d' ' -f1)
+    put_sql_config() {
+        [ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' -X PUT "http://127.0.0.1:8080/config/$SQL_TENANT" \
+            -H "Authorization: Bearer $ADMIN_TOKEN" \
+            -d "{\"apiKeys\":[\"sha256:$digest\"],\"postgres\":{\"database\":\"postgres\",\"user\":\"$SQL_USER\",\"maxConnections\":4}}")" = 200 ]
+    }
+    wait_for 30 put_sql_config || { echo "the /sql tenant's config was not written" >&2; return 1; }
+    sql_answers() {
+        local port
+        for port in 8081 8082 8083; do
+            [ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/sql" -H "X-Tenant: $SQL_TENANT" \
+                -H "X-API-Key: $SQL_KEY" -d '{"sql":"SELECT count(*) FROM stack_failover"}')" = 200 ] || return 1
+        done
+    }
+    wait_for 30 sql_answers || { echo "POST /sql does not answer on every gateway" >&2; return 1; }
+}
 stop_writers() {
     touch "$STACK/failover.stop"
     local writer
@@ -486,11 +557,16 @@ failover() {
     old=$(primary_member) || { echo "no primary; is the stack up?" >&2; exit 1; }
     psql "$PSQL_ANY_PRIMARY" -q -v ON_ERROR_STOP=1 \
         -c 'CREATE TABLE IF NOT EXISTS stack_failover (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())'
-    local direct=$STACK/failover-direct.txt proxied=$STACK/failover-haproxy.txt
+    sql_tenant || exit 1
+    local direct=$STACK/failover-direct.txt proxied=$STACK/failover-haproxy.txt sql=$STACK/failover-sql.txt
+    local sql_reads=$STACK/failover-sql-reads.txt
     rm -f "$STACK/failover.stop"
     start_writer "$PSQL_ANY_PRIMARY" "$direct"
     start_writer "host=127.0.0.1 port=5440 user=postgres dbname=postgres connect_timeout=1" "$proxied"
-    if ! wait_for 30 acknowledged_after "$direct" 0 || ! wait_for 30 acknowledged_after "$proxied" 0; then
+    start_sql_writer "$sql"
+    start_sql_reader "$sql_reads"
+    if ! wait_for 30 acknowledged_after "$direct" 0 || ! wait_for 30 acknowledged_after "$proxied" 0 ||
+        ! wait_for 30 acknowledged_after "$sql" 0; then
         stop_writers
         echo "no write succeeded" >&2
         exit 1
@@ -516,16 +592,18 @@ failover() {
     promoted_at=$(now_ms)
     wait_for 30 acknowledged_after "$direct" "$killed_at" || echo "no direct INSERT succeeded within 30 s" >&2
     wait_for 30 acknowledged_after "$proxied" "$killed_at" || echo "no INSERT through HAProxy within 30 s" >&2
+    wait_for 30 acknowledged_after "$sql" "$killed_at" || echo "no INSERT through POST /sql within 30 s" >&2
     stop_writers
     wait "$timer" || true
     local route
     read -r -a route <<<"$(cat "$STACK/failover-route.txt") x x x"
 
-    local direct_outage proxied_outage failed ids missing
+    local direct_outage proxied_outage sql_outage failed ids missing
     read -r -a direct_outage <<<"$(outage "$direct")"
     read -r -a proxied_outage <<<"$(outage "$proxied")"
-    failed=$(cat "$direct" "$proxied" | grep -c ' failed$' || true)
-    ids=$(cat "$direct" "$proxied" | awk 'NF == 3 && $3 ~ /^[0-9]+$/ {print $3}' | paste -sd, -)
+    read -r -a sql_outage <<<"$(outage "$sql")"
+    failed=$(cat "$direct" "$proxied" "$sql" | grep -c ' failed$' || true)
+    ids=$(cat "$direct" "$proxied" "$sql" | awk 'NF == 3 && $3 ~ /^[0-9]+$/ {print $3}' | paste -sd, -)
     # Counted on the new primary itself (not "whichever is writable"), retried until it answers.
     count_missing() {
         missing=$(psql "host=127.0.0.1 port=$(pg_port "$new") user=postgres dbname=postgres connect_timeout=2" -Atq \
@@ -535,12 +613,14 @@ failover() {
     echo "pg$new is the new primary, $((promoted_at - killed_at)) ms after the SIGKILL (Patroni REST /primary)"
     echo "write outage, direct (libpq read-write): ${direct_outage[0]} ms without an acknowledged INSERT"
     echo "write outage, through HAProxy :5440: ${proxied_outage[0]} ms; its first INSERT $((proxied_outage[1] - promoted_at)) ms after the promotion was seen"
+    echo "write outage, through the gateways' POST /sql: ${sql_outage[0]} ms; its first INSERT $((sql_outage[1] - promoted_at)) ms after the promotion was seen"
+    echo "POST /sql: $(grep -c ' unknown$' "$sql" || true) INSERTs of unknown outcome (504 or no answer, not counted as acknowledged); reads $(grep -Ec '^[0-9]+ [0-9]+ ' "$sql_reads"), failed reads: $(grep -Ec '^[0-9]+ [0-9]+ [0-9]+$' "$sql_reads")"
     if [ -n "${route[1]}" ] && [ "${route[1]}" != x ] && [ "${route[0]}" != x ]; then
         echo "raftgate: every gateway routed writes to ${route[2]} $((route[1] - route[0])) ms after it left recovery (pg_is_in_recovery() false); $((route[1] - promoted_at)) ms after Patroni's /primary said so"
     else
         echo "raftgate: the gateways did not all route to the new primary within 60 s"
     fi
-    echo "acknowledged INSERTs: $(cat "$direct" "$proxied" | grep -Ec '^[0-9]+ [0-9]+ [0-9]+$'), failed: $failed, missing on the new primary: $missing"
+    echo "acknowledged INSERTs: $(cat "$direct" "$proxied" "$sql" | grep -Ec '^[0-9]+ [0-9]+ [0-9]+$'), failed: $failed, missing on the new primary: $missing"
 
     start_member "$old"
     trap - EXIT
