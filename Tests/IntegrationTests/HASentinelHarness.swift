@@ -3,10 +3,14 @@ import Sentinel
 import TestSupport
 
 /// Real Redis 7 under real Sentinels on 127.0.0.1 for the HA suites: one master and two replicas
-/// (`redis-server`), three Sentinels (`redis-sentinel`, quorum 2, down-after 1000 ms), each with
+/// (`redis-server`), three Sentinels (`redis-sentinel`, quorum 2, down-after 3000 ms), each with
 /// its files under a temporary directory, on ports of a `TestPorts` block of their own, started
 /// and stopped by pid.
 final class RedisSentinelStack {
+    /// Not shorter: on a loaded 2-core CI machine a freshly promoted master, forking to resync the
+    /// other replica, missed a 1000 ms window, and the Sentinels failed over a second time in the
+    /// middle of the test.
+    static let downAfterMilliseconds = 3000
     static let redisServer = "/usr/bin/redis-server"
     static let redisSentinel = "/usr/bin/redis-sentinel"
     static var available: Bool {
@@ -67,7 +71,7 @@ final class RedisSentinelStack {
             daemonize no
             dir \(directory)
             sentinel monitor \(masterName) 127.0.0.1 \(redisPort(1)) 2
-            sentinel down-after-milliseconds \(masterName) 1000
+            sentinel down-after-milliseconds \(masterName) \(Self.downAfterMilliseconds)
             sentinel failover-timeout \(masterName) 10000
             sentinel parallel-syncs \(masterName) 2
             proc-title-template "{title} {listen-addr} {server-mode} {config-file}"

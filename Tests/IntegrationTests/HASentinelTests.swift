@@ -5,7 +5,7 @@ import Testing
 @testable import Sentinel
 
 /// Redis under Sentinel, all real: three `redis-server` (one master, two replicas), three
-/// `redis-sentinel` (quorum 2, down-after 1000 ms) and three `raftgate serve`, started here on
+/// `redis-sentinel` (quorum 2, down-after 3000 ms) and three `raftgate serve`, started here on
 /// `TestPorts` blocks and stopped by pid. Gateway 3 asks two real Sentinels and a lying one.
 @Suite("HA: Redis under Sentinel behind three gateways", .serialized)
 struct HASentinelTests {
