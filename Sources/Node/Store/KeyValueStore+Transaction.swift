@@ -39,23 +39,7 @@ extension KeyValueStore {
             case .put(let name, let value, let lease, let previous):
                 let key = StoreKey(name)
                 let current = index.get(key)
-                var record: Record
-                if let current {
-                    dataBytes = dataBytes - UInt64(current.value.count) + UInt64(value.count)
-                    record = current
-                    record.value = value
-                    record.modRevision = next
-                    record.version += 1
-                } else {
-                    record = Record(value: value, createRevision: next, modRevision: next, version: 1)
-                    dataBytes += UInt64(key.bytes.count + value.count)
-                }
-                if record.lease != lease {
-                    detach(key, from: record.lease)
-                    leaseTable[lease]?.keys.insert(key)
-                    record.lease = lease
-                }
-                index.set(key, record)
+                let record = storeRecord(key, value: value, lease: lease, replacing: current, at: next)
                 events.append(
                     StoreEvent(
                         kind: .put, key: name, value: value, revision: next, createRevision: record.createRevision,

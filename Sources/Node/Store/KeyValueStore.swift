@@ -202,6 +202,24 @@ public struct KeyValueStore: Sendable, Hashable {
         let lease = command.lease
         if lease != 0 && leaseTable[lease] == nil { return (.leaseNotFound(id: lease), nil) }
         revision += 1
+        let record = storeRecord(key, value: value, lease: lease, replacing: current, at: revision)
+        let event = StoreEvent(
+            kind: .put, key: key.string, value: value, revision: revision, createRevision: record.createRevision,
+            version: record.version, lease: lease)
+        return (.applied(revision: revision, found: current != nil), StoreChange(revision: revision, events: [event]))
+    }
+
+    mutating func detach(_ key: StoreKey, from lease: UInt64) {
+        guard lease != 0 else { return }
+        leaseTable[lease]?.keys.remove(key)
+    }
+
+    /// Stores `value` under `key` at `revision` (a new record, or `current` updated), with its
+    /// lease attachment and the data bytes kept in step: the one way a put changes the store,
+    /// shared by plain writes and transactions.
+    mutating func storeRecord(
+        _ key: StoreKey, value: [UInt8], lease: UInt64, replacing current: Record?, at revision: UInt64
+    ) -> Record {
         var record: Record
         if let current {
             dataBytes = dataBytes - UInt64(current.value.count) + UInt64(value.count)
@@ -219,15 +237,7 @@ public struct KeyValueStore: Sendable, Hashable {
             record.lease = lease
         }
         index.set(key, record)
-        let event = StoreEvent(
-            kind: .put, key: key.string, value: value, revision: revision, createRevision: record.createRevision,
-            version: record.version, lease: lease)
-        return (.applied(revision: revision, found: current != nil), StoreChange(revision: revision, events: [event]))
-    }
-
-    mutating func detach(_ key: StoreKey, from lease: UInt64) {
-        guard lease != 0 else { return }
-        leaseTable[lease]?.keys.remove(key)
+        return record
     }
 
     public static func == (lhs: KeyValueStore, rhs: KeyValueStore) -> Bool {
